@@ -1,0 +1,59 @@
+# ustack: a thin front for CMake and CTest. See README.md.
+#
+#   make          build (optimised, with debug info) in build/
+#   make check    build, then run every test: the normal build, the ASan+UBSan build (which also
+#                 runs each fuzz target briefly)
+#   make demo     build and show what ustack does
+#   make bench    benchmarks side by side with their baselines; writes docs/benchmarks.md
+#   make fuzz     long fuzz runs: FUZZ_SECONDS per target (default 600), corpus grows in place
+#   make install  headers, static and shared library, ustack.pc (PREFIX, default /usr/local)
+#
+# Missing Debian packages are installed by scripts/install-deps.sh when a target needs them.
+
+BUILD        ?= build
+ASAN_BUILD   ?= build-asan
+PREFIX       ?= /usr/local
+FUZZ_SECONDS ?= 600
+JOBS         ?= $(shell nproc)
+CTEST_FLAGS  ?= --output-on-failure -j$(JOBS)
+
+.PHONY: all build deps check check-build check-asan demo bench fuzz install clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh --check >/dev/null || scripts/install-deps.sh
+
+$(BUILD)/CMakeCache.txt: | deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=$(PREFIX)
+
+$(ASAN_BUILD)/CMakeCache.txt: | deps
+	CC=clang cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DUST_FUZZ=ON -DUST_BENCH=OFF
+
+build: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j$(JOBS)
+
+check-build: build
+	cd $(BUILD) && ctest $(CTEST_FLAGS) -LE fuzz
+
+check-asan: deps $(ASAN_BUILD)/CMakeCache.txt
+	cmake --build $(ASAN_BUILD) -j$(JOBS)
+	cd $(ASAN_BUILD) && ctest $(CTEST_FLAGS)
+
+check: check-build check-asan
+
+demo: build
+	scripts/demo.sh $(BUILD)
+
+bench: build
+	python3 bench/run.py --build $(BUILD)
+
+fuzz: deps $(ASAN_BUILD)/CMakeCache.txt
+	cmake --build $(ASAN_BUILD) -j$(JOBS)
+	scripts/fuzz.sh $(ASAN_BUILD) $(FUZZ_SECONDS)
+
+install: build
+	cmake --install $(BUILD)
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -1,0 +1,49 @@
+#!/bin/sh
+# Installs the Debian packages that ustack's build, tests, fuzzers and benchmarks need.
+#   scripts/install-deps.sh           install whatever is missing (root, apt)
+#   scripts/install-deps.sh --check   list what is missing; exit 1 if anything is
+# `make` runs the check on every invocation and this script only when something is missing.
+set -eu
+
+# package            what for
+PACKAGES="
+build-essential      compiler, make
+cmake                build system
+pkg-config           ustack.pc is checked with it
+clang                fuzzers (libFuzzer) and the sanitizer build
+libclang-rt-14-dev   libFuzzer, ASan and UBSan runtimes for clang
+libcmocka-dev        unit and packet tests
+tshark               decodes test captures to check ustack's wire formats against Wireshark
+gnuplot-nox          benchmark plots
+python3              benchmark harness
+valgrind             instruction counts (callgrind) and memcheck
+iproute2             network namespaces for interop tests
+"
+
+names=$(printf '%s\n' "$PACKAGES" | awk 'NF { print $1 }')
+missing=""
+for p in $names; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+        missing="$missing $p"
+    fi
+done
+
+if [ "${1:-}" = "--check" ]; then
+    [ -z "$missing" ] && exit 0
+    echo "missing Debian packages:$missing"
+    exit 1
+fi
+
+[ -z "$missing" ] && { echo "install-deps: nothing missing"; exit 0; }
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps: need root to install:$missing" >&2
+    exit 1
+fi
+echo "install-deps: installing:$missing"
+export DEBIAN_FRONTEND=noninteractive
+# tshark asks whether non-root users may capture; answer for it.
+echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing

@@ -1,0 +1,107 @@
+/*
+ * TCP headers and options (RFC 9293 3.1; MSS RFC 9293 3.7.1; window scale and timestamps RFC 7323;
+ * SACK RFC 2018).
+ *
+ * Parsing: every option is length-checked. EOL ends the list; NOP is skipped; unknown options are
+ * skipped by their length; an option with length 0 or 1, a length running past the header, or a
+ * known option with the wrong length is malformed and the segment is refused (WIRE_EOPT): RFC
+ * 1122 4.2.2.5 asks only that an illegal length not crash us, and dropping such a segment is what
+ * a hostile-input policy wants. (Linux stops parsing instead; we count the drop.) A repeated
+ * option: the last one wins.
+ *
+ * Emitting: options are laid out in the order and with the padding Linux uses, so ustack looks
+ * like the stack users know on the wire:
+ *   SYN:  MSS, SACK-permitted + timestamps (or NOP NOP timestamps), NOP NOP SACK-permitted (if no
+ *         timestamps), NOP window scale
+ *   data: NOP NOP timestamps, NOP NOP SACK blocks
+ */
+#ifndef UST_WIRE_TCP_H
+#define UST_WIRE_TCP_H
+
+#include "wire/wire.h"
+
+#define TCP_HDR_LEN 20
+#define TCP_MAX_HDR_LEN 60
+#define TCP_MAX_OPT_LEN 40
+#define TCP_MAX_SACK_BLOCKS 4
+
+enum tcp_flag {
+    TCP_FIN = 0x001,
+    TCP_SYN = 0x002,
+    TCP_RST = 0x004,
+    TCP_PSH = 0x008,
+    TCP_ACK = 0x010,
+    TCP_URG = 0x020,
+    TCP_ECE = 0x040,
+    TCP_CWR = 0x080,
+    TCP_AE = 0x100,              /* the former NS bit (RFC 3540, historic), now AccECN's */
+};
+
+enum tcp_opt_kind {
+    TCP_OPT_EOL = 0,
+    TCP_OPT_NOP = 1,
+    TCP_OPT_MSS = 2,
+    TCP_OPT_WSCALE = 3,
+    TCP_OPT_SACK_PERM = 4,
+    TCP_OPT_SACK = 5,
+    TCP_OPT_TIMESTAMP = 8,
+};
+
+/* Which options a repr carries (bits of tcp_options.present). */
+enum tcp_opt_bit {
+    TCP_HAS_MSS = 1u << 0,
+    TCP_HAS_WSCALE = 1u << 1,
+    TCP_HAS_SACK_PERM = 1u << 2,
+    TCP_HAS_SACK = 1u << 3,
+    TCP_HAS_TIMESTAMP = 1u << 4,
+};
+
+struct tcp_sack_block {
+    uint32_t start;              /* left edge */
+    uint32_t end;                /* right edge: first sequence number after the block */
+};
+
+struct tcp_options {
+    uint8_t present;             /* enum tcp_opt_bit */
+    uint8_t wscale;              /* shift as received (the receiver clamps to 14, RFC 7323 2.3) */
+    uint16_t mss;
+    uint8_t sack_count;          /* 1..4 when TCP_HAS_SACK */
+    struct tcp_sack_block sack[TCP_MAX_SACK_BLOCKS];
+    uint32_t ts_val;
+    uint32_t ts_ecr;
+};
+
+struct tcp_repr {
+    uint16_t sport;
+    uint16_t dport;
+    uint32_t seq;
+    uint32_t ack;
+    uint16_t flags;              /* enum tcp_flag */
+    uint16_t window;             /* as on the wire (unscaled) */
+    uint16_t urgent;
+    uint16_t checksum;           /* as received (memory order) */
+    uint8_t hdr_len;             /* data offset * 4: 20..60 */
+    struct tcp_options opt;
+    /* Filled by tcp_parse; ignored by tcp_emit. */
+    const uint8_t *payload;
+    size_t payload_len;
+};
+
+/* Parses a segment of `len` bytes (the IP payload): data offset >= 5 and within len, options
+ * well formed. Does not verify the checksum (see tcp_checksum_ok). */
+int tcp_parse(const uint8_t *buf, size_t len, struct tcp_repr *out);
+
+/* The header length tcp_emit will write for r (20 plus options, padded to 4), or 0 if the
+ * options do not fit in 40 bytes. */
+size_t tcp_header_len(const struct tcp_repr *r);
+
+/* Writes the header and options with a zero checksum. Returns the header length, or 0 if cap is
+ * too small or the options do not fit. r->hdr_len is ignored (computed). */
+size_t tcp_emit(const struct tcp_repr *r, uint8_t *buf, size_t cap);
+
+/* `pseudo` is csum_ipv4_pseudo(src, dst, 6, len). */
+bool tcp_checksum_ok(const uint8_t *buf, size_t len, uint32_t pseudo);
+/* Computes and stores the checksum of the whole segment buf[0..len). */
+void tcp_set_checksum(uint8_t *buf, size_t len, uint32_t pseudo);
+
+#endif
