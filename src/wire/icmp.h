@@ -47,6 +47,10 @@ struct icmp_repr {
  * whole message correct. The type is not judged here. */
 int icmp_parse(const uint8_t *buf, size_t len, struct icmp_repr *out);
 
+/* As icmp_parse without the checksum: for messages we are about to (re)write ourselves, such as
+ * a ping socket's request, whose checksum the application need not have computed. */
+int icmp_parse_header(const uint8_t *buf, size_t len, struct icmp_repr *out);
+
 /* Writes the header followed by data_len bytes of data (data may already be in place at
  * buf + 8), with the checksum. Returns 8 + data_len, or 0 if cap is too small. */
 size_t icmp_emit(const struct icmp_repr *r, uint8_t *buf, size_t cap);

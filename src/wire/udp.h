@@ -25,6 +25,14 @@ int udp_parse(const uint8_t *buf, size_t len, struct udp_repr *out);
  * udp_set_checksum). Returns UDP_HDR_LEN, or 0 if cap is too small or the length overflows. */
 size_t udp_emit(const struct udp_repr *r, uint8_t *buf, size_t cap);
 
+/* Parses the UDP header quoted in an ICMP error: as udp_parse, but the length field may exceed
+ * what is quoted (payload_len is what is there). */
+int udp_parse_quoted(const uint8_t *buf, size_t len, struct udp_repr *out);
+
+/* Stores a folded checksum (memory order, e.g. from csum_fold) into the header at buf, sending a
+ * computed 0 as 0xffff. For callers that summed the payload while copying it. */
+void udp_store_checksum(uint8_t *buf, uint16_t check);
+
 /* `pseudo` is csum_ipv4_pseudo(src, dst, 17, len). A zero checksum field is accepted (RFC 768). */
 bool udp_checksum_ok(const uint8_t *buf, size_t len, uint32_t pseudo);
 /* Computes and stores the checksum of the whole datagram buf[0..len); a computed 0 is sent as
