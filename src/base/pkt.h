@@ -45,7 +45,10 @@ struct pkt {
     uint32_t len;             /* valid bytes from data; data + len <= buf + buf_size */
     uint32_t flags;           /* enum pkt_flags */
     struct pkt *next;         /* free for the owner's use: queues and chains */
-    uint64_t time_ns;         /* free for the owner's use: receive time, release time */
+    union {                   /* free for the owner's use: */
+        uint64_t time_ns;     /* a receive or release time */
+        uint32_t frag_off;    /* IPv4 reassembly: this fragment's payload offset */
+    };
     uint16_t csum_start;      /* PKT_F_CSUM_PARTIAL: checksum from data + csum_start ... */
     uint16_t csum_offset;     /* ... stored at data + csum_start + csum_offset */
     uint16_t gso_size;        /* segmentation offload: payload bytes per segment, 0 if none */
