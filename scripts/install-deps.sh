@@ -13,11 +13,15 @@ pkg-config           ustack.pc is checked with it
 clang                fuzzers (libFuzzer) and the sanitizer build
 libclang-rt-14-dev   libFuzzer, ASan and UBSan runtimes for clang
 libcmocka-dev        unit and packet tests
+libssl-dev           SHA-256 in the ustack tool, for checking transfers
 tshark               decodes test captures to check ustack's wire formats against Wireshark
 gnuplot-nox          benchmark plots
 python3              benchmark harness
 valgrind             instruction counts (callgrind) and memcheck
 iproute2             network namespaces for interop tests
+iputils-ping         the kernel's ping in interop tests (floods, fragmented echo requests)
+socat                UDP echo client and server on the kernel side in interop tests
+ncat                 a second UDP client on the kernel side in interop tests
 "
 
 names=$(printf '%s\n' "$PACKAGES" | awk 'NF { print $1 }')

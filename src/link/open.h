@@ -1,0 +1,34 @@
+/*
+ * Opening a link from its configuration string, and wrapping it in the middleware the
+ * configuration asks for.
+ *
+ *   tap:IFNAME        a TAP device (created if it does not exist) in this network namespace
+ *   afpacket:IFNAME   an AF_PACKET socket bound to an existing interface
+ *   loop:NAME         one end of an in-process loop link; the second open of NAME gets the other
+ *
+ * With env->fault set the link is wrapped in a fault injector (see link/fault.h for the
+ * syntax), and with env->pcap in a recorder; the recorder is outermost, so the capture shows
+ * what the stack sent and what it received after any impairment.
+ */
+#ifndef UST_LINK_OPEN_H
+#define UST_LINK_OPEN_H
+
+#include <stdint.h>
+
+#include "base/clock.h"
+#include "base/pkt.h"
+#include "link/link.h"
+
+struct link_env {
+    uint32_t mtu;                /* the MTU the stack wants; drivers size buffers for it */
+    struct clk *clock;           /* the stack's clock, for middleware that timestamps or delays */
+    struct pkt_pool *pool;       /* receive buffers come from here */
+    const char *pcap;            /* record to this file if non-empty */
+    const char *fault;           /* impair with this specification if non-empty */
+};
+
+/* Opens the link `spec` describes. Returns 0, -EINVAL (malformed spec, with a log line saying
+ * why), -ENODEV (no such interface), or the driver's error. */
+int link_open(const char *spec, const struct link_env *env, struct link **out);
+
+#endif

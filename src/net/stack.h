@@ -1,0 +1,139 @@
+/*
+ * The stack instance: the hub that owns the links, the packet pools, the timer wheel, and the
+ * state of every protocol, under one lock.
+ *
+ * Entry points (stack.c): stack_enter()/stack_leave() bracket every API call: take the lock, read
+ * the clock once, process received bursts and due timers; on leaving, flush queued transmissions
+ * and release the lock. Protocol code in between sees `s->now` and never reads a clock.
+ *
+ * Output: protocol code hands finished frames to iface_xmit(), which queues them per interface;
+ * the queue is flushed as one burst when it fills or when the stack is left, so a driver makes one
+ * system call per burst.
+ */
+#ifndef UST_NET_STACK_H
+#define UST_NET_STACK_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/clock.h"
+#include "base/counters.h"
+#include "base/hash.h"
+#include "base/pkt.h"
+#include "base/timer.h"
+#include "link/link.h"
+#include "net/arp.h"
+#include "net/icmp.h"
+#include "net/ipv4.h"
+#include "ustack/ustack.h"
+#include "wire/eth.h"
+
+#define STACK_MAX_IFACES 4
+#define STACK_TX_BATCH 32
+
+struct udp_table;
+struct sock;
+
+struct iface {
+    struct ust_stack *stack;
+    struct link *link;
+    unsigned index;              /* position in stack->ifaces */
+    struct eth_addr mac;
+    uint32_t addr;               /* host order */
+    uint32_t netmask;            /* host order */
+    uint8_t prefix_len;
+    uint32_t mtu;                /* IP MTU: the smaller of the option and the link's */
+    bool down;                   /* the link failed; nothing is sent or received */
+    unsigned txq_len;
+    struct pkt *txq[STACK_TX_BATCH];
+};
+
+#define STACK_COUNTERS(X)                                                           \
+    X(polls, "times the links were polled")                                         \
+    X(rx_frames, "frames taken from links")                                         \
+    X(eth_drop_short, "dropped: frame shorter than an Ethernet header")             \
+    X(eth_drop_not_for_us, "dropped: destination MAC neither ours nor broadcast")  \
+    X(eth_drop_vlan, "dropped: VLAN-tagged frame (VLAN id other than 0)")           \
+    X(eth_drop_ethertype, "dropped: EtherType we do not handle")                    \
+    X(eth_drop_own_source, "dropped: a frame with our own MAC as its source")       \
+    X(tx_frames, "frames handed to links")                                          \
+    X(tx_drop_link_full, "frames dropped because the link refused them")           \
+    X(tx_drop_link_down, "frames dropped because the link failed")                 \
+    X(link_errors, "errors returned by links")
+
+CTR_DEFINE(stack_ctrs, STACK_COUNTERS)
+
+struct ust_stack {
+    pthread_mutex_t lock;
+    struct ust_config cfg;
+    struct clk *clock;           /* own_clock, or a test's fake clock */
+    struct clk own_clock;
+    uint64_t now;                /* time of the current entry */
+    struct pkt_pool *pool;       /* frames */
+    struct pkt_pool *big_pool;   /* reassembled and oversized datagrams */
+    struct timer_wheel wheel;
+    struct hash_key secret;      /* keys every unpredictable choice */
+    unsigned n_ifaces;
+    struct iface ifaces[STACK_MAX_IFACES];
+    uint32_t gateway;            /* host order, 0 if none */
+    struct arp_table arp;
+    struct ipv4_state ipv4;
+    struct icmp_state icmp;
+    struct udp_table *udp;
+    struct sock *socks;          /* every socket of this stack, through sock->stack_next */
+    unsigned n_socks;
+    struct pkt *loopq_head;      /* datagrams we sent to ourselves, delivered on the next pass */
+    struct pkt *loopq_tail;
+    unsigned depth;              /* nesting of stack_enter (the lock is taken once) */
+    unsigned sleepers;           /* threads asleep in stack_wait */
+    int wake_fd;                 /* eventfd that wakes them */
+    struct stack_ctrs ctrs;
+    struct ctr_set ctr_set;
+};
+
+/* Makes a stack on an already opened link (consumed), with an optional clock (NULL: the real
+ * one). For tests and tools that build their own links. NULL and *err on failure. */
+struct ust_stack *stack_create_on(const struct ust_config *cfg, struct clk *clock,
+                                  struct link *l, int *err);
+/* "198.18.0.2/24" (a missing prefix means /32). Returns 0 or -EINVAL. */
+int stack_parse_cidr(const char *text, uint32_t *addr, uint8_t *prefix_len);
+/* "02:00:00:00:00:01", unicast only. Returns 0 or -EINVAL. */
+int stack_parse_mac(const char *text, struct eth_addr *mac);
+
+/* Takes the lock, reads the clock and processes what the links and timers have. */
+void stack_enter(struct ust_stack *s);
+/* Flushes transmissions and releases the lock. */
+void stack_leave(struct ust_stack *s);
+/* Processes up to one burst per link and the due timers; returns frames processed. Lock held. */
+int stack_process(struct ust_stack *s);
+/* Sleeps (lock released) until a link may have frames, a timer is due, the stack is woken,
+ * extra_fd (if >= 0) is readable, or `deadline_ns` passes (UINT64_MAX: no deadline). Spins first
+ * for the configured spin time. Lock held on entry and return; the links and timers have been
+ * processed again and s->now is fresh. Returns 0, or -EINTR if a signal interrupted the sleep. */
+int stack_wait(struct ust_stack *s, uint64_t deadline_ns, int extra_fd);
+/* Wakes every thread sleeping in stack_wait. */
+void stack_wake(struct ust_stack *s);
+
+/* Queues a finished Ethernet frame for transmission on ifc (consumes p). */
+void iface_xmit(struct iface *ifc, struct pkt *p);
+/* Sends everything queued on ifc now. */
+void iface_flush(struct iface *ifc);
+
+/* Our interface whose address is `addr`, or NULL. */
+struct iface *stack_iface_by_addr(struct ust_stack *s, uint32_t addr);
+/* True if addr is one of ours. */
+bool stack_is_local_addr(struct ust_stack *s, uint32_t addr);
+
+/* Allocates a frame buffer; counts exhaustion. NULL when the pool is empty. */
+struct pkt *stack_alloc(struct ust_stack *s);
+
+/* Queues a datagram (p->data at the IP header) for local delivery on the next pass. */
+void stack_loopback(struct ust_stack *s, struct pkt *p);
+
+/* Handles one received Ethernet frame (consumes p). */
+void eth_input(struct iface *ifc, struct pkt *p);
+/* Prepends an Ethernet header to p (data at the payload) and queues it on ifc (consumes p). */
+void eth_output(struct iface *ifc, struct pkt *p, const struct eth_addr *dst, uint16_t ethertype);
+
+#endif

@@ -1,0 +1,394 @@
+/*
+ * Socket objects, the process-wide descriptor table, blocking, and socket options (see sock.h).
+ */
+#include "sock/sock.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/ip.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "net/stack.h"
+
+/* ---- The descriptor table ---- */
+
+#define FDTAB_MAX (1u << 20)
+
+static pthread_rwlock_t fdtab_lock = PTHREAD_RWLOCK_INITIALIZER;
+static pthread_once_t fdtab_once = PTHREAD_ONCE_INIT;
+static struct sock **fdtab;
+static size_t fdtab_size;
+
+static void fdtab_init(void)
+{
+    struct rlimit rl;
+    size_t n = FDTAB_MAX;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY && rl.rlim_max < n)
+        n = rl.rlim_max;
+    /* Reserved address space; pages appear only where descriptors are used. */
+    void *mem = mmap(NULL, n * sizeof(*fdtab), PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (mem == MAP_FAILED)
+        return;
+    fdtab = mem;
+    fdtab_size = n;
+}
+
+static bool fdtab_ready(void)
+{
+    pthread_once(&fdtab_once, fdtab_init);
+    return fdtab != NULL;
+}
+
+struct sock *sock_get(int fd)
+{
+    if (fd < 0 || !fdtab_ready() || (size_t)fd >= fdtab_size)
+        return NULL;
+    pthread_rwlock_rdlock(&fdtab_lock);
+    struct sock *so = fdtab[fd];
+    if (so)
+        __atomic_add_fetch(&so->refs, 1, __ATOMIC_RELAXED);
+    pthread_rwlock_unlock(&fdtab_lock);
+    return so;
+}
+
+void sock_put(struct sock *so)
+{
+    if (__atomic_sub_fetch(&so->refs, 1, __ATOMIC_ACQ_REL) != 0)
+        return;
+    /* Last reference: the descriptor number can go back to the kernel now. */
+    close(so->fd);
+    free(so);
+}
+
+bool sock_fd_is_ours(int fd)
+{
+    struct sock *so = sock_get(fd);
+    if (so)
+        sock_put(so);
+    return so != NULL;
+}
+
+/* ---- Life cycle ---- */
+
+int sock_create(struct ust_stack *s, int type, int protocol, bool nonblock, bool cloexec)
+{
+    if (!fdtab_ready())
+        return -ENOMEM;
+    struct sock *so = calloc(1, sizeof(*so));
+    if (!so)
+        return -ENOBUFS;
+    int fd = eventfd(0, EFD_NONBLOCK | (cloexec ? EFD_CLOEXEC : 0));
+    if (fd < 0) {
+        int err = -errno;
+        free(so);
+        return err;
+    }
+    if ((size_t)fd >= fdtab_size) {
+        close(fd);
+        free(so);
+        return -EMFILE;
+    }
+    so->fd = fd;
+    so->type = type;
+    so->protocol = protocol;
+    so->nonblock = nonblock;
+    so->refs = 1;
+    so->stack = s;
+
+    stack_enter(s);
+    if (s->n_socks >= s->cfg.max_sockets) {
+        stack_leave(s);
+        close(fd);
+        free(so);
+        return -EMFILE;
+    }
+    udp_pcb_init(s, &so->udp, (uint8_t)protocol, sock_notify, so);
+    so->stack_next = s->socks;
+    if (s->socks)
+        s->socks->stack_pprev = &so->stack_next;
+    s->socks = so;
+    so->stack_pprev = &s->socks;
+    s->n_socks++;
+    stack_leave(s);
+
+    pthread_rwlock_wrlock(&fdtab_lock);
+    fdtab[fd] = so;
+    pthread_rwlock_unlock(&fdtab_lock);
+    return fd;
+}
+
+/* Detaches the socket from its protocol and stack. Stack lock held. */
+static void sock_detach(struct sock *so)
+{
+    struct ust_stack *s = so->stack;
+    so->closing = true;
+    udp_close(&so->udp);
+    *so->stack_pprev = so->stack_next;
+    if (so->stack_next)
+        so->stack_next->stack_pprev = so->stack_pprev;
+    s->n_socks--;
+    sock_notify(so);   /* blocked callers wake up and see `closing` */
+}
+
+static struct sock *fdtab_remove(int fd)
+{
+    pthread_rwlock_wrlock(&fdtab_lock);
+    struct sock *so = fdtab[fd];
+    fdtab[fd] = NULL;
+    pthread_rwlock_unlock(&fdtab_lock);
+    return so;
+}
+
+int sock_close(int fd)
+{
+    if (fd < 0 || !fdtab_ready() || (size_t)fd >= fdtab_size)
+        return -EBADF;
+    struct sock *so = fdtab_remove(fd);
+    if (!so)
+        return -EBADF;
+    struct ust_stack *s = so->stack;
+    stack_enter(s);
+    sock_detach(so);
+    stack_leave(s);
+    sock_put(so);   /* the table's reference */
+    return 0;
+}
+
+void sock_close_all(struct ust_stack *s)
+{
+    while (s->socks) {
+        struct sock *so = s->socks;
+        fdtab_remove(so->fd);
+        sock_detach(so);
+        sock_put(so);
+    }
+}
+
+/* ---- Readiness and blocking ---- */
+
+unsigned sock_poll_events(struct sock *so)
+{
+    if (so->closing)
+        return POLLNVAL;
+    unsigned ev = udp_poll_events(&so->udp);
+    if (so->shutdown & SOCK_RCV_SHUTDOWN)
+        ev |= POLLIN | POLLRDNORM | POLLRDHUP;
+    if (so->shutdown == (SOCK_RCV_SHUTDOWN | SOCK_SEND_SHUTDOWN))
+        ev |= POLLHUP;
+    return ev;
+}
+
+void sock_notify(void *owner)
+{
+    struct sock *so = owner;
+    if (so->waiters) {
+        uint64_t one = 1;
+        ssize_t rc = write(so->fd, &one, sizeof(one));
+        (void)rc;   /* EAGAIN means the counter is already nonzero: still a wake-up */
+    }
+}
+
+uint64_t sock_deadline(const struct sock *so, bool dontwait, uint64_t timeout_ns)
+{
+    if (dontwait || so->nonblock)
+        return 0;
+    return timeout_ns ? so->stack->now + timeout_ns : UINT64_MAX;
+}
+
+int sock_wait(struct sock *so, uint64_t deadline_ns)
+{
+    if (so->closing)
+        return -EBADF;
+    so->waiters++;
+    int rc = stack_wait(so->stack, deadline_ns, so->fd);
+    so->waiters--;
+    if (so->closing)
+        return -EBADF;
+    return rc;
+}
+
+/* ---- Options ---- */
+
+static int get_int(const void *val, socklen_t len, int *out)
+{
+    if (!val || len < (socklen_t)sizeof(int))
+        return -EINVAL;
+    memcpy(out, val, sizeof(int));
+    return 0;
+}
+
+static int get_timeval(const void *val, socklen_t len, uint64_t *ns)
+{
+    struct timeval tv;
+    if (!val || len < (socklen_t)sizeof(tv))
+        return -EINVAL;
+    memcpy(&tv, val, sizeof(tv));
+    if (tv.tv_usec < 0 || tv.tv_usec >= 1000000)
+        return -EDOM;   /* as Linux's sock_set_timeout */
+    if (tv.tv_sec < 0) {
+        *ns = 1;        /* Linux: a negative timeout means "do not wait" */
+        return 0;
+    }
+    *ns = (uint64_t)tv.tv_sec * NS_PER_SEC + (uint64_t)tv.tv_usec * NS_PER_US;
+    return 0;
+}
+
+/* Linux: a buffer request is capped at the sysctl maximum and doubled for bookkeeping. */
+static uint32_t buffer_size(int val, uint32_t max, uint32_t min)
+{
+    uint64_t v = val < 0 ? 0 : (uint64_t)val;
+    if (v > max)
+        v = max;
+    v *= 2;
+    return v < min ? min : (uint32_t)v;
+}
+
+static int set_socket_level(struct sock *so, int name, const void *val, socklen_t len)
+{
+    struct ust_config *c = &so->stack->cfg;
+    int v;
+    switch (name) {
+    case SO_RCVTIMEO:
+        return get_timeval(val, len, &so->rcvtimeo_ns);
+    case SO_SNDTIMEO:
+        return get_timeval(val, len, &so->sndtimeo_ns);
+    default:
+        break;
+    }
+    int err = get_int(val, len, &v);
+    if (err)
+        return err;
+    switch (name) {
+    case SO_RCVBUF:
+        so->udp.rcvbuf = buffer_size(v, c->rmem_max, 2304);   /* SOCK_MIN_RCVBUF */
+        return 0;
+    case SO_SNDBUF:
+        so->udp.sndbuf = buffer_size(v, c->wmem_max, 4608);   /* SOCK_MIN_SNDBUF */
+        return 0;
+    case SO_REUSEADDR:
+        so->udp.reuseaddr = v != 0;
+        return 0;
+    case SO_BROADCAST:
+        so->udp.broadcast = v != 0;
+        return 0;
+    case SO_KEEPALIVE:
+    case SO_DONTROUTE:
+    case SO_OOBINLINE:
+        return 0;       /* accepted and meaningless for datagrams, as on Linux */
+    default:
+        return -ENOPROTOOPT;
+    }
+}
+
+static int set_ip_level(struct sock *so, int name, const void *val, socklen_t len)
+{
+    int v;
+    int err = get_int(val, len, &v);
+    if (err)
+        return err;
+    switch (name) {
+    case IP_TTL:
+        if (v == -1)
+            v = 0;      /* back to the default */
+        else if (v < 1 || v > 255)
+            return -EINVAL;
+        so->udp.ttl = (uint8_t)v;
+        return 0;
+    case IP_TOS:
+        so->udp.tos = (uint8_t)v;
+        return 0;
+    default:
+        return -ENOPROTOOPT;
+    }
+}
+
+int sock_setsockopt(struct sock *so, int level, int name, const void *val, socklen_t len)
+{
+    if (level == SOL_SOCKET)
+        return set_socket_level(so, name, val, len);
+    if (level == IPPROTO_IP)
+        return set_ip_level(so, name, val, len);
+    if (level == IPPROTO_UDP)
+        return -ENOPROTOOPT;
+    return -ENOPROTOOPT;
+}
+
+/* Writes an int option as Linux does: at most *len bytes, *len set to what was written. */
+static int put_int(void *val, socklen_t *len, int v)
+{
+    if (!len || (int)*len < 0)
+        return -EINVAL;
+    socklen_t n = *len < (socklen_t)sizeof(int) ? *len : (socklen_t)sizeof(int);
+    memcpy(val, &v, n);
+    *len = n;
+    return 0;
+}
+
+static int put_timeval(void *val, socklen_t *len, uint64_t ns)
+{
+    struct timeval tv = { .tv_sec = (time_t)(ns / NS_PER_SEC),
+                          .tv_usec = (suseconds_t)(ns % NS_PER_SEC / NS_PER_US) };
+    if (!len || *len < (socklen_t)sizeof(tv))
+        return -EINVAL;
+    memcpy(val, &tv, sizeof(tv));
+    *len = sizeof(tv);
+    return 0;
+}
+
+static int get_socket_level(struct sock *so, int name, void *val, socklen_t *len)
+{
+    switch (name) {
+    case SO_TYPE:
+        return put_int(val, len, so->type);
+    case SO_DOMAIN:
+        return put_int(val, len, AF_INET);
+    case SO_PROTOCOL:
+        return put_int(val, len, so->protocol);
+    case SO_ERROR: {
+        int e = so->udp.error;
+        so->udp.error = 0;
+        return put_int(val, len, e);
+    }
+    case SO_RCVBUF:
+        return put_int(val, len, (int)so->udp.rcvbuf);
+    case SO_SNDBUF:
+        return put_int(val, len, (int)so->udp.sndbuf);
+    case SO_REUSEADDR:
+        return put_int(val, len, so->udp.reuseaddr);
+    case SO_BROADCAST:
+        return put_int(val, len, so->udp.broadcast);
+    case SO_ACCEPTCONN:
+        return put_int(val, len, 0);
+    case SO_RCVTIMEO:
+        return put_timeval(val, len, so->rcvtimeo_ns);
+    case SO_SNDTIMEO:
+        return put_timeval(val, len, so->sndtimeo_ns);
+    default:
+        return -ENOPROTOOPT;
+    }
+}
+
+int sock_getsockopt(struct sock *so, int level, int name, void *val, socklen_t *len)
+{
+    if (!val || !len)
+        return -EFAULT;
+    if (level == SOL_SOCKET)
+        return get_socket_level(so, name, val, len);
+    if (level == IPPROTO_IP) {
+        if (name == IP_TTL)
+            return put_int(val, len, so->udp.ttl ? so->udp.ttl : (int)so->stack->cfg.ttl);
+        if (name == IP_TOS)
+            return put_int(val, len, so->udp.tos);
+    }
+    return -ENOPROTOOPT;
+}

@@ -1,0 +1,79 @@
+/*
+ * Socket objects and the descriptor table.
+ *
+ * Every ustack socket is backed by a real kernel descriptor: an eventfd made when the socket is
+ * created, whose number is the socket's descriptor. So ustack descriptors never collide with the
+ * program's other descriptors, FD_CLOEXEC and descriptor limits behave as usual, and the eventfd
+ * doubles as the socket's wake-up line: a thread that blocks on the socket sleeps on it, and the
+ * protocol's notification writes it.
+ *
+ * The table maps descriptor numbers to sockets for the whole process (sockets of several stacks
+ * share it). Lookups take a reference under a read lock; close removes the entry first and frees
+ * the socket when the last reference goes, so a socket is never freed under a thread using it.
+ *
+ * Lock order: the table lock, then a stack's lock; never the other way round.
+ */
+#ifndef UST_SOCK_SOCK_H
+#define UST_SOCK_SOCK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "udp/udp.h"
+
+struct ust_stack;
+
+enum sock_shutdown {
+    SOCK_RCV_SHUTDOWN = 1,
+    SOCK_SEND_SHUTDOWN = 2,
+};
+
+struct sock {
+    int fd;                      /* also the eventfd that wakes threads blocked on it */
+    int type;                    /* SOCK_DGRAM */
+    int protocol;
+    int refs;                    /* the table's plus one per thread using it (atomic) */
+    bool nonblock;               /* O_NONBLOCK */
+    bool closing;                /* closed: blocked callers return EBADF */
+    uint8_t shutdown;            /* enum sock_shutdown */
+    unsigned waiters;            /* threads sleeping on it (stack lock) */
+    uint64_t rcvtimeo_ns;        /* SO_RCVTIMEO, 0 = forever */
+    uint64_t sndtimeo_ns;        /* SO_SNDTIMEO */
+    struct ust_stack *stack;
+    struct sock *stack_next;     /* the stack's list of sockets */
+    struct sock **stack_pprev;
+    union {
+        struct udp_pcb udp;
+    };
+};
+
+/* The socket behind fd with a reference taken, or NULL if fd is not a ustack socket. */
+struct sock *sock_get(int fd);
+void sock_put(struct sock *so);
+bool sock_fd_is_ours(int fd);
+
+/* Creates a socket on s. Returns its descriptor or a negative errno. */
+int sock_create(struct ust_stack *s, int type, int protocol, bool nonblock, bool cloexec);
+/* Closes it (the descriptor becomes free). Returns 0 or a negative errno. */
+int sock_close(int fd);
+/* Closes every socket of a stack being destroyed. */
+void sock_close_all(struct ust_stack *s);
+
+/* Readiness (POLLIN, POLLOUT, POLLERR, POLLHUP ...) under the stack lock. */
+unsigned sock_poll_events(struct sock *so);
+
+/* The protocol's "something changed" call: wakes threads sleeping on the socket. */
+void sock_notify(void *owner);
+
+/* Blocks (stack lock held) until the socket may have changed, deadline_ns passes, or a signal.
+ * Returns 0, -EINTR, or -EBADF if the socket was closed meanwhile. */
+int sock_wait(struct sock *so, uint64_t deadline_ns);
+
+/* Deadline for a blocking operation: now for a non-blocking one, else now + timeout (if any). */
+uint64_t sock_deadline(const struct sock *so, bool dontwait, uint64_t timeout_ns);
+
+int sock_setsockopt(struct sock *so, int level, int name, const void *val, socklen_t len);
+int sock_getsockopt(struct sock *so, int level, int name, void *val, socklen_t *len);
+
+#endif

@@ -1,0 +1,115 @@
+/*
+ * ustack echo: a stack that answers ping and echoes UDP datagrams back to their sender, until
+ * interrupted; then it prints the stack's counters. The demo, the interop tests and anyone trying
+ * ustack by hand use it.
+ *
+ *   ustack echo --link tap:ust0 --addr 198.18.0.2/24 [--gw G] [--port 7] [any config option]
+ *
+ * It prints one line when it is ready ("ustack echo: ready ...") so scripts can wait for it.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ustack.h"
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+static int echo_usage(FILE *f, int status)
+{
+    fprintf(f,
+            "usage: ustack echo --link LINK --addr ADDR/PREFIX [--gw GW] [--port N] [OPTIONS]\n\n"
+            "Answers ping and echoes UDP datagrams sent to port N (default 7) until SIGINT or\n"
+            "SIGTERM, then prints the stack's counters. OPTIONS are any runtime option as\n"
+            "--name=value (ustack help config); UST_* environment variables apply first.\n");
+    return status;
+}
+
+static int open_udp(uint16_t port)
+{
+    int fd = ust_socket(AF_INET, SOCK_DGRAM, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port) };
+    if (ust_bind(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0)
+        return -1;
+    return fd;
+}
+
+static void serve(int ufd)
+{
+    static char buf[65536];
+    while (!stop_requested) {
+        struct pollfd pfd = { .fd = ufd, .events = POLLIN };
+        if (ust_poll(&pfd, 1, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            perror("ustack echo: poll");
+            return;
+        }
+        for (;;) {
+            struct sockaddr_in from;
+            socklen_t fl = sizeof(from);
+            ssize_t n = ust_recvfrom(ufd, buf, sizeof(buf), MSG_DONTWAIT,
+                                     (struct sockaddr *)&from, &fl);
+            if (n < 0)
+                break;
+            ust_sendto(ufd, buf, (size_t)n, 0, (struct sockaddr *)&from, fl);
+        }
+    }
+}
+
+int cmd_echo(int argc, char **argv)
+{
+    struct ust_config cfg;
+    int status;
+    unsigned long port = 7;
+    struct ust_stack *s = NULL;
+    /* Our own flags first, so that tool_stack sees only config options. */
+    int out = 1;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
+            if (tool_parse_uint(argv[++i], 65535, &port) != 0 || port == 0) {
+                fprintf(stderr, "ustack echo: --port %s: not a port\n", argv[i]);
+                return 2;
+            }
+            continue;
+        }
+        argv[out++] = argv[i];
+    }
+    argc = out;
+    s = tool_stack("echo", &cfg, &argc, argv, &status);
+    if (!s)
+        return status < 0 ? echo_usage(stdout, 0) : status;
+    if (argc > 1) {
+        fprintf(stderr, "ustack echo: unknown argument \"%s\"\n", argv[1]);
+        ust_stack_destroy(s);
+        return echo_usage(stderr, 2);
+    }
+    int ufd = open_udp((uint16_t)port);
+    if (ufd < 0) {
+        fprintf(stderr, "ustack echo: udp port %lu: %s\n", port, strerror(errno));
+        ust_stack_destroy(s);
+        return 1;
+    }
+    struct sigaction sa = { .sa_handler = on_signal };   /* no SA_RESTART: calls return EINTR */
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    printf("ustack echo: ready on %s as %s, udp port %lu\n", cfg.link, cfg.addr, port);
+    fflush(stdout);
+    serve(ufd);
+    ust_close(ufd);
+    printf("ustack echo: counters\n");
+    ust_stack_print_counters(s, stdout, 0);
+    ust_stack_destroy(s);
+    return 0;
+}

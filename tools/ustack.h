@@ -1,0 +1,31 @@
+/* The ustack command's subcommands (tools/ustack.c dispatches to them). */
+#ifndef UST_TOOLS_USTACK_H
+#define UST_TOOLS_USTACK_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ustack/ustack.h"
+
+/* Each returns the process exit status. argv[0] is the subcommand's name. */
+int cmd_echo(int argc, char **argv);
+int cmd_ping(int argc, char **argv);
+int cmd_udp_client(int argc, char **argv);
+
+/* Reads UST_* and --name=value options into cfg (consuming them from argv) and creates the
+ * stack. NULL with *status: 2 for a usage error, 1 if the stack failed, -1 if --help was asked. */
+struct ust_stack *tool_stack(const char *cmd, struct ust_config *cfg, int *argc, char **argv,
+                             int *status);
+/* "198.18.0.1" or "198.18.0.1:7" into a sockaddr_in. Returns 0 or -EINVAL. */
+int tool_parse_ipv4(const char *text, struct sockaddr_in *out, bool need_port);
+int tool_parse_uint(const char *text, unsigned long max, unsigned long *out);
+/* Lower-case hex of n bytes into out (2n + 1 bytes). */
+void tool_hex(const uint8_t *bytes, size_t n, char *out);
+
+/* Applies "--name=value" / "--name value" options of the config table to cfg, consuming them
+ * from argv (shifted down, argc updated). Returns 0, or 2 after printing an error. */
+int tool_config_args(struct ust_config *cfg, int *argc, char **argv);
+
+#endif
