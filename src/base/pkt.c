@@ -103,6 +103,8 @@ static inline void pkt_init(struct pkt *p, uint32_t headroom)
     p->gso_size = 0;
     p->l3_off = 0;
     p->in_use = 1;
+    p->refs = 0;
+    p->frag = NULL;
 }
 
 struct pkt *pkt_alloc(struct pkt_pool *pool)
@@ -139,6 +141,10 @@ void pkt_free(struct pkt *p)
     struct pkt_pool *pool = p->pool;
     /* A double free is our own bug, never the network's. */
     assert(p->in_use && "packet freed twice");
+    if (p->refs) {
+        p->refs--;
+        return;
+    }
     assert(pool->free_top < pool->count);
     p->in_use = 0;
     pool->free_stack[pool->free_top++] = p;
@@ -181,6 +187,7 @@ struct pkt *pkt_copy(struct pkt_pool *pool, const struct pkt *src)
     p->csum_offset = src->csum_offset;
     p->gso_size = src->gso_size;
     p->l3_off = src->l3_off;
+    memcpy(p->cb, src->cb, sizeof(p->cb));
     return p;
 }
 

@@ -12,6 +12,12 @@
  * A freshly allocated packet is empty, with `headroom` bytes reserved before `data` so that lower
  * layers prepend their headers in place (pkt_push) without copying the payload.
  *
+ * SHARING. pkt_ref() takes an extra reference, so that a buffer can sit in a protocol's
+ * retransmission queue and in a link's transmit path at once; pkt_free() drops references and
+ * frees on the last. A packet with references (pkt_is_shared) must not be modified: whoever
+ * wants to change a shared packet copies it. Only links that are done with a frame when tx_burst
+ * returns (LINK_TX_SYNC) are handed shared packets.
+ *
  * OWNERSHIP RULE. A packet has exactly one owner at any time. A function that *consumes* a packet
  * takes ownership: it must free it or hand it on, and the caller must not touch it again. A
  * function that *borrows* a packet may read and modify it but neither frees nor keeps it after
@@ -33,6 +39,8 @@
 #include "base/counters.h"
 
 struct pkt_pool;
+
+#define PKT_CB_SIZE 56
 
 /* Offload state carried with a frame between the link and the protocol layers. */
 enum pkt_flags {
@@ -58,10 +66,13 @@ struct pkt {
     uint32_t index;           /* position in the pool: buf == region + index * buf_size */
     uint8_t in_use;           /* 1 while owned by someone, 0 while on the free stack */
     uint8_t buf_shift;        /* buffer size is 1 << buf_shift */
-    uint16_t reserved;
+    uint16_t refs;            /* extra references (pkt_ref); pkt_free drops one before freeing */
+    /* Second cache line: per-owner state. */
+    struct pkt *frag;         /* free for the owner's use: further buffers of one frame */
+    uint8_t cb[PKT_CB_SIZE];  /* control block: free for the current owner's use (tcp_cb ...) */
 };
 
-_Static_assert(sizeof(struct pkt) == 64, "a packet descriptor fills one cache line");
+_Static_assert(sizeof(struct pkt) == 128, "a packet descriptor fills two cache lines");
 
 #define PKT_POOL_COUNTERS(X)                                                       \
     X(allocs, "buffers handed out")                                                \
@@ -91,14 +102,27 @@ uint32_t pkt_pool_destroy(struct pkt_pool *pool);
 struct pkt *pkt_alloc(struct pkt_pool *pool);
 /* Takes exactly n packets (all or nothing). Returns 0 or -ENOBUFS. */
 int pkt_alloc_bulk(struct pkt_pool *pool, struct pkt **pkts, unsigned n);
-/* Consumes p. NULL is accepted and ignored. */
+/* Consumes p (drops one reference). NULL is accepted and ignored. */
 void pkt_free(struct pkt *p);
+
+/* Takes another reference to p (see SHARING). */
+static inline struct pkt *pkt_ref(struct pkt *p)
+{
+    p->refs++;
+    return p;
+}
+
+static inline bool pkt_is_shared(const struct pkt *p)
+{
+    return p->refs != 0;
+}
 /* Consumes pkts[0..n). The packets may come from different pools. */
 void pkt_free_bulk(struct pkt **pkts, unsigned n);
 /* Consumes the chain starting at p, linked through ->next. */
 void pkt_free_chain(struct pkt *p);
-/* Allocates a packet from `pool` holding a copy of src's data and metadata (borrows src); NULL
- * if the pool is exhausted. The copy keeps src's headroom where it fits. */
+/* Allocates a packet from `pool` holding a copy of src's data and metadata, control block
+ * included (borrows src); NULL if the pool is exhausted. The copy keeps src's headroom where it
+ * fits. Fragments (->frag) are not copied. */
 struct pkt *pkt_copy(struct pkt_pool *pool, const struct pkt *src);
 
 uint32_t pkt_pool_in_use(const struct pkt_pool *pool);

@@ -263,6 +263,7 @@ int link_afpacket_open(const char *spec, const struct link_env *env, struct link
     snprintf(name, sizeof(name), "afpacket:%s", ifname);
     link_init(&a->link, &af_ops, name);
     a->link.caps.mtu = info.mtu;
+    a->link.caps.offloads = LINK_TX_SYNC;   /* sendmmsg() copies the frames */
     memcpy(a->link.caps.mac, info.mac, 6);
     *out = &a->link;
     return 0;

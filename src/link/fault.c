@@ -574,6 +574,7 @@ int link_fault_create(struct link *inner, const struct fault_config *cfg, struct
     snprintf(name, sizeof(name), "%.25s+fault", inner->name);
     link_init(&f->link, &fault_ops, name);
     f->link.caps = inner->caps;
+    f->link.caps.offloads &= ~LINK_TX_SYNC;   /* held frames outlive tx_burst */
     f->inner = inner;
     f->clock = clock;
     f->pool = pool;

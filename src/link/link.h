@@ -34,6 +34,8 @@ enum link_offload {
     LINK_OFF_TX_CSUM = 1u << 1,   /* may transmit with PKT_F_CSUM_PARTIAL */
     LINK_OFF_TSO4 = 1u << 2,      /* may transmit TCP/IPv4 super-frames with gso_size set */
     LINK_OFF_TSO6 = 1u << 3,
+    LINK_TX_SYNC = 1u << 4,       /* tx_burst is done with each frame when it returns (it copied
+                                   * it out), so it may be handed shared packets (pkt_ref) */
 };
 
 struct link_caps {

@@ -215,8 +215,9 @@ int link_tap_open(const char *spec, const struct link_env *env, struct link **ou
     link_init(&t->link, &tap_ops, name);
     t->link.caps.mtu = info.mtu;
     memcpy(t->link.caps.mac, info.mac, 6);
+    t->link.caps.offloads = LINK_TX_SYNC;   /* write() copies the frame */
     if (t->vnet)
-        t->link.caps.offloads = LINK_OFF_RX_CSUM | LINK_OFF_TX_CSUM | LINK_OFF_TSO4;
+        t->link.caps.offloads |= LINK_OFF_RX_CSUM | LINK_OFF_TX_CSUM | LINK_OFF_TSO4;
     *out = &t->link;
     return 0;
 }

@@ -204,6 +204,30 @@ static void test_big_buffers(void **state)
     test_pool_free(pool);
 }
 
+static void test_shared_packet_freed_on_last_reference(void **state)
+{
+    struct pkt_pool *pool = *state;
+    struct pkt *p = test_pkt_from(pool, "shared", 6);
+    p->cb[0] = 7;
+    assert_false(pkt_is_shared(p));
+    assert_ptr_equal(pkt_ref(p), p);
+    assert_true(pkt_is_shared(p));
+    pkt_free(p);                         /* the extra reference */
+    assert_int_equal(pkt_pool_in_use(pool), 1);
+    assert_false(pkt_is_shared(p));
+    struct pkt *c = pkt_copy(pool, p);   /* the control block travels with a copy */
+    assert_int_equal(c->cb[0], 7);
+    assert_false(pkt_is_shared(c));
+    pkt_free(c);
+    pkt_free(p);
+    assert_int_equal(pkt_pool_in_use(pool), 0);
+    /* A fresh allocation has no references and no fragments. */
+    p = pkt_alloc(pool);
+    assert_false(pkt_is_shared(p));
+    assert_null(p->frag);
+    pkt_free(p);
+}
+
 static void test_destroy_reports_leaks(void **state)
 {
     (void)state;
@@ -230,6 +254,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_copy_keeps_data_and_metadata, test_pool_setup,
                                         test_pool_teardown),
         cmocka_unit_test(test_big_buffers),
+        cmocka_unit_test_setup_teardown(test_shared_packet_freed_on_last_reference,
+                                        test_pool_setup, test_pool_teardown),
         cmocka_unit_test(test_destroy_reports_leaks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
