@@ -197,4 +197,11 @@ static inline void pkt_trim(struct pkt *p, uint32_t len)
 /* Empties the packet and restores the pool's headroom. */
 void pkt_reset(struct pkt *p);
 
+/* Empties the packet with `headroom` bytes before data (at most the buffer size). */
+static inline void pkt_reset_headroom(struct pkt *p, uint32_t headroom)
+{
+    p->data = p->buf + (headroom < pkt_buf_size(p) ? headroom : pkt_buf_size(p));
+    p->len = 0;
+}
+
 #endif

@@ -172,9 +172,13 @@ static struct pkt *reass_join(struct reasm *r, struct ipv4_repr *ip)
     if (out && pkt_tailroom(out) < IPV4_HDR_LEN + total) {
         pkt_free(out);
         out = pkt_alloc(s->big_pool);
+        if (out)
+            pkt_reset_headroom(out, 0);   /* a 65,535-byte datagram fills the buffer */
     }
-    if (!out)
+    if (!out || pkt_tailroom(out) < IPV4_HDR_LEN + total) {
+        pkt_free(out);
         return NULL;
+    }
     struct ipv4_repr h = { .src = r->src, .dst = r->dst, .protocol = r->protocol,
                            .ttl = r->ttl, .tos = r->tos, .id = r->id,
                            .payload_len = (uint16_t)total };

@@ -146,8 +146,10 @@ static int make_pools(struct ust_stack *s)
         buf_size <<= 1;
     struct pkt_pool_config frames = { .name = "pool", .count = s->cfg.pool_buffers,
                                       .buf_size = buf_size, .headroom = PKT_DEFAULT_HEADROOM };
+    /* Big buffers hold whole datagrams of up to 65,535 bytes: only an IP header of headroom,
+     * so that a maximal UDP datagram (65,515 bytes with its header) and its IP header fit. */
     struct pkt_pool_config big = { .name = "bigpool", .count = s->cfg.big_buffers,
-                                   .buf_size = 65536, .headroom = PKT_DEFAULT_HEADROOM };
+                                   .buf_size = 65536, .headroom = IPV4_HDR_LEN };
     int err = pkt_pool_create(&frames, &s->pool);
     if (!err)
         err = pkt_pool_create(&big, &s->big_pool);
