@@ -1,0 +1,1 @@
+"""The machinery of bench/run.py: scenario model, runner, callgrind counts, reports, plots."""

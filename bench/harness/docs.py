@@ -1,0 +1,162 @@
+"""docs/benchmarks.md: the machine, the method, a table per scenario group, instruction counts,
+and the plots. The page is regenerated from scratch on every full run."""
+
+import os
+from collections import defaultdict
+from pathlib import Path
+
+from .report import fmt, fmt_met, fmt_ratio, icount_of
+
+METHOD = """\
+- Each scenario has a *subject* (ustack) and usually a *baseline* measured in the same run.
+  The two sides run **interleaved** (subject, baseline, subject, baseline, ...), {runs} times
+  each after one discarded warm-up round, each run a separate process. Figures are **medians**
+  of those runs, with min and max beside them; *ratio* is subject median / baseline median
+  (for ns/op lower is better, for GB/s higher is better).
+- A run of a C benchmark program warms up (doubling batches for at least 10 ms), then times one
+  batch sized to last about {ms} ms with `clock_gettime(CLOCK_MONOTONIC)` around the loop, and
+  divides by the number of operations. Results are kept alive with empty `asm volatile`
+  statements so the compiler cannot drop the work.
+- Single-threaded microbenchmarks are pinned to one vCPU with `taskset -c 1`; the conditions
+  line of each scenario says how it was pinned (derived from what the harness did) and under
+  which conditions it ran. Nothing here blocks or sleeps, so the polling mode does not apply
+  yet; network scenarios will state theirs.
+- Targets are checked against the median (or against the ratio, for "x baseline" targets).
+- Instruction counts come from `valgrind --tool=callgrind`: the program switches collection on
+  only around N operations; a run with 2N operations minus the run with N, divided by N, gives
+  instructions per operation, exactly and repeatably. They include the benchmark loop's own few
+  instructions, shown separately. Valgrind emulates the CPU, so they count the code path
+  valgrind's emulated CPU selects (see the Notes)."""
+
+HOW_TO_ADD = """\
+Scenarios are entries in the `SCENARIOS` list of `bench/scenarios.py`. Each names a group, a
+one-line title, a unit and whether lower or higher is better, a *subject* side and optionally a
+*baseline* side, a target (`"<= 30 ns/op"` on the subject's median or `">= 0.5x baseline"` on
+the ratio), `cpus` for `taskset -c` pinning and a `conditions` line (polling mode, sizes, ...).
+A side is a command (any program whose last output line is a JSON object with a `"value"`, or a
+bare number; `{build}` and `{ms}` are substituted) or a Python callable returning the figure.
+`setup`/`teardown` hooks (commands or callables) run once around the scenario, e.g. to create
+and delete network namespaces. Small C programs live in `bench/` (see `bench/bench.h`: write a
+kernel that does the operation n times, register it in the program's scenario table). Code
+paths to count with callgrind are entries of `ICOUNTS` in the same file."""
+
+
+def machine_table(m: dict) -> list:
+    rows = [
+        ("CPU", f"{m['cpu']}, {m['vcpus']} vCPUs; {m['cpu_features']}"),
+        ("Kernel", m["kernel"]),
+        ("Memory", m["memory"]),
+        ("OS", m["os"]),
+        ("Compiler", f"{m['compiler']}; build type {m['build_type']} (`{m['c_flags']}`)"),
+        ("glibc, valgrind, python", f"{m['glibc']}, {m['valgrind']}, Python {m['python']}"),
+        ("Date", m["date"]),
+        ("Commit", m["commit"]),
+        ("Load average (1 min) before / after the run",
+         f"{m['load_before']:.2f} / {m.get('load_after', -1):.2f} "
+         "(the benchmarks themselves keep one vCPU busy)"),
+    ]
+    lines = ["| | |", "|---|---|"] + [f"| {key} | {value} |" for key, value in rows]
+    return lines + ["", f"> {m['note']}"]
+
+
+def cell(side) -> str:
+    if side is None or not side.values:
+        return "-"
+    return f"**{fmt(side.median)}** ({fmt(side.min)}–{fmt(side.max)})"
+
+
+def summary_table(results: list, icounts: dict) -> list:
+    lines = ["| scenario | unit | ustack median | baseline median | ratio | instr/op (callgrind) "
+             "| target | met |",
+             "|---|---|---:|---:|---:|---:|---|---|"]
+    for r in results:
+        sc = r.scenario
+        if not r.ok:
+            lines.append(f"| {sc.name} | {sc.unit} | failed: {r.error} | | | | {sc.target or '-'} | |")
+            continue
+        base = fmt(r.baseline.median) if r.baseline and r.baseline.values else "-"
+        lines.append(f"| {sc.name} | {sc.unit} | {fmt(r.subject.median)} | {base} | "
+                     f"{fmt_ratio(r.ratio)} | {fmt(icount_of(r, icounts))} | {sc.target or '-'} | "
+                     f"{fmt_met(r.target_met)} |")
+    return lines
+
+
+def group_section(group: str, results: list, icounts: dict, images: dict, docs_dir: Path) -> list:
+    lines = [f"## {group}", ""]
+    conditions = {r.scenario.full_conditions() for r in results}
+    if len(conditions) == 1:
+        lines += [f"Conditions: {conditions.pop()}.", ""]
+    lines += ["| scenario | what is measured | ustack: median (min–max) | "
+              "baseline: median (min–max) | ratio | target | met |",
+              "|---|---|---:|---:|---:|---|---|"]
+    for r in results:
+        sc = r.scenario
+        what = f"{sc.title} [{sc.unit}]"
+        if not r.ok:
+            lines.append(f"| {sc.name} | {what} | failed: {r.error} | | | {sc.target or '-'} | |")
+            continue
+        base_label = f"{r.baseline.label}: " if r.baseline else ""
+        lines.append(f"| {sc.name} | {what} | {r.subject.label}: {cell(r.subject)} | "
+                     f"{base_label}{cell(r.baseline)} | {fmt_ratio(r.ratio)} | "
+                     f"{sc.target or '-'} | {fmt_met(r.target_met)} |")
+    if len({r.scenario.full_conditions() for r in results}) > 1:
+        lines += [""] + [f"- {r.scenario.name}: {r.scenario.full_conditions()}" for r in results]
+    for path in images.get(group, []):
+        lines += ["", f"![{group}]({os.path.relpath(path, docs_dir)})"]
+    return lines + [""]
+
+
+def icount_section(icounts: list) -> list:
+    lines = ["## Instruction counts (callgrind)", "",
+             "| path | instructions/op | in ustack (src/) | benchmark loop | other | "
+             "where they go (instructions/op) | notes |",
+             "|---|---:|---:|---:|---:|---|---|"]
+    for ic in icounts:
+        if ic.error:
+            lines.append(f"| {ic.path.name} | failed: {ic.error} | | | | | |")
+            continue
+        top = "; ".join(f"`{fn}` {cost:.1f}" for fn, _, cost in ic.top)
+        note = ic.path.note
+        if "impl" in ic.extra:
+            note += f" (checksum implementation under valgrind: {ic.extra['impl']})"
+        lines.append(f"| {ic.path.name} | **{ic.per_op:.1f}** | {ic.per_op_ustack:.1f} | "
+                     f"{ic.per_op_bench:.1f} | {ic.per_op_other:.1f} | {top} | {note} |")
+    return lines + [""]
+
+
+def images_by_group(results: list, made: dict) -> dict:
+    """Line plots go under the group of their first scenario, dot plots under their group."""
+    images = defaultdict(list)
+    placed = set()
+    for r in results:
+        plot = r.scenario.plot
+        if plot and plot.plot in made["lines"] and plot.plot not in placed:
+            images[r.scenario.group].append(made["lines"][plot.plot])
+            placed.add(plot.plot)
+    for group, path in made["dots"].items():
+        images[group].append(path)
+    return images
+
+
+def write(path: Path, machine: dict, options: dict, results: list, icounts: list,
+          made: dict, notes: list) -> None:
+    by_name = {ic.path.name: ic for ic in icounts}
+    groups = defaultdict(list)
+    for r in results:
+        groups[r.scenario.group].append(r)
+    images = images_by_group(results, made)
+    lines = ["# Benchmarks", "",
+             f"Generated by `make bench` (`python3 bench/run.py --build BUILD`) on "
+             f"{machine['date']}; do not edit by hand, run it again. The raw figures of every "
+             f"run are in `bench/results/latest.json`.", "",
+             "## Machine", ""] + machine_table(machine)
+    lines += ["", "## Method", "", METHOD.format(**options), "",
+              "## Summary", ""] + summary_table(results, by_name) + [""]
+    for group, members in groups.items():
+        lines += group_section(group, members, by_name, images, path.parent)
+    if icounts:
+        lines += icount_section(icounts)
+    if notes:
+        lines += ["## Notes", ""] + [f"- {note}" for note in notes] + [""]
+    lines += ["## Adding a scenario", "", HOW_TO_ADD, ""]
+    path.write_text("\n".join(lines))
