@@ -30,6 +30,7 @@ void eth_input(struct iface *ifc, struct pkt *p)
     pkt_pull(p, e.hdr_len);
     switch (e.ethertype) {
     case ETHERTYPE_IPV4:
+        *ipv4_rx_cb(p) = (struct ipv4_rx_cb){ .link_broadcast = eth_addr_is_broadcast(&e.dst) };
         ipv4_input(ifc, p);
         return;
     case ETHERTYPE_ARP:

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "net/stack.h"
+#include "tcp/tcp.h"
 #include "udp/udp.h"
 #include "wire/icmp.h"
 
@@ -53,38 +54,57 @@ static void echo_reply(struct iface *ifc, const struct ipv4_repr *ip, struct icm
 
 /* ---- Received errors ---- */
 
+/* Linux's icmp_err_convert: for each "destination unreachable" code, the errno a socket sees and
+ * whether the error is hard ("fatal": reported to a connected datagram socket) or soft. */
+static const struct {
+    int err;
+    bool hard;
+} unreach_errors[16] = {
+    { ENETUNREACH, false },   /* 0 net unreachable */
+    { EHOSTUNREACH, false },  /* 1 host unreachable */
+    { ENOPROTOOPT, true },    /* 2 protocol unreachable */
+    { ECONNREFUSED, true },   /* 3 port unreachable */
+    { EMSGSIZE, false },      /* 4 fragmentation needed (see icmp_error_is_hard) */
+    { EOPNOTSUPP, false },    /* 5 source route failed */
+    { ENETUNREACH, true },    /* 6 destination network unknown */
+    { EHOSTDOWN, true },      /* 7 destination host unknown */
+    { ENONET, true },         /* 8 source host isolated */
+    { ENETUNREACH, true },    /* 9 network administratively prohibited */
+    { EHOSTUNREACH, true },   /* 10 host administratively prohibited */
+    { ENETUNREACH, false },   /* 11 network unreachable for TOS */
+    { EHOSTUNREACH, false },  /* 12 host unreachable for TOS */
+    { EHOSTUNREACH, true },   /* 13 communication administratively prohibited */
+    { EHOSTUNREACH, true },   /* 14 host precedence violation */
+    { EHOSTUNREACH, true },   /* 15 precedence cutoff in effect */
+};
+
 int icmp_errno(uint8_t type, uint8_t code)
 {
     switch (type) {
     case ICMP_DEST_UNREACH:
-        switch (code) {
-        case ICMP_NET_UNREACH:
-        case ICMP_NET_UNKNOWN:
-            return ENETUNREACH;
-        case ICMP_HOST_UNREACH:
-        case ICMP_HOST_UNKNOWN:
-            return EHOSTUNREACH;
-        case ICMP_PROTO_UNREACH:
-            return ENOPROTOOPT;
-        case ICMP_PORT_UNREACH:
-            return ECONNREFUSED;
-        case ICMP_FRAG_NEEDED:
-            return EMSGSIZE;
-        case ICMP_SR_FAILED:
-            return EOPNOTSUPP;
-        case ICMP_NET_PROHIBITED:
-        case ICMP_HOST_PROHIBITED:
-        case ICMP_ADMIN_PROHIBITED:
-            return EACCES;
-        default:
-            return EHOSTUNREACH;
-        }
+        return code < 16 ? unreach_errors[code].err : EHOSTUNREACH;
     case ICMP_TIME_EXCEEDED:
         return EHOSTUNREACH;
     case ICMP_PARAM_PROBLEM:
         return EPROTO;
     default:
         return 0;    /* source quench (RFC 6633: ignored), redirects */
+    }
+}
+
+bool icmp_error_is_hard(uint8_t type, uint8_t code)
+{
+    switch (type) {
+    case ICMP_DEST_UNREACH:
+        /* Fragmentation needed is hard for datagram sockets doing path MTU discovery, which is
+         * Linux's default (IP_PMTUDISC_WANT) and ustack's only mode. */
+        if (code == ICMP_FRAG_NEEDED)
+            return true;
+        return code < 16 && unreach_errors[code].hard;
+    case ICMP_PARAM_PROBLEM:
+        return true;
+    default:
+        return false;   /* time exceeded is soft */
     }
 }
 
@@ -95,6 +115,9 @@ static void deliver_error(struct ust_stack *s, const struct ipv4_repr *quoted, u
     switch (quoted->protocol) {
     case IPPROTO_UDP:
         udp_err(s, quoted, type, code, info);
+        break;
+    case IPPROTO_TCP:
+        tcp_err(s, quoted, type, code, info);
         break;
     default:
         break;
@@ -168,11 +191,12 @@ out:
 /* ---- Sending errors ---- */
 
 /* RFC 1122 3.2.2: never an error about an ICMP error, a datagram to a broadcast or multicast
- * address, a fragment other than the first, or a datagram whose source does not name a single
- * host. */
-static bool error_is_allowed(struct ust_stack *s, const struct ipv4_repr *orig)
+ * address, a datagram sent as a link-layer broadcast, a fragment other than the first, or a
+ * datagram whose source does not name a single host. */
+static bool error_is_allowed(struct ust_stack *s, const struct pkt *p,
+                             const struct ipv4_repr *orig)
 {
-    if (orig->frag_off != 0)
+    if (orig->frag_off != 0 || ipv4_rx_link_broadcast(p))
         return false;
     if (ipv4_addr_is_broadcast(s, orig->dst) || (orig->dst >> 28) == 14)
         return false;
@@ -208,12 +232,12 @@ static bool rate_allows(struct ust_stack *s)
     return true;
 }
 
-void icmp_send_error(struct iface *ifc, const struct ipv4_repr *orig, uint32_t avail,
-                     uint8_t type, uint8_t code, uint32_t info)
+void icmp_send_error(struct iface *ifc, const struct pkt *orig_pkt, const struct ipv4_repr *orig,
+                     uint32_t avail, uint8_t type, uint8_t code, uint32_t info)
 {
     struct ust_stack *s = ifc->stack;
     struct icmp_ctrs *c = &s->icmp.ctrs;
-    if (!error_is_allowed(s, orig)) {
+    if (!error_is_allowed(s, orig_pkt, orig)) {
         c->out_suppressed++;
         return;
     }

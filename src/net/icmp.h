@@ -3,12 +3,13 @@
  * rate limit, and delivery of received errors to the transport that caused them.
  *
  * Entry points: icmp_input() (consumes its packet); icmp_send_error() (borrows the offending
- * datagram and quotes it); icmp_report_local() hands an error to the local transport as though it
- * had arrived, for failures detected inside the stack (an address that never resolved).
+ * datagram's packet and quotes it); icmp_report_local() hands an error to the local transport as
+ * though it had arrived, for failures detected inside the stack (an address that never resolved).
  */
 #ifndef UST_NET_ICMP_H
 #define UST_NET_ICMP_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "base/counters.h"
@@ -50,10 +51,11 @@ int icmp_init(struct ust_stack *s);
 void icmp_input(struct iface *ifc, const struct ipv4_repr *ip, struct pkt *p);
 
 /* Sends an error about datagram `orig` (parsed; its IP header bytes start at orig->payload -
- * orig->hdr_len and `avail` bytes from there are in the buffer), unless RFC 1122 3.2.2 forbids it
- * or the rate limit says no. `info` fills the 4 "rest of header" bytes (e.g. next-hop MTU). */
-void icmp_send_error(struct iface *ifc, const struct ipv4_repr *orig, uint32_t avail,
-                     uint8_t type, uint8_t code, uint32_t info);
+ * orig->hdr_len and `avail` bytes from there are in the buffer of `orig_pkt`, borrowed to see
+ * how the datagram arrived), unless RFC 1122 3.2.2 forbids it or the rate limit says no. `info`
+ * fills the 4 "rest of header" bytes (e.g. next-hop MTU). */
+void icmp_send_error(struct iface *ifc, const struct pkt *orig_pkt, const struct ipv4_repr *orig,
+                     uint32_t avail, uint8_t type, uint8_t code, uint32_t info);
 
 /* Reports an error about a datagram we sent (data at its IP header) to the local transport,
  * without sending anything. */
@@ -61,5 +63,8 @@ void icmp_report_local(struct ust_stack *s, const struct pkt *sent, uint8_t type
 
 /* The errno a transport reports for an ICMP error (Linux's mapping), or 0 to ignore it. */
 int icmp_errno(uint8_t type, uint8_t code);
+/* True for the errors Linux calls hard (fatal): the ones a connected datagram socket is told
+ * about without IP_RECVERR. Soft ones (net or host unreachable, time exceeded) are not. */
+bool icmp_error_is_hard(uint8_t type, uint8_t code);
 
 #endif

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "net/stack.h"
+#include "tcp/tcp.h"
 #include "udp/udp.h"
 #include "wire/checksum.h"
 #include "wire/icmp.h"
@@ -44,10 +45,12 @@ bool ipv4_addr_is_broadcast(struct ust_stack *s, uint32_t addr)
     return false;
 }
 
-/* RFC 1122 3.2.1.3: a source must be a unicast address of some host. */
+/* RFC 1122 3.2.1.3: a source must be a unicast address of some host, and never a loopback
+ * address ((g): 127/8 "MUST NOT appear outside a host"; Linux drops it as a martian). */
 static bool is_martian_source(struct ust_stack *s, uint32_t src)
 {
-    return src == 0 || (src >> 28) >= 14 || ipv4_addr_is_broadcast(s, src);
+    return src == 0 || (src >> 24) == 127 || (src >> 28) >= 14 ||
+           ipv4_addr_is_broadcast(s, src);
 }
 
 /* ---- Input ---- */
@@ -80,10 +83,14 @@ static void deliver(struct iface *ifc, const struct ipv4_repr *ip, struct pkt *p
         s->ipv4.ctrs.in_delivers++;
         udp_input(ifc, ip, p);
         return;
+    case IPPROTO_TCP:
+        s->ipv4.ctrs.in_delivers++;
+        tcp_input(ifc, ip, p);
+        return;
     default:
         s->ipv4.ctrs.in_unknown_protos++;
         /* RFC 1122 3.2.2.1: protocol unreachable (ICMP's own rules filter broadcasts). */
-        icmp_send_error(ifc, ip, ip->hdr_len + ip->payload_len, ICMP_DEST_UNREACH,
+        icmp_send_error(ifc, p, ip, ip->hdr_len + ip->payload_len, ICMP_DEST_UNREACH,
                         ICMP_PROTO_UNREACH, 0);
         pkt_free(p);
         return;
@@ -107,7 +114,10 @@ void ipv4_input(struct iface *ifc, struct pkt *p)
         c->in_addr_errors++;
         goto drop;
     }
-    if (is_martian_source(s, ip.src)) {
+    /* As Linux (fib_validate_source): one of our own addresses as the source of a datagram
+     * that came from a link is spoofed, a martian too. */
+    if (is_martian_source(s, ip.src) ||
+        (!ipv4_rx_cb(p)->looped && stack_is_local_addr(s, ip.src))) {
         c->in_martian_source++;
         goto drop;
     }
@@ -147,7 +157,10 @@ int ipv4_route(struct ust_stack *s, uint32_t dst, struct route *rt)
             return 0;
         }
     }
-    if (s->gateway && dst != 0) {
+    /* Only unicast goes through the gateway: a loopback destination never leaves the host
+     * (RFC 1122 3.2.1.3 (g)) and multicast (RFC 1112) is not supported, so neither has a route
+     * rather than going out as a unicast frame to the gateway. */
+    if (s->gateway && dst != 0 && (dst >> 24) != 127 && (dst >> 28) != 14) {
         struct iface *ifc = &s->ifaces[0];
         *rt = (struct route){ .ifc = ifc, .src = ifc->addr, .next_hop = s->gateway };
         return 0;
@@ -190,6 +203,7 @@ static void send_datagram(struct ust_stack *s, const struct route *rt, struct pk
     static const struct eth_addr bcast = { { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff } };
     if (rt->local) {
         s->ipv4.ctrs.out_loopback++;
+        *ipv4_rx_cb(p) = (struct ipv4_rx_cb){ .looped = true };
         stack_loopback(s, p);
     } else if (rt->broadcast) {
         eth_output(rt->ifc, p, &bcast, ETHERTYPE_IPV4);

@@ -100,10 +100,30 @@ struct ipv4_tx {
     bool df;
 };
 
+/* What the network layer remembers about a received datagram, in p->cb from eth_input (or the
+ * loopback path) until a transport that keeps its own state in p->cb takes the packet. */
+struct ipv4_rx_cb {
+    bool link_broadcast;         /* came in a link-layer broadcast frame (Linux's pkt_type
+                                  * PACKET_BROADCAST): never answered with an ICMP error */
+    bool looped;                 /* sent by this stack to itself, not received from a link */
+};
+
+_Static_assert(sizeof(struct ipv4_rx_cb) <= PKT_CB_SIZE, "ipv4_rx_cb fits in pkt->cb");
+
+static inline struct ipv4_rx_cb *ipv4_rx_cb(struct pkt *p)
+{
+    return (struct ipv4_rx_cb *)(void *)p->cb;
+}
+
+static inline bool ipv4_rx_link_broadcast(const struct pkt *p)
+{
+    return ((const struct ipv4_rx_cb *)(const void *)p->cb)->link_broadcast;
+}
+
 int ipv4_init(struct ust_stack *s);
 void ipv4_destroy(struct ust_stack *s);
 
-/* Handles a received datagram (p->data at the IP header; consumes p). */
+/* Handles a received datagram (p->data at the IP header, ipv4_rx_cb(p) filled in; consumes p). */
 void ipv4_input(struct iface *ifc, struct pkt *p);
 
 /* True for the limited broadcast address and our interfaces' directed broadcasts. */

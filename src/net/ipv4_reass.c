@@ -100,8 +100,8 @@ static void reass_timer(struct timer *t, uint64_t now)
         struct ipv4_repr orig;
         const uint8_t *hdr = first->data - r->first_hdr_len;
         if (ipv4_parse_quoted(hdr, r->first_hdr_len + first->len, &orig) == 0)
-            icmp_send_error(r->ifc, &orig, r->first_hdr_len + first->len, ICMP_TIME_EXCEEDED,
-                            1 /* fragment reassembly time exceeded */, 0);
+            icmp_send_error(r->ifc, first, &orig, r->first_hdr_len + first->len,
+                            ICMP_TIME_EXCEEDED, 1 /* fragment reassembly time exceeded */, 0);
     }
     reass_fail(r, &s->ipv4.ctrs.reasm_timeout);
 }
@@ -186,6 +186,8 @@ static struct pkt *reass_join(struct reasm *r, struct ipv4_repr *ip)
     ipv4_emit(&h, dst, IPV4_HDR_LEN);
     for (struct pkt *f = r->frags; f; f = f->next)
         memcpy(dst + IPV4_HDR_LEN + f->frag_off, f->data, f->len);
+    /* It arrived as its first fragment did (Linux keeps the head's pkt_type). */
+    *ipv4_rx_cb(out) = *ipv4_rx_cb(r->frags);
     if (ipv4_parse(out->data, out->len, ip) != 0) {
         pkt_free(out);
         return NULL;

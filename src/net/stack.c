@@ -15,6 +15,7 @@
 #include "base/log.h"
 #include "link/open.h"
 #include "sock/sock.h"
+#include "tcp/tcp.h"
 #include "udp/udp.h"
 
 CTR_DESCRIBE(stack_ctrs, STACK_COUNTERS)
@@ -169,6 +170,8 @@ static int stack_init_protocols(struct ust_stack *s)
         err = icmp_init(s);
     if (!err)
         err = udp_init(s);
+    if (!err)
+        err = tcp_init(s);
     if (err)
         return err;
     ctr_set_add(&s->ctr_set, CTR_GROUP("stack", stack_ctrs, &s->ctrs));
@@ -176,6 +179,7 @@ static int stack_init_protocols(struct ust_stack *s)
     ctr_set_add(&s->ctr_set, CTR_GROUP("ipv4", ipv4_ctrs, &s->ipv4.ctrs));
     ctr_set_add(&s->ctr_set, CTR_GROUP("icmp", icmp_ctrs, &s->icmp.ctrs));
     ctr_set_add(&s->ctr_set, udp_ctr_group(s));
+    ctr_set_add(&s->ctr_set, tcp_ctr_group(s));
     return 0;
 }
 
@@ -330,6 +334,7 @@ void ust_stack_destroy(struct ust_stack *s)
     if (default_stack == s)
         default_stack = NULL;
     sock_close_all(s);
+    tcp_destroy(s);
     udp_destroy(s);
     ipv4_destroy(s);
     arp_destroy(s);

@@ -33,6 +33,7 @@
 #define STACK_TX_BATCH 32
 
 struct udp_table;
+struct tcp_table;
 struct sock;
 
 struct iface {
@@ -81,6 +82,7 @@ struct ust_stack {
     struct ipv4_state ipv4;
     struct icmp_state icmp;
     struct udp_table *udp;
+    struct tcp_table *tcp;
     struct sock *socks;          /* every socket of this stack, through sock->stack_next */
     unsigned n_socks;
     struct pkt *loopq_head;      /* datagrams we sent to ourselves, delivered on the next pass */

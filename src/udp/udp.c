@@ -277,8 +277,6 @@ ssize_t udp_sendmsg(struct udp_pcb *pcb, const struct iovec *iov, size_t iovcnt,
 {
     struct ust_stack *s = pcb->stack;
     (void)flags;
-    if (pcb->error)
-        return -take_error(pcb);
     uint32_t daddr = pcb->raddr;
     uint16_t dport = pcb->rport;
     if (dst) {
@@ -292,7 +290,9 @@ ssize_t udp_sendmsg(struct udp_pcb *pcb, const struct iovec *iov, size_t iovcnt,
         return -EDESTADDRREQ;
     }
     size_t len = dgram_iov_total(iov, iovcnt);
-    if (len > UDP_MAX_PAYLOAD)
+    /* What one IPv4 datagram carries: for UDP 65,507 bytes after its header; a ping socket's
+     * message includes its ICMP header, so 65,515 bytes (as Linux's ping_v4_sendmsg). */
+    if (len > (pcb->protocol == IPPROTO_UDP ? UDP_MAX_PAYLOAD : IPV4_MAX_LEN - IPV4_HDR_LEN))
         return -EMSGSIZE;
     struct route rt;
     int err = ipv4_route(s, daddr, &rt);
@@ -302,6 +302,10 @@ ssize_t udp_sendmsg(struct udp_pcb *pcb, const struct iovec *iov, size_t iovcnt,
         return -EACCES;
     if (!pcb->lport && (err = autobind(pcb)) != 0)
         return err;
+    /* As Linux, a pending error is reported (and cleared) only when the datagram is about to be
+     * built: argument errors (EINVAL, EMSGSIZE, EACCES ...) come first and leave it pending. */
+    if (pcb->error)
+        return -take_error(pcb);
     uint32_t saddr = pcb->laddr && stack_is_local_addr(s, pcb->laddr) ? pcb->laddr : rt.src;
     if (pcb->protocol == IPPROTO_ICMP)
         return ping_send(pcb, &rt, saddr, daddr, iov, iovcnt, len);
@@ -435,7 +439,7 @@ void udp_input(struct iface *ifc, const struct ipv4_repr *ip, struct pkt *p)
     if (!pcb) {
         c->no_ports++;
         /* RFC 1122 4.1.3.1: port unreachable (ICMP's rules and rate limit apply). */
-        icmp_send_error(ifc, ip, ip->hdr_len + ip->payload_len, ICMP_DEST_UNREACH,
+        icmp_send_error(ifc, p, ip, ip->hdr_len + ip->payload_len, ICMP_DEST_UNREACH,
                         ICMP_PORT_UNREACH, 0);
         goto drop;
     }
@@ -456,10 +460,12 @@ void udp_err(struct ust_stack *s, const struct ipv4_repr *quoted, uint8_t type, 
     if (!err)
         return;
     /* The quoted datagram is one we sent: its source is our socket, its destination the peer.
-     * Like Linux without IP_RECVERR, only a connected socket hears about it. */
+     * As Linux's __udp4_lib_err without IP_RECVERR: only a connected socket hears about it, and
+     * only about a hard error (port or protocol unreachable, prohibited, ...); soft ones such as
+     * host unreachable or time exceeded are dropped. */
     struct udp_pcb *pcb = dgram_lookup(s, IPPROTO_UDP, quoted->dst, u.dport, quoted->src,
                                        u.sport);
-    if (!pcb || !pcb->connected)
+    if (!pcb || !pcb->connected || !icmp_error_is_hard(type, code))
         return;
     pcb->error = err;
     s->udp->ctrs.icmp_errors++;
