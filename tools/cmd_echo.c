@@ -1,9 +1,10 @@
 /*
- * ustack echo: a stack that answers ping and echoes UDP datagrams back to their sender, until
- * interrupted; then it prints the stack's counters. The demo, the interop tests and anyone trying
- * ustack by hand use it.
+ * ustack echo: a stack that answers ping, echoes UDP datagrams, and serves TCP on the same port
+ * (echo, or --discard, or --source N: see tcp_serve.c), until interrupted; then it prints the
+ * stack's counters. The demo, the interop tests and anyone trying ustack by hand use it.
  *
- *   ustack echo --link tap:ust0 --addr 198.18.0.2/24 [--gw G] [--port 7] [any config option]
+ *   ustack echo --link tap:ust0 --addr 198.18.0.2/24 [--gw G] [--port 7]
+ *               [--discard | --source BYTES] [any config option]
  *
  * It prints one line when it is ready ("ustack echo: ready ...") so scripts can wait for it.
  */
@@ -27,9 +28,13 @@ static void on_signal(int sig)
 static int echo_usage(FILE *f, int status)
 {
     fprintf(f,
-            "usage: ustack echo --link LINK --addr ADDR/PREFIX [--gw GW] [--port N] [OPTIONS]\n\n"
-            "Answers ping and echoes UDP datagrams sent to port N (default 7) until SIGINT or\n"
-            "SIGTERM, then prints the stack's counters. OPTIONS are any runtime option as\n"
+            "usage: ustack echo --link LINK --addr ADDR/PREFIX [--gw GW] [--port N]\n"
+            "                   [--discard | --source BYTES] [OPTIONS]\n\n"
+            "Answers ping, echoes UDP datagrams sent to port N (default 7), and serves TCP on\n"
+            "port N until SIGINT or SIGTERM, then prints the stack's counters. TCP echoes by\n"
+            "default; --discard reads, counts and hashes what each connection sends; --source\n"
+            "sends BYTES of the test stream to each connection. Each connection's byte count\n"
+            "and SHA-256 is printed when it ends. OPTIONS are any runtime option as\n"
             "--name=value (ustack help config); UST_* environment variables apply first.\n");
     return status;
 }
@@ -45,26 +50,35 @@ static int open_udp(uint16_t port)
     return fd;
 }
 
-static void serve(int ufd)
+static void udp_echo_all(int ufd)
 {
     static char buf[65536];
+    for (;;) {
+        struct sockaddr_in from;
+        socklen_t fl = sizeof(from);
+        ssize_t n = ust_recvfrom(ufd, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&from,
+                                 &fl);
+        if (n < 0)
+            return;
+        ust_sendto(ufd, buf, (size_t)n, 0, (struct sockaddr *)&from, fl);
+    }
+}
+
+static void serve(int ufd, struct tcp_server *tcp)
+{
+    static struct pollfd fds[4098];
     while (!stop_requested) {
-        struct pollfd pfd = { .fd = ufd, .events = POLLIN };
-        if (ust_poll(&pfd, 1, -1) < 0) {
+        fds[0] = (struct pollfd){ .fd = ufd, .events = POLLIN };
+        unsigned n = 1 + tcp_server_pollfds(tcp, fds + 1, 4097);
+        if (ust_poll(fds, n, -1) < 0) {
             if (errno == EINTR)
                 continue;
             perror("ustack echo: poll");
             return;
         }
-        for (;;) {
-            struct sockaddr_in from;
-            socklen_t fl = sizeof(from);
-            ssize_t n = ust_recvfrom(ufd, buf, sizeof(buf), MSG_DONTWAIT,
-                                     (struct sockaddr *)&from, &fl);
-            if (n < 0)
-                break;
-            ust_sendto(ufd, buf, (size_t)n, 0, (struct sockaddr *)&from, fl);
-        }
+        if (fds[0].revents)
+            udp_echo_all(ufd);
+        tcp_server_handle(tcp, fds + 1, n - 1);
     }
 }
 
@@ -73,6 +87,8 @@ int cmd_echo(int argc, char **argv)
     struct ust_config cfg;
     int status;
     unsigned long port = 7;
+    unsigned long long source = 0;
+    enum tcp_mode mode = TCP_MODE_ECHO;
     struct ust_stack *s = NULL;
     /* Our own flags first, so that tool_stack sees only config options. */
     int out = 1;
@@ -82,6 +98,20 @@ int cmd_echo(int argc, char **argv)
                 fprintf(stderr, "ustack echo: --port %s: not a port\n", argv[i]);
                 return 2;
             }
+            continue;
+        }
+        if (strcmp(argv[i], "--discard") == 0) {
+            mode = TCP_MODE_DISCARD;
+            continue;
+        }
+        if (strcmp(argv[i], "--source") == 0 && i + 1 < argc) {
+            char *end;
+            source = strtoull(argv[++i], &end, 10);
+            if (*end) {
+                fprintf(stderr, "ustack echo: --source %s: not a byte count\n", argv[i]);
+                return 2;
+            }
+            mode = TCP_MODE_SOURCE;
             continue;
         }
         argv[out++] = argv[i];
@@ -101,12 +131,23 @@ int cmd_echo(int argc, char **argv)
         ust_stack_destroy(s);
         return 1;
     }
+    struct tcp_server *tcp = tcp_server_open((uint16_t)port, mode, source);
+    if (!tcp) {
+        fprintf(stderr, "ustack echo: tcp port %lu: %s\n", port, strerror(errno));
+        ust_close(ufd);
+        ust_stack_destroy(s);
+        return 1;
+    }
     struct sigaction sa = { .sa_handler = on_signal };   /* no SA_RESTART: calls return EINTR */
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    printf("ustack echo: ready on %s as %s, udp port %lu\n", cfg.link, cfg.addr, port);
+    signal(SIGPIPE, SIG_IGN);
+    static const char *const mode_names[] = { "echo", "discard", "source" };
+    printf("ustack echo: ready on %s as %s, udp port %lu, tcp port %lu (%s)\n", cfg.link,
+           cfg.addr, port, port, mode_names[mode]);
     fflush(stdout);
-    serve(ufd);
+    serve(ufd, tcp);
+    tcp_server_close(tcp);
     ust_close(ufd);
     printf("ustack echo: counters\n");
     ust_stack_print_counters(s, stdout, 0);

@@ -4,6 +4,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,4 +79,50 @@ void tool_hex(const uint8_t *bytes, size_t n, char *out)
         out[2 * i + 1] = digits[bytes[i] & 15];
     }
     out[2 * n] = 0;
+}
+
+/* ---- The test stream: block k (32 bytes) is SHA-256 of k as 8 little-endian bytes ---- */
+
+void tool_stream_fill(uint64_t offset, uint8_t *buf, size_t n)
+{
+    uint8_t block[32];
+    uint64_t cached = UINT64_MAX;
+    for (size_t i = 0; i < n;) {
+        uint64_t k = (offset + i) / 32;
+        size_t at = (size_t)((offset + i) % 32);
+        if (k != cached) {
+            uint8_t le[8];
+            for (int b = 0; b < 8; b++)
+                le[b] = (uint8_t)(k >> (8 * b));
+            unsigned len = 0;
+            EVP_Digest(le, sizeof(le), block, &len, EVP_sha256(), NULL);
+            cached = k;
+        }
+        size_t take = 32 - at < n - i ? 32 - at : n - i;
+        memcpy(buf + i, block + at, take);
+        i += take;
+    }
+}
+
+void tool_hash_init(struct tool_hash *h)
+{
+    h->ctx = EVP_MD_CTX_new();
+    h->bytes = 0;
+    EVP_DigestInit_ex(h->ctx, EVP_sha256(), NULL);
+}
+
+void tool_hash_update(struct tool_hash *h, const void *buf, size_t n)
+{
+    EVP_DigestUpdate(h->ctx, buf, n);
+    h->bytes += n;
+}
+
+void tool_hash_final(struct tool_hash *h, char hex[65])
+{
+    uint8_t d[32];
+    unsigned len = 0;
+    EVP_DigestFinal_ex(h->ctx, d, &len);
+    EVP_MD_CTX_free(h->ctx);
+    h->ctx = NULL;
+    tool_hex(d, 32, hex);
 }

@@ -4,6 +4,7 @@
  *   ustack echo ...         answer ping and echo UDP on a port (see `ustack echo --help`)
  *   ustack ping ... DEST    ICMP echo from a ustack stack, reported like iputils ping
  *   ustack udp-client ...   datagrams to an echo server, checked and hashed
+ *   ustack bridge ...       a two-port impairment wire between two interfaces (no stack)
  *   ustack help config      every runtime option, its environment variable and range
  *   ustack help fault       the fault injection keys
  *   ustack version
@@ -26,6 +27,8 @@ static int usage(FILE *f, int status)
             "  echo        answer ping and echo UDP datagrams (ustack echo --help)\n"
             "  ping        send ICMP echo requests from a ustack stack (ustack ping --help)\n"
             "  udp-client  send datagrams to an echo server and check what comes back\n"
+            "  tcp-client  send and receive a checked byte stream over TCP connections\n"
+            "  bridge      join two interfaces into an impaired wire (ustack bridge --help)\n"
             "  help        help config | help fault\n"
             "  version     print the version\n");
     return status;
@@ -108,6 +111,10 @@ int main(int argc, char **argv)
         return cmd_ping(argc - 1, argv + 1);
     if (strcmp(cmd, "udp-client") == 0)
         return cmd_udp_client(argc - 1, argv + 1);
+    if (strcmp(cmd, "tcp-client") == 0)
+        return cmd_tcp_client(argc - 1, argv + 1);
+    if (strcmp(cmd, "bridge") == 0)
+        return cmd_bridge(argc - 1, argv + 1);
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0)
         return cmd_help(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {

@@ -13,6 +13,8 @@
 int cmd_echo(int argc, char **argv);
 int cmd_ping(int argc, char **argv);
 int cmd_udp_client(int argc, char **argv);
+int cmd_tcp_client(int argc, char **argv);
+int cmd_bridge(int argc, char **argv);
 
 /* Reads UST_* and --name=value options into cfg (consuming them from argv) and creates the
  * stack. NULL with *status: 2 for a usage error, 1 if the stack failed, -1 if --help was asked. */
@@ -23,6 +25,28 @@ int tool_parse_ipv4(const char *text, struct sockaddr_in *out, bool need_port);
 int tool_parse_uint(const char *text, unsigned long max, unsigned long *out);
 /* Lower-case hex of n bytes into out (2n + 1 bytes). */
 void tool_hex(const uint8_t *bytes, size_t n, char *out);
+
+/* The deterministic test stream used by echo --source and tcp-client --send: its 32-byte block
+ * k is SHA-256 of k as 8 little-endian bytes (easy to regenerate anywhere). */
+void tool_stream_fill(uint64_t offset, uint8_t *buf, size_t n);
+
+/* SHA-256 over what a transfer carried. */
+struct tool_hash {
+    void *ctx;
+    uint64_t bytes;
+};
+void tool_hash_init(struct tool_hash *h);
+void tool_hash_update(struct tool_hash *h, const void *buf, size_t n);
+void tool_hash_final(struct tool_hash *h, char hex[65]);
+
+/* TCP service for ustack echo (tcp_serve.c): a listener on `port` in one of these modes. */
+enum tcp_mode { TCP_MODE_ECHO, TCP_MODE_DISCARD, TCP_MODE_SOURCE };
+struct tcp_server;
+struct tcp_server *tcp_server_open(uint16_t port, enum tcp_mode mode, uint64_t source_bytes);
+/* Adds the server's descriptors to fds (returns how many), and handles what poll reported. */
+unsigned tcp_server_pollfds(struct tcp_server *t, struct pollfd *fds, unsigned max);
+void tcp_server_handle(struct tcp_server *t, const struct pollfd *fds, unsigned n);
+void tcp_server_close(struct tcp_server *t);
 
 /* Applies "--name=value" / "--name value" options of the config table to cfg, consuming them
  * from argv (shifted down, argc updated). Returns 0, or 2 after printing an error. */

@@ -52,7 +52,28 @@ extern "C" {
     X(wmem_max, U32, 4194304, 4608, 1u << 30, "largest send buffer SO_SNDBUF may ask for")       \
     X(port_min, U32, 32768, 1, 65535, "lowest ephemeral port")                                   \
     X(port_max, U32, 60999, 1, 65535, "highest ephemeral port")                                  \
-    X(max_sockets, U32, 65536, 1, 1u << 24, "sockets per stack, at most (EMFILE beyond)")
+    X(max_sockets, U32, 65536, 1, 1u << 24, "sockets per stack, at most (EMFILE beyond)")       \
+    X(tcp_rmem, U32, 1048576, 4096, 1u << 30, "TCP receive buffer per connection, bytes")       \
+    X(tcp_wmem, U32, 1048576, 4096, 1u << 30, "TCP send buffer per connection, bytes")          \
+    X(tcp_cc, STR, "cubic", 0, 0, "congestion control for new connections: cubic or newreno")  \
+    X(tcp_sack, BOOL, 1, 0, 1, "offer and accept SACK (RFC 2018)")                               \
+    X(tcp_timestamps, BOOL, 1, 0, 1, "offer and accept timestamps (RFC 7323)")                   \
+    X(tcp_window_scaling, BOOL, 1, 0, 1, "offer and accept window scaling (RFC 7323)")          \
+    X(tcp_min_rto_ms, U32, 200, 1, 60000, "lowest retransmission timeout (Linux's 200 ms)")     \
+    X(tcp_max_rto_ms, U32, 120000, 100, 600000, "highest retransmission timeout")                \
+    X(tcp_syn_retries, U32, 6, 1, 127, "SYN retransmissions before connect fails")              \
+    X(tcp_synack_retries, U32, 5, 1, 127, "SYN-ACK retransmissions before giving up")           \
+    X(tcp_retries2, U32, 15, 1, 127, "data retransmissions before the connection fails")        \
+    X(tcp_delack_ms, U32, 40, 1, 500, "delayed ACK timeout")                                    \
+    X(tcp_fin_timeout_s, U32, 60, 1, 3600, "how long an orphaned connection waits in FIN_WAIT_2") \
+    X(tcp_time_wait_ms, U32, 60000, 1, 600000, "TIME_WAIT duration (2 MSL; Linux uses 60 s)")   \
+    X(tcp_keepalive_time_s, U32, 7200, 1, 32767, "idle time before keepalive probes")           \
+    X(tcp_keepalive_intvl_s, U32, 75, 1, 32767, "interval between keepalive probes")            \
+    X(tcp_keepalive_probes, U32, 9, 1, 127, "unanswered keepalive probes before the connection fails") \
+    X(tcp_syncookies, BOOL, 1, 0, 1, "answer with SYN cookies when the SYN queue is full")      \
+    X(tcp_max_syn_backlog, U32, 4096, 1, 1u << 20, "connections in SYN_RECEIVED per listener")  \
+    X(somaxconn, U32, 4096, 1, 65535, "largest listen backlog")                                 \
+    X(tcp_challenge_ack_limit, U32, 1000, 1, 1u << 30, "challenge ACKs per second (RFC 5961)")
 
 #define UST_CFG_TYPE_STR char
 #define UST_CFG_TYPE_U32 uint32_t

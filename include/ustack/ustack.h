@@ -71,11 +71,14 @@ UST_API void ust_stack_print_counters(struct ust_stack *s, FILE *f, int all);
 /* Reads one counter by "group.counter" name. Returns 0, or -1 and errno ENOENT. */
 UST_API int ust_stack_counter(struct ust_stack *s, const char *name, uint64_t *value);
 
-/* ---- Sockets (POSIX-shaped; AF_INET; SOCK_DGRAM today) ---- */
+/* ---- Sockets (POSIX-shaped; AF_INET; SOCK_STREAM and SOCK_DGRAM) ---- */
 
 UST_API int ust_socket(int domain, int type, int protocol);
 UST_API int ust_stack_socket(struct ust_stack *s, int domain, int type, int protocol);
 UST_API int ust_bind(int fd, const struct sockaddr *addr, socklen_t len);
+UST_API int ust_listen(int fd, int backlog);
+UST_API int ust_accept(int fd, struct sockaddr *addr, socklen_t *len);
+UST_API int ust_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
 UST_API int ust_connect(int fd, const struct sockaddr *addr, socklen_t len);
 UST_API ssize_t ust_send(int fd, const void *buf, size_t len, int flags);
 UST_API ssize_t ust_sendto(int fd, const void *buf, size_t len, int flags,
@@ -87,6 +90,8 @@ UST_API ssize_t ust_recvfrom(int fd, void *buf, size_t len, int flags, struct so
 UST_API ssize_t ust_recvmsg(int fd, struct msghdr *msg, int flags);
 UST_API ssize_t ust_read(int fd, void *buf, size_t len);
 UST_API ssize_t ust_write(int fd, const void *buf, size_t len);
+UST_API ssize_t ust_readv(int fd, const struct iovec *iov, int iovcnt);
+UST_API ssize_t ust_writev(int fd, const struct iovec *iov, int iovcnt);
 UST_API int ust_close(int fd);
 UST_API int ust_shutdown(int fd, int how);
 UST_API int ust_setsockopt(int fd, int level, int name, const void *val, socklen_t len);
@@ -101,6 +106,42 @@ UST_API int ust_ioctl(int fd, unsigned long req, ...);
 UST_API int ust_poll(struct pollfd *fds, nfds_t nfds, int timeout_ms);
 /* Nonzero if fd is a ustack socket. */
 UST_API int ust_is_socket(int fd);
+
+/* ---- TCP connection state, for observation and research ---- */
+
+struct ust_tcp_info {
+    uint8_t state;               /* Linux's numbering (netinet/tcp.h: TCP_ESTABLISHED = 1 ...) */
+    uint8_t options;             /* UST_TCPI_OPT_* negotiated */
+    uint8_t snd_wscale, rcv_wscale;
+    uint8_t in_recovery;         /* 1 in fast recovery, 2 after a timeout, 0 otherwise */
+    uint8_t backoff;             /* RTO doublings now in force */
+    uint16_t retransmits;        /* consecutive timeouts without progress */
+    uint32_t mss;                /* send MSS (payload per segment) */
+    uint32_t rcv_mss;            /* largest segment received */
+    uint32_t cwnd;               /* congestion window, bytes */
+    uint32_t ssthresh;           /* slow-start threshold, bytes */
+    uint32_t srtt_us, rttvar_us, rto_us, min_rtt_us;
+    uint32_t snd_wnd;            /* peer's window, bytes */
+    uint32_t rcv_wnd;            /* our advertised window, bytes */
+    uint32_t unacked;            /* bytes sent and not acknowledged */
+    uint32_t sacked;             /* bytes the peer has SACKed */
+    uint32_t lost;               /* bytes deemed lost, not yet resent */
+    uint32_t retrans;            /* bytes resent and not yet acknowledged */
+    uint32_t total_retrans;      /* segments retransmitted over the connection's life */
+    uint32_t unsent;             /* bytes queued and not yet sent */
+    uint32_t unread;             /* bytes received and not yet read */
+    uint64_t bytes_acked;
+    uint64_t bytes_received;
+    uint64_t segs_out, segs_in;
+    char congestion[16];         /* the congestion control module's name */
+};
+
+#define UST_TCPI_OPT_TIMESTAMPS 1
+#define UST_TCPI_OPT_SACK 2
+#define UST_TCPI_OPT_WSCALE 4
+
+/* Fills info for a TCP socket. Returns 0, or -1 and errno (EBADF, ENOTSOCK, EOPNOTSUPP). */
+UST_API int ust_tcp_info(int fd, struct ust_tcp_info *info);
 
 #ifdef __cplusplus
 }

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <string.h>
@@ -17,7 +18,11 @@
 
 #include "net/stack.h"
 #include "sock/sock.h"
+#include "sock/stream.h"
+#include "tcp/tcp.h"
 #include "udp/udp.h"
+
+static int write_addr(struct sockaddr *addr, socklen_t *len, uint32_t ip, uint16_t port);
 
 /* Returns -1 with errno set from a negative result, else the result. */
 static inline long ret_errno(long rc)
@@ -40,13 +45,16 @@ int ust_stack_socket(struct ust_stack *s, int domain, int type, int protocol)
     if (base != SOCK_DGRAM && base != SOCK_STREAM && base != SOCK_RAW &&
         base != SOCK_SEQPACKET)
         return (int)ret_errno(-EINVAL);
-    if (base != SOCK_DGRAM ||
-        (protocol != 0 && protocol != IPPROTO_UDP && protocol != IPPROTO_ICMP))
+    bool dgram_ok = base == SOCK_DGRAM &&
+                    (protocol == 0 || protocol == IPPROTO_UDP || protocol == IPPROTO_ICMP);
+    bool stream_ok = base == SOCK_STREAM && (protocol == 0 || protocol == IPPROTO_TCP);
+    if (!dgram_ok && !stream_ok)
         return (int)ret_errno(-EPROTONOSUPPORT);
     if (!s)
         return (int)ret_errno(-ENETDOWN);
-    return (int)ret_errno(sock_create(s, SOCK_DGRAM, protocol ? protocol : IPPROTO_UDP,
-                                      flags & SOCK_NONBLOCK, flags & SOCK_CLOEXEC));
+    int proto = protocol ? protocol : (stream_ok ? IPPROTO_TCP : IPPROTO_UDP);
+    return (int)ret_errno(sock_create(s, base, proto, flags & SOCK_NONBLOCK,
+                                      flags & SOCK_CLOEXEC));
 }
 
 int ust_socket(int domain, int type, int protocol)
@@ -91,12 +99,66 @@ int ust_bind(int fd, const struct sockaddr *addr, socklen_t len)
     struct sockaddr_in sin;
     int rc = read_addr(addr, len, &sin, true);
     if (!rc) {
+        uint32_t a = ntohl(sin.sin_addr.s_addr);
+        uint16_t port = ntohs(sin.sin_port);
         stack_enter(so->stack);
-        rc = udp_bind(&so->udp, ntohl(sin.sin_addr.s_addr), ntohs(sin.sin_port));
+        rc = so->type == SOCK_STREAM ? tcp_bind(so->tcp, a, port) : udp_bind(&so->udp, a, port);
         stack_leave(so->stack);
     }
     sock_put(so);
     return (int)ret_errno(rc);
+}
+
+int ust_listen(int fd, int backlog)
+{
+    struct sock *so = sock_get(fd);
+    if (!so)
+        return listen(fd, backlog);
+    int rc = -EOPNOTSUPP;   /* as Linux for a datagram socket */
+    if (so->type == SOCK_STREAM) {
+        stack_enter(so->stack);
+        rc = tcp_listen(so->tcp, backlog);
+        stack_leave(so->stack);
+        sock_notify(so);
+    }
+    sock_put(so);
+    return (int)ret_errno(rc);
+}
+
+int ust_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
+{
+    struct sock *so = sock_get(fd);
+    if (!so)
+        return accept4(fd, addr, len, flags);
+    int rc;
+    if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) {
+        rc = -EINVAL;
+    } else if (so->type != SOCK_STREAM) {
+        rc = -EOPNOTSUPP;
+    } else if (addr && !len) {
+        rc = -EFAULT;
+    } else {
+        struct sock *child;
+        rc = stream_accept(so, &child, flags & SOCK_NONBLOCK, flags & SOCK_CLOEXEC);
+        if (!rc) {
+            rc = child->fd;
+            if (addr) {
+                uint32_t a = 0;
+                uint16_t p = 0;
+                stack_enter(so->stack);
+                tcp_peer(child->tcp, &a, &p);
+                stack_leave(so->stack);
+                write_addr(addr, len, a, p);
+            }
+        }
+    }
+    sock_put(so);
+    return (int)ret_errno(rc);
+}
+
+int ust_accept(int fd, struct sockaddr *addr, socklen_t *len)
+{
+    return ust_accept4(fd, addr, len, 0);
 }
 
 int ust_connect(int fd, const struct sockaddr *addr, socklen_t len)
@@ -105,7 +167,12 @@ int ust_connect(int fd, const struct sockaddr *addr, socklen_t len)
     if (!so)
         return connect(fd, addr, len);
     int rc;
-    if (addr && len >= (socklen_t)sizeof(sa_family_t) && addr->sa_family == AF_UNSPEC) {
+    if (so->type == SOCK_STREAM) {
+        struct sockaddr_in sin;
+        rc = read_addr(addr, len, &sin, false);
+        if (!rc)
+            rc = stream_connect(so, ntohl(sin.sin_addr.s_addr), ntohs(sin.sin_port));
+    } else if (addr && len >= (socklen_t)sizeof(sa_family_t) && addr->sa_family == AF_UNSPEC) {
         /* Dissolve the association (POSIX connect(2), datagram sockets). */
         stack_enter(so->stack);
         udp_disconnect(&so->udp);
@@ -143,8 +210,16 @@ int ust_getsockname(int fd, struct sockaddr *addr, socklen_t *len)
     struct sock *so = sock_get(fd);
     if (!so)
         return getsockname(fd, addr, len);
+    uint32_t a;
+    uint16_t p;
     stack_enter(so->stack);
-    int rc = write_addr(addr, len, so->udp.laddr, so->udp.lport);
+    if (so->type == SOCK_STREAM) {
+        tcp_local(so->tcp, &a, &p);
+    } else {
+        a = so->udp.laddr;
+        p = so->udp.lport;
+    }
+    int rc = write_addr(addr, len, a, p);
     stack_leave(so->stack);
     sock_put(so);
     return (int)ret_errno(rc);
@@ -155,8 +230,14 @@ int ust_getpeername(int fd, struct sockaddr *addr, socklen_t *len)
     struct sock *so = sock_get(fd);
     if (!so)
         return getpeername(fd, addr, len);
+    uint32_t a;
+    uint16_t p;
     stack_enter(so->stack);
-    int rc = so->udp.connected ? write_addr(addr, len, so->udp.raddr, so->udp.rport) : -ENOTCONN;
+    int rc;
+    if (so->type == SOCK_STREAM)
+        rc = tcp_peer(so->tcp, &a, &p) ? write_addr(addr, len, a, p) : -ENOTCONN;
+    else
+        rc = so->udp.connected ? write_addr(addr, len, so->udp.raddr, so->udp.rport) : -ENOTCONN;
     stack_leave(so->stack);
     sock_put(so);
     return (int)ret_errno(rc);
@@ -166,6 +247,14 @@ int ust_getpeername(int fd, struct sockaddr *addr, socklen_t *len)
 
 static ssize_t sock_send(struct sock *so, const struct msghdr *msg, int flags)
 {
+    if (so->type == SOCK_STREAM) {
+        /* Linux ignores a destination given to a connected stream socket. */
+        if (flags & MSG_OOB)
+            return -EOPNOTSUPP;   /* urgent data is not supported */
+        if (msg->msg_iovlen > IOV_MAX)
+            return -EMSGSIZE;
+        return stream_send(so, msg->msg_iov, msg->msg_iovlen, flags);
+    }
     if (flags & MSG_OOB)
         return -EOPNOTSUPP;
     if (flags & MSG_MORE)
@@ -231,6 +320,17 @@ ssize_t ust_write(int fd, const void *buf, size_t len)
 
 static ssize_t sock_recv(struct sock *so, struct msghdr *msg, int flags)
 {
+    if (so->type == SOCK_STREAM) {
+        if (flags & MSG_OOB)
+            return -EINVAL;   /* Linux: no urgent byte waiting */
+        ssize_t n = stream_recv(so, msg->msg_iov, msg->msg_iovlen, flags);
+        if (n >= 0) {
+            msg->msg_namelen = 0;   /* a stream's peer is not reported per read */
+            msg->msg_controllen = 0;
+            msg->msg_flags = 0;
+        }
+        return n;
+    }
     if (flags & MSG_OOB)
         return -EOPNOTSUPP;
     if (flags & MSG_ERRQUEUE)
@@ -324,10 +424,15 @@ int ust_shutdown(int fd, int how)
         rc = -EINVAL;
     } else {
         stack_enter(so->stack);
-        /* Linux: on an unconnected datagram socket the flags are set but ENOTCONN returned. */
-        so->shutdown |= (uint8_t)(how + 1);
-        if (!so->udp.connected)
-            rc = -ENOTCONN;
+        if (so->type == SOCK_STREAM) {
+            rc = tcp_shutdown(so->tcp, how);
+        } else {
+            /* Linux: on an unconnected datagram socket the flags are set but ENOTCONN
+             * returned. */
+            so->shutdown |= (uint8_t)(how + 1);
+            if (!so->udp.connected)
+                rc = -ENOTCONN;
+        }
         sock_notify(so);
         stack_leave(so->stack);
     }
@@ -416,13 +521,63 @@ int ust_ioctl(int fd, unsigned long req, ...)
             break;
         }
         stack_enter(so->stack);
-        v = (int)udp_next_size(&so->udp);
+        v = so->type == SOCK_STREAM ? (int)tcp_readable_bytes(so->tcp)
+                                    : (int)udp_next_size(&so->udp);
+        stack_leave(so->stack);
+        memcpy(arg, &v, sizeof(v));
+        break;
+    case SIOCOUTQ:
+        if (!arg) {
+            rc = -EFAULT;
+            break;
+        }
+        stack_enter(so->stack);
+        v = so->type == SOCK_STREAM ? (int)tcp_unsent_bytes(so->tcp) : 0;
         stack_leave(so->stack);
         memcpy(arg, &v, sizeof(v));
         break;
     default:
         rc = -ENOTTY;
         break;
+    }
+    sock_put(so);
+    return (int)ret_errno(rc);
+}
+
+/* ---- Vectored I/O and TCP state ---- */
+
+ssize_t ust_readv(int fd, const struct iovec *iov, int iovcnt)
+{
+    if (!sock_fd_is_ours(fd))
+        return readv(fd, iov, iovcnt);
+    if (iovcnt < 0 || iovcnt > IOV_MAX)
+        return ret_errno(-EINVAL);
+    struct msghdr msg = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt };
+    return ust_recvmsg(fd, &msg, 0);
+}
+
+ssize_t ust_writev(int fd, const struct iovec *iov, int iovcnt)
+{
+    if (!sock_fd_is_ours(fd))
+        return writev(fd, iov, iovcnt);
+    if (iovcnt < 0 || iovcnt > IOV_MAX)
+        return ret_errno(-EINVAL);
+    struct msghdr msg = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt };
+    return ust_sendmsg(fd, &msg, 0);
+}
+
+int ust_tcp_info(int fd, struct ust_tcp_info *info)
+{
+    struct sock *so = sock_get(fd);
+    if (!so)
+        return (int)ret_errno(fcntl(fd, F_GETFD) < 0 ? -EBADF : -ENOTSOCK);
+    int rc = 0;
+    if (so->type != SOCK_STREAM || !info) {
+        rc = info ? -EOPNOTSUPP : -EFAULT;
+    } else {
+        stack_enter(so->stack);
+        tcp_get_info(so->tcp, info);
+        stack_leave(so->stack);
     }
     sock_put(so);
     return (int)ret_errno(rc);

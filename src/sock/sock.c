@@ -18,6 +18,8 @@
 
 #include "base/log.h"
 #include "net/stack.h"
+#include "sock/stream.h"
+#include "tcp/tcp.h"
 
 /* ---- The descriptor table ---- */
 
@@ -30,11 +32,10 @@ static size_t fdtab_size;
 
 static void fdtab_init(void)
 {
-    struct rlimit rl;
+    /* The kernel's own ceiling (fs.nr_open defaults to 2^20); the limit may be raised later,
+     * so the table does not follow RLIMIT_NOFILE. Reserved address space: pages appear only
+     * where descriptors are used. */
     size_t n = FDTAB_MAX;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY && rl.rlim_max < n)
-        n = rl.rlim_max;
-    /* Reserved address space; pages appear only where descriptors are used. */
     void *mem = mmap(NULL, n * sizeof(*fdtab), PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (mem == MAP_FAILED)
@@ -80,7 +81,9 @@ bool sock_fd_is_ours(int fd)
 
 /* ---- Life cycle ---- */
 
-int sock_create(struct ust_stack *s, int type, int protocol, bool nonblock, bool cloexec)
+/* A socket object with its descriptor (an eventfd), not yet attached to anything. */
+static int sock_new(struct ust_stack *s, int type, int protocol, bool nonblock, bool cloexec,
+                    struct sock **out)
 {
     if (!fdtab_ready())
         return -ENOMEM;
@@ -104,35 +107,101 @@ int sock_create(struct ust_stack *s, int type, int protocol, bool nonblock, bool
     so->nonblock = nonblock;
     so->refs = 1;
     so->stack = s;
+    *out = so;
+    return 0;
+}
 
-    stack_enter(s);
-    if (s->n_socks >= s->cfg.max_sockets) {
-        stack_leave(s);
-        close(fd);
-        free(so);
+static void sock_discard(struct sock *so)
+{
+    close(so->fd);
+    free(so);
+}
+
+/* Links the socket into its stack's list. Stack lock held. */
+static int sock_attach(struct sock *so)
+{
+    struct ust_stack *s = so->stack;
+    if (s->n_socks >= s->cfg.max_sockets)
         return -EMFILE;
-    }
-    udp_pcb_init(s, &so->udp, (uint8_t)protocol, sock_notify, so);
     so->stack_next = s->socks;
     if (s->socks)
         s->socks->stack_pprev = &so->stack_next;
     s->socks = so;
     so->stack_pprev = &s->socks;
     s->n_socks++;
-    stack_leave(s);
+    return 0;
+}
 
+/* Makes the descriptor visible. The table lock is a leaf: nothing else is taken under it, so
+ * this may run with or without a stack lock held. */
+static void sock_publish(struct sock *so)
+{
     pthread_rwlock_wrlock(&fdtab_lock);
-    fdtab[fd] = so;
+    fdtab[so->fd] = so;
     pthread_rwlock_unlock(&fdtab_lock);
-    return fd;
+}
+
+int sock_create(struct ust_stack *s, int type, int protocol, bool nonblock, bool cloexec)
+{
+    struct sock *so;
+    int err = sock_new(s, type, protocol, nonblock, cloexec, &so);
+    if (err)
+        return err;
+    stack_enter(s);
+    err = sock_attach(so);
+    if (!err) {
+        if (type == SOCK_STREAM) {
+            so->tcp = tcp_create(s, sock_notify, so);
+            if (!so->tcp)
+                err = -ENOBUFS;
+        } else {
+            udp_pcb_init(s, &so->udp, (uint8_t)protocol, sock_notify, so);
+        }
+        if (err) {
+            *so->stack_pprev = so->stack_next;
+            if (so->stack_next)
+                so->stack_next->stack_pprev = so->stack_pprev;
+            s->n_socks--;
+        }
+    }
+    stack_leave(s);
+    if (err) {
+        sock_discard(so);
+        return err;
+    }
+    sock_publish(so);
+    return so->fd;
+}
+
+int sock_adopt(struct ust_stack *s, struct tcb *tp, bool nonblock, bool cloexec,
+               struct sock **out)
+{
+    struct sock *so;
+    int err = sock_new(s, SOCK_STREAM, IPPROTO_TCP, nonblock, cloexec, &so);
+    if (err)
+        return err;
+    if ((err = sock_attach(so)) != 0) {
+        sock_discard(so);
+        return err;
+    }
+    so->tcp = tp;
+    tcp_set_owner(tp, sock_notify, so);
+    sock_publish(so);
+    *out = so;
+    return 0;
 }
 
 /* Detaches the socket from its protocol and stack. Stack lock held. */
 static void sock_detach(struct sock *so)
 {
     struct ust_stack *s = so->stack;
+    if (so->type == SOCK_STREAM) {
+        if (so->tcp)
+            stream_close(so);   /* may wait (SO_LINGER) before `closing` is set */
+    } else {
+        udp_close(&so->udp);
+    }
     so->closing = true;
-    udp_close(&so->udp);
     *so->stack_pprev = so->stack_next;
     if (so->stack_next)
         so->stack_next->stack_pprev = so->stack_pprev;
@@ -169,6 +238,7 @@ void sock_close_all(struct ust_stack *s)
     while (s->socks) {
         struct sock *so = s->socks;
         fdtab_remove(so->fd);
+        so->nonblock = true;   /* no lingering while the stack goes away */
         sock_detach(so);
         sock_put(so);
     }
@@ -180,6 +250,8 @@ unsigned sock_poll_events(struct sock *so)
 {
     if (so->closing)
         return POLLNVAL;
+    if (so->type == SOCK_STREAM)
+        return tcp_poll_events(so->tcp);
     unsigned ev = udp_poll_events(&so->udp);
     if (so->shutdown & SOCK_RCV_SHUTDOWN)
         ev |= POLLIN | POLLRDNORM | POLLRDHUP;
@@ -253,6 +325,40 @@ static uint32_t buffer_size(int val, uint32_t max, uint32_t min)
     return v < min ? min : (uint32_t)v;
 }
 
+/* SOL_SOCKET options of a stream socket: buffers and reuse here, the rest TCP's. */
+static int set_stream_socket_level(struct sock *so, int name, const void *val, socklen_t len)
+{
+    struct ust_config *c = &so->stack->cfg;
+    int v;
+    if (name == SO_KEEPALIVE || name == SO_LINGER)
+        return tcp_setsockopt(so->tcp, SOL_SOCKET, name, val, len);
+    int err = get_int(val, len, &v);
+    if (err)
+        return err;
+    switch (name) {
+    case SO_RCVBUF:
+        tcp_set_buffers(so->tcp, buffer_size(v, c->rmem_max, 2304), 0);
+        return 0;
+    case SO_SNDBUF:
+        tcp_set_buffers(so->tcp, 0, buffer_size(v, c->wmem_max, 4608));
+        return 0;
+    case SO_REUSEADDR:
+        so->reuseaddr = v != 0;
+        break;
+    case SO_REUSEPORT:
+        so->reuseport = v != 0;
+        break;
+    case SO_BROADCAST:
+    case SO_DONTROUTE:
+    case SO_OOBINLINE:
+        return 0;   /* accepted and meaningless for TCP, as on Linux */
+    default:
+        return -ENOPROTOOPT;
+    }
+    tcp_set_reuse(so->tcp, so->reuseaddr, so->reuseport);
+    return 0;
+}
+
 static int set_socket_level(struct sock *so, int name, const void *val, socklen_t len)
 {
     struct ust_config *c = &so->stack->cfg;
@@ -265,6 +371,8 @@ static int set_socket_level(struct sock *so, int name, const void *val, socklen_
     default:
         break;
     }
+    if (so->type == SOCK_STREAM)
+        return set_stream_socket_level(so, name, val, len);
     int err = get_int(val, len, &v);
     if (err)
         return err;
@@ -316,6 +424,21 @@ int sock_setsockopt(struct sock *so, int level, int name, const void *val, sockl
 {
     if (level == SOL_SOCKET)
         return set_socket_level(so, name, val, len);
+    if (so->type == SOCK_STREAM) {
+        if (level == IPPROTO_TCP)
+            return tcp_setsockopt(so->tcp, level, name, val, len);
+        if (level == IPPROTO_IP && (name == IP_TTL || name == IP_TOS)) {
+            int v;
+            int err = get_int(val, len, &v);
+            if (err)
+                return err;
+            if (name == IP_TTL && v != -1 && (v < 1 || v > 255))
+                return -EINVAL;
+            return tcp_set_ip_options(so->tcp, name == IP_TTL ? v : -2,
+                                      name == IP_TOS ? v : -2);
+        }
+        return -ENOPROTOOPT;
+    }
     if (level == IPPROTO_IP)
         return set_ip_level(so, name, val, len);
     if (level == IPPROTO_UDP)
@@ -345,6 +468,25 @@ static int put_timeval(void *val, socklen_t *len, uint64_t ns)
     return 0;
 }
 
+static int get_stream_socket_level(struct sock *so, int name, void *val, socklen_t *len)
+{
+    uint32_t rcv, snd;
+    switch (name) {
+    case SO_ERROR:
+        return put_int(val, len, tcp_take_error(so->tcp));
+    case SO_RCVBUF:
+    case SO_SNDBUF:
+        tcp_get_buffers(so->tcp, &rcv, &snd);
+        return put_int(val, len, (int)(name == SO_RCVBUF ? rcv : snd));
+    case SO_REUSEADDR:
+        return put_int(val, len, so->reuseaddr);
+    case SO_REUSEPORT:
+        return put_int(val, len, so->reuseport);
+    default:
+        return tcp_getsockopt(so->tcp, SOL_SOCKET, name, val, len);
+    }
+}
+
 static int get_socket_level(struct sock *so, int name, void *val, socklen_t *len)
 {
     switch (name) {
@@ -354,6 +496,16 @@ static int get_socket_level(struct sock *so, int name, void *val, socklen_t *len
         return put_int(val, len, AF_INET);
     case SO_PROTOCOL:
         return put_int(val, len, so->protocol);
+    case SO_RCVTIMEO:
+        return put_timeval(val, len, so->rcvtimeo_ns);
+    case SO_SNDTIMEO:
+        return put_timeval(val, len, so->sndtimeo_ns);
+    default:
+        break;
+    }
+    if (so->type == SOCK_STREAM)
+        return get_stream_socket_level(so, name, val, len);
+    switch (name) {
     case SO_ERROR: {
         int e = so->udp.error;
         so->udp.error = 0;
@@ -369,10 +521,6 @@ static int get_socket_level(struct sock *so, int name, void *val, socklen_t *len
         return put_int(val, len, so->udp.broadcast);
     case SO_ACCEPTCONN:
         return put_int(val, len, 0);
-    case SO_RCVTIMEO:
-        return put_timeval(val, len, so->rcvtimeo_ns);
-    case SO_SNDTIMEO:
-        return put_timeval(val, len, so->sndtimeo_ns);
     default:
         return -ENOPROTOOPT;
     }
@@ -384,6 +532,9 @@ int sock_getsockopt(struct sock *so, int level, int name, void *val, socklen_t *
         return -EFAULT;
     if (level == SOL_SOCKET)
         return get_socket_level(so, name, val, len);
+    if (so->type == SOCK_STREAM)
+        return level == IPPROTO_TCP ? tcp_getsockopt(so->tcp, level, name, val, len)
+                                    : -ENOPROTOOPT;
     if (level == IPPROTO_IP) {
         if (name == IP_TTL)
             return put_int(val, len, so->udp.ttl ? so->udp.ttl : (int)so->stack->cfg.ttl);

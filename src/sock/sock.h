@@ -11,7 +11,7 @@
  * share it). Lookups take a reference under a read lock; close removes the entry first and frees
  * the socket when the last reference goes, so a socket is never freed under a thread using it.
  *
- * Lock order: the table lock, then a stack's lock; never the other way round.
+ * Locks: the table lock is a leaf (held for a lookup or an update, nothing taken under it).
  */
 #ifndef UST_SOCK_SOCK_H
 #define UST_SOCK_SOCK_H
@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "tcp/tcp.h"
 #include "udp/udp.h"
 
 struct ust_stack;
@@ -36,6 +37,7 @@ struct sock {
     int refs;                    /* the table's plus one per thread using it (atomic) */
     bool nonblock;               /* O_NONBLOCK */
     bool closing;                /* closed: blocked callers return EBADF */
+    bool reuseaddr, reuseport;   /* SOCK_STREAM: SO_REUSEADDR, SO_REUSEPORT */
     uint8_t shutdown;            /* enum sock_shutdown */
     unsigned waiters;            /* threads sleeping on it (stack lock) */
     uint64_t rcvtimeo_ns;        /* SO_RCVTIMEO, 0 = forever */
@@ -44,7 +46,8 @@ struct sock {
     struct sock *stack_next;     /* the stack's list of sockets */
     struct sock **stack_pprev;
     union {
-        struct udp_pcb udp;
+        struct udp_pcb udp;      /* SOCK_DGRAM */
+        struct tcb *tcp;         /* SOCK_STREAM: owned by TCP once closed */
     };
 };
 
@@ -55,6 +58,9 @@ bool sock_fd_is_ours(int fd);
 
 /* Creates a socket on s. Returns its descriptor or a negative errno. */
 int sock_create(struct ust_stack *s, int type, int protocol, bool nonblock, bool cloexec);
+/* Gives an accepted connection a descriptor (*out). Stack lock held. */
+int sock_adopt(struct ust_stack *s, struct tcb *tp, bool nonblock, bool cloexec,
+               struct sock **out);
 /* Closes it (the descriptor becomes free). Returns 0 or a negative errno. */
 int sock_close(int fd);
 /* Closes every socket of a stack being destroyed. */

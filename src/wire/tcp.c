@@ -256,3 +256,18 @@ void tcp_set_checksum(uint8_t *buf, size_t len, uint32_t pseudo)
     uint16_t check = csum_fold(csum_partial(buf, len, pseudo));
     memcpy(buf + 16, &check, sizeof check);
 }
+
+void tcp_store_checksum(uint8_t *buf, uint16_t check)
+{
+    memcpy(buf + 16, &check, sizeof check);   /* RFC 9293 3.1: bytes 16-17 of the header */
+}
+
+int tcp_parse_quoted(const uint8_t *buf, size_t len, struct tcp_repr *out)
+{
+    /* RFC 792: an ICMP error quotes 8 bytes of the segment: ports and sequence number. */
+    if (len < 8)
+        return WIRE_ETRUNC;
+    *out = (struct tcp_repr){ .sport = wire_get16(buf), .dport = wire_get16(buf + 2),
+                              .seq = wire_get32(buf + 4) };
+    return WIRE_OK;
+}

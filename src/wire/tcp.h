@@ -91,6 +91,10 @@ struct tcp_repr {
  * well formed. Does not verify the checksum (see tcp_checksum_ok). */
 int tcp_parse(const uint8_t *buf, size_t len, struct tcp_repr *out);
 
+/* Reads what an ICMP error quotes of a segment (RFC 792: its first 8 bytes): sport, dport and
+ * seq; the other fields are zero. */
+int tcp_parse_quoted(const uint8_t *buf, size_t len, struct tcp_repr *out);
+
 /* The header length tcp_emit will write for r (20 plus options, padded to 4), or 0 if the
  * options do not fit in 40 bytes. */
 size_t tcp_header_len(const struct tcp_repr *r);
@@ -103,5 +107,8 @@ size_t tcp_emit(const struct tcp_repr *r, uint8_t *buf, size_t cap);
 bool tcp_checksum_ok(const uint8_t *buf, size_t len, uint32_t pseudo);
 /* Computes and stores the checksum of the whole segment buf[0..len). */
 void tcp_set_checksum(uint8_t *buf, size_t len, uint32_t pseudo);
+/* Stores an already folded checksum (memory order) into the header at buf, for callers that
+ * summed the payload while copying it. */
+void tcp_store_checksum(uint8_t *buf, uint16_t check);
 
 #endif

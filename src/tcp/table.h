@@ -1,0 +1,34 @@
+/*
+ * TCP's per-stack state (private to src/tcp; tcp_table.c owns it).
+ */
+#ifndef UST_TCP_TABLE_H
+#define UST_TCP_TABLE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "tcp/cc/cc.h"
+#include "tcp/tcp.h"
+
+struct tcp_conn;
+struct tcb;
+
+struct tcp_table {
+    struct tcp_conn **ehash;     /* established, SYN_RECEIVED and TIME_WAIT by 4-tuple */
+    uint32_t ehash_size;         /* power of two */
+    struct tcp_conn **bhash;     /* by local port (65536 heads) */
+    uint32_t conns;              /* connections past SYN_SENT, TIME_WAIT excluded */
+    uint32_t tcbs;               /* allocated control blocks (leak checks) */
+    uint32_t tws;                /* TIME_WAIT entries */
+    uint64_t port_counter;
+    uint32_t next_ephemeral;     /* RFC 6056 Algorithm 3's counter */
+    const struct cc_ops *cc_default;
+    uint64_t challenge_start_ns; /* RFC 5961 7: rate limit window */
+    uint32_t challenge_count;
+    struct tcp_ctrs ctrs;
+};
+
+bool tcp_port_conflicts(struct ust_stack *s, const struct tcb *tp, uint32_t addr, uint16_t port);
+const char *tcp_state_name(enum tcp_state st);
+
+#endif

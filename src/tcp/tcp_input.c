@@ -1,0 +1,750 @@
+/*
+ * TCP input: RFC 9293 3.10.7 "SEGMENT ARRIVES", one function per step, with the protections of
+ * RFC 5961 (blind RST, SYN and data injection), PAWS (RFC 7323 5), SACK (RFC 2018, 6675) and
+ * delayed ACKs (RFC 1122 4.2.3.2, RFC 5681 4.2).
+ *
+ * Entry point: tcp_input() (consumes the segment): validate, find the connection, and hand it to
+ * the listener (tcp_listen.c), the TIME_WAIT entry (tcp_timewait.c), the SYN_SENT step, or the
+ * steps for synchronized states below. Every path ends in tcp_output(), which sends whatever the
+ * segment made possible, ACKs included.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "net/stack.h"
+#include "tcp/table.h"
+#include "tcp/tcb.h"
+#include "wire/checksum.h"
+
+#define PAWS_24DAYS_NS (24ull * 24 * 3600 * NS_PER_SEC)
+#define TCP_MIN_SND_MSS 48       /* Linux's floor for a peer's MSS option (min_snd_mss) */
+#define QUICKACK_SEGMENTS 16     /* ACK every segment at first, as Linux's quickack mode */
+
+struct segment {
+    const struct ipv4_repr *ip;
+    const struct tcp_repr *th;
+    struct pkt *p;               /* payload (p->data, p->len); NULL once consumed */
+    uint32_t len;                /* payload + SYN + FIN: the sequence space it occupies */
+};
+
+/* ---- Small helpers ---- */
+
+void tcp_ack_sent(struct tcb *tp)
+{
+    tp->unacked_segs = 0;
+    tp->ack_pending = false;
+    tp->ack_now = false;
+    tp->dsack_pending = false;
+    if (tp->quickacks)
+        tp->quickacks--;
+    timer_cancel(&tp->stack->wheel, &tp->delack_timer);
+}
+
+/* RFC 5961 7: challenge ACKs are rate limited (a stack-wide budget per second, as Linux). */
+bool tcp_challenge_ack(struct tcb *tp)
+{
+    struct ust_stack *s = tp->stack;
+    struct tcp_table *t = s->tcp;
+    if (s->now - t->challenge_start_ns >= NS_PER_SEC) {
+        t->challenge_start_ns = s->now;
+        t->challenge_count = 0;
+    }
+    if (t->challenge_count >= s->cfg.tcp_challenge_ack_limit) {
+        t->ctrs.challenge_limited++;
+        return false;
+    }
+    t->challenge_count++;
+    t->ctrs.challenge_acks++;
+    tcp_send_ack(tp);
+    return true;
+}
+
+uint8_t tcp_choose_wscale(const struct ust_stack *s)
+{
+    /* Room for the largest buffer a socket may ask for, and at least Linux's 7 (its 6 MB
+     * default maximum), so captures look familiar. RFC 7323 2.3: at most 14. */
+    uint32_t want = s->cfg.tcp_rmem > s->cfg.rmem_max ? s->cfg.tcp_rmem : s->cfg.rmem_max;
+    uint8_t ws = 0;
+    while (ws < 14 && (65535u << ws) < want)
+        ws++;
+    return ws < 7 ? 7 : ws;
+}
+
+/* Options from the peer's SYN (RFC 9293 3.7.1, RFC 7323, RFC 2018): an option is used only if
+ * both sides offered it. */
+void tcp_apply_syn_options(struct tcb *tp, const struct tcp_options *o)
+{
+    const struct ust_config *c = &tp->stack->cfg;
+    tp->peer_mss = (o->present & TCP_HAS_MSS) ? o->mss : 536;   /* RFC 9293 3.7.1 default */
+    if (tp->peer_mss < TCP_MIN_SND_MSS)
+        tp->peer_mss = TCP_MIN_SND_MSS;
+    tp->wscale_ok = c->tcp_window_scaling && (o->present & TCP_HAS_WSCALE);
+    if (tp->wscale_ok) {
+        if (o->wscale > 14)
+            ust_debug("tcp: window scale %u clamped to 14 (RFC 7323 2.3)", o->wscale);
+        tp->snd_wscale = o->wscale > 14 ? 14 : o->wscale;
+    } else {
+        tp->snd_wscale = 0;
+        tp->rcv_wscale = 0;
+    }
+    tp->sack_ok = c->tcp_sack && (o->present & TCP_HAS_SACK_PERM);
+    tp->ts_ok = c->tcp_timestamps && (o->present & TCP_HAS_TIMESTAMP);
+    if (tp->ts_ok) {
+        tp->ts_recent = o->ts_val;
+        tp->ts_recent_ns = tp->stack->now;
+    }
+}
+
+/* The send MSS once options are known, and the initial congestion window (RFC 6928). */
+void tcp_init_windows(struct tcb *tp)
+{
+    uint32_t mss = tp->peer_mss;
+    uint32_t route_mss = ipv4_max_unfragmented(&tp->rt) - TCP_HDR_LEN;
+    if (route_mss < mss)
+        mss = route_mss;
+    if (tp->user_mss && tp->user_mss < mss)
+        mss = tp->user_mss;
+    if (tp->ts_ok)
+        mss -= 12;   /* NOP NOP TS on every segment (RFC 7323 appendix A) */
+    if (mss < TCP_MIN_SND_MSS)
+        mss = TCP_MIN_SND_MSS;
+    tp->mss = (uint16_t)mss;
+    struct cc_view v;
+    tcp_cc_view(tp, &v);
+    struct cc_out o = { .cwnd = 10u * tp->mss, .ssthresh = UINT32_MAX / 2 };
+    memset(tp->cc_priv, 0, sizeof(tp->cc_priv));
+    if (tp->cc->init)
+        tp->cc->init(tp->cc_priv, &v, &o);
+    tcp_cc_apply(tp, &o);
+}
+
+void tcp_established(struct tcb *tp)
+{
+    tcp_set_state(tp, TCPS_ESTABLISHED);
+    tp->quickacks = QUICKACK_SEGMENTS;
+    tp->retries = 0;
+    tp->backoff = 0;
+    timer_cancel(&tp->stack->wheel, &tp->rtx_timer);
+    tp->rtx_mode = RTX_NONE;
+    tcp_arm_keepalive(tp);
+}
+
+/* ---- Receiving data ---- */
+
+void tcp_rcv_append(struct tcb *tp, struct pkt *p)
+{
+    struct pkt *tail = tp->rcv_tail;
+    tp->rcv_queued += p->len;
+    tp->bytes_received += p->len;
+    /* Coalesce a small segment into the previous buffer's free tail (the way Linux keeps
+     * memory per byte bounded against a peer sending tiny segments). */
+    if (tail && !pkt_is_shared(tail) && p->len <= pkt_tailroom(tail) && p->len < 512) {
+        memcpy(pkt_put(tail, p->len), p->data, p->len);
+        pkt_free(p);
+        return;
+    }
+    p->next = NULL;
+    if (tail)
+        tail->next = p;
+    else
+        tp->rcv_head = p;
+    tp->rcv_tail = p;
+    tp->rcv_mem += pkt_buf_size(p);
+}
+
+/* RFC 7323 5.3: drop a segment whose timestamp is older than TS.Recent (PAWS), unless the
+ * connection was idle for more than 24 days. RSTs are exempt (RFC 7323 5.2). */
+static bool paws_rejects(struct tcb *tp, const struct tcp_repr *th)
+{
+    if (!tp->ts_ok || !(th->opt.present & TCP_HAS_TIMESTAMP) || (th->flags & TCP_RST))
+        return false;
+    if (!seq_lt(th->opt.ts_val, tp->ts_recent))
+        return false;
+    return tp->stack->now - tp->ts_recent_ns < PAWS_24DAYS_NS;
+}
+
+/* RFC 7323 4.3 (as Linux applies it): remember the newest timestamp of a segment that does not
+ * start beyond what we last acknowledged. */
+static void update_ts_recent(struct tcb *tp, const struct tcp_repr *th)
+{
+    if (tp->ts_ok && (th->opt.present & TCP_HAS_TIMESTAMP) &&
+        seq_leq(th->seq, tp->last_ack_sent) && seq_geq(th->opt.ts_val, tp->ts_recent)) {
+        tp->ts_recent = th->opt.ts_val;
+        tp->ts_recent_ns = tp->stack->now;
+    }
+}
+
+/* RFC 9293 3.10.7.4 first check, in Linux's form: acceptable if it ends at or after what we last
+ * acknowledged and starts within the window we advertised. This accepts zero-window probes and
+ * old duplicates (which the data step turns into a D-SACK). */
+static bool seq_acceptable(const struct tcb *tp, const struct segment *sg)
+{
+    uint32_t wnd = tp->rcv_adv - tp->rcv_nxt;
+    if (seq_lt(tp->rcv_adv, tp->rcv_nxt))
+        wnd = 0;
+    return seq_geq(sg->th->seq + sg->len, tp->last_ack_sent) &&
+           seq_leq(sg->th->seq, tp->rcv_nxt + wnd);
+}
+
+static void schedule_ack(struct tcb *tp, uint32_t seg_bytes)
+{
+    /* "Full-sized" is judged against the largest segment the peer has sent (Linux's rcv_mss
+     * estimate), since its MSS may be smaller than the one we announced. */
+    if (seg_bytes > tp->rcv_mss)
+        tp->rcv_mss = (uint16_t)(seg_bytes < tp->adv_mss ? seg_bytes : tp->adv_mss);
+    if (seg_bytes && seg_bytes >= tp->rcv_mss)
+        tp->unacked_segs++;   /* small segments wait for the timer or a full-sized one */
+    tp->ack_pending = true;
+    /* RFC 5681 4.2: an ACK for at least every second full-sized segment; Linux's quickack mode
+     * acknowledges every segment while the connection starts. */
+    if (tp->unacked_segs >= 2 || tp->quickacks || tp->quickack_opt)
+        tp->ack_now = true;
+    else
+        tcp_arm_delack(tp);
+}
+
+/* The peer's FIN, reached in sequence (RFC 9293 3.10.7.4 eighth step). */
+static void fin_arrives(struct tcb *tp)
+{
+    tp->rcv_nxt++;
+    tp->fin_received = true;
+    tp->ack_now = true;
+    switch (tp->c.state) {
+    case TCPS_SYN_RECEIVED:
+    case TCPS_ESTABLISHED:
+        tcp_set_state(tp, TCPS_CLOSE_WAIT);
+        break;
+    case TCPS_FIN_WAIT_1:
+        /* Our FIN not yet acknowledged (else we would be in FIN_WAIT_2): simultaneous close. */
+        tcp_set_state(tp, TCPS_CLOSING);
+        break;
+    case TCPS_FIN_WAIT_2:
+        tcp_send_ack(tp);
+        tcp_time_wait(tp);
+        return;
+    default:
+        break;
+    }
+    tcp_notify(tp);
+}
+
+/* Data and FIN in a synchronized state (seventh and eighth steps). Consumes sg->p. */
+static void data_arrives(struct tcb *tp, struct segment *sg)
+{
+    const struct tcp_repr *th = sg->th;
+    struct pkt *p = sg->p;
+    sg->p = NULL;
+    uint8_t st = tp->c.state;
+    if (st != TCPS_ESTABLISHED && st != TCPS_FIN_WAIT_1 && st != TCPS_FIN_WAIT_2) {
+        /* The peer has sent its FIN already: ignore the text (RFC 9293), but acknowledge a
+         * repeated FIN, whose ACK was evidently lost. */
+        tp->ack_now = true;
+        pkt_free(p);
+        return;
+    }
+    if (tp->orphan && p->len) {
+        /* Data for a connection the user has closed: Linux resets (RFC 2525 2.17). */
+        pkt_free(p);
+        tcp_send_rst_for(tp);
+        tcp_abort(tp, ECONNRESET);
+        return;
+    }
+    struct tcp_seg_cb *cb = seg_cb(p);
+    cb->seq = th->seq;
+    cb->end_seq = th->seq + p->len + ((th->flags & TCP_FIN) ? 1 : 0);
+    cb->tcp_flags = (uint8_t)(th->flags & TCP_FIN);
+    if (seq_leq(cb->end_seq, tp->rcv_nxt)) {
+        /* Entirely a duplicate: report it (RFC 2883) and acknowledge at once. */
+        if (p->len && tp->sack_ok) {
+            tp->dsack = (struct tcp_sack_block){ cb->seq, cb->seq + p->len };
+            tp->dsack_pending = true;
+        }
+        tp->ack_now = true;
+        pkt_free(p);
+        return;
+    }
+    if (seq_gt(cb->seq, tp->rcv_nxt)) {
+        tcp_ooo_insert(tp, p);   /* RFC 5681 4.2: an immediate duplicate ACK with SACK */
+        tp->ack_now = true;
+        return;
+    }
+    if (seq_lt(cb->seq, tp->rcv_nxt)) {
+        uint32_t dup = tp->rcv_nxt - cb->seq;
+        if (tp->sack_ok) {
+            tp->dsack = (struct tcp_sack_block){ cb->seq, tp->rcv_nxt };
+            tp->dsack_pending = true;
+        }
+        pkt_pull(p, dup);
+        cb->seq = tp->rcv_nxt;
+    }
+    /* Data beyond the window we offered is not ours to keep (RFC 9293 3.10.7.4). */
+    if (seq_gt(cb->seq + p->len, tp->rcv_adv)) {
+        uint32_t keep = seq_gt(tp->rcv_adv, cb->seq) ? tp->rcv_adv - cb->seq : 0;
+        pkt_trim(p, keep);
+        cb->tcp_flags = 0;
+        tp->ack_now = true;
+    }
+    bool fin = cb->tcp_flags & TCP_FIN;
+    uint32_t bytes = p->len;
+    tp->rcv_nxt += bytes;
+    if (bytes && !(tp->shutdown & TCP_SHUT_RD))
+        tcp_rcv_append(tp, p);
+    else
+        pkt_free(p);
+    if (tp->ooo_head) {
+        tp->ack_now = true;   /* RFC 5681 4.2: a segment that fills a hole is ACKed at once */
+        fin |= tcp_ooo_drain(tp);
+    }
+    tcp_sack_update_recent(tp);
+    schedule_ack(tp, bytes);
+    if (bytes)
+        tcp_notify(tp);
+    if (fin)
+        fin_arrives(tp);
+}
+
+/* ---- The ACK step (RFC 9293 3.10.7.4 fifth check) ---- */
+
+static void rtt_from_ack(struct tcb *tp, const struct tcp_repr *th, uint64_t sent_ns,
+                         bool clean)
+{
+    struct ust_stack *s = tp->stack;
+    if (clean && sent_ns) {
+        tcp_rtt_sample(tp, (uint32_t)((s->now - sent_ns) / 1000));
+    } else if (tp->ts_ok && (th->opt.present & TCP_HAS_TIMESTAMP) && th->opt.ts_ecr) {
+        /* RFC 7323 4.1: the echo is unambiguous even for a retransmission. */
+        uint32_t ms = tcp_ts_now(tp) - th->opt.ts_ecr;
+        if (ms < 60000)
+            tcp_rtt_sample(tp, ms ? ms * 1000 : 500);
+    }
+}
+
+/* Drops what `ack` covers from the send queue. Returns the newest clean transmission time. */
+static uint64_t clean_send_queue(struct tcb *tp, uint32_t ack, bool *clean)
+{
+    uint64_t sent_ns = 0;
+    *clean = false;
+    struct pkt *p;
+    while ((p = tp->snd_head) && seq_leq(seg_cb(p)->end_seq, ack)) {
+        struct tcp_seg_cb *cb = seg_cb(p);
+        uint32_t span = cb->end_seq - cb->seq;
+        if (cb->flags & SEG_SACKED)
+            tp->sacked_bytes -= span;
+        else if (cb->flags & SEG_LOST)
+            tp->lost_bytes -= span;
+        if ((cb->flags & SEG_RETRANS) && !(cb->flags & SEG_SACKED))
+            tp->retrans_bytes -= span;
+        *clean = !(cb->flags & SEG_EVER_RETRANS);
+        sent_ns = cb->xmit_ns;
+        tp->snd_queued -= cb->len;
+        tp->snd_head = p->next;
+        if (tp->send_head == p)
+            tp->send_head = p->next;
+        pkt_free(p);
+    }
+    if (!tp->snd_head)
+        tp->snd_tail = NULL;
+    return sent_ns;
+}
+
+static void exit_recovery(struct tcb *tp)
+{
+    struct cc_view v;
+    struct cc_out o = { tp->cwnd, tp->ssthresh };
+    tcp_cc_view(tp, &v);
+    if (tp->cc->on_recovery_exit)
+        tp->cc->on_recovery_exit(tp->cc_priv, &v, &o);
+    tcp_cc_apply(tp, &o);
+    tp->in_recovery = false;
+    tp->reno_dupacks = 0;
+}
+
+/* Marks the first unacknowledged segment lost (NewReno, and the head on recovery entry). */
+static void mark_head_lost(struct tcb *tp)
+{
+    struct pkt *p = tp->snd_head;
+    if (!p || p == tp->send_head)
+        return;
+    struct tcp_seg_cb *cb = seg_cb(p);
+    if (cb->flags & (SEG_SACKED | SEG_LOST))
+        return;
+    cb->flags |= SEG_LOST;
+    tp->lost_bytes += cb->end_seq - cb->seq;
+}
+
+static void enter_recovery(struct tcb *tp)
+{
+    struct tcp_ctrs *c = tcp_counters(tp->stack);
+    struct cc_view v;
+    struct cc_out o = { tp->cwnd, tp->ssthresh };
+    tcp_cc_view(tp, &v);
+    if (tp->cc->on_loss)
+        tp->cc->on_loss(tp->cc_priv, &v, CC_LOSS_FAST, &o);
+    tcp_cc_apply(tp, &o);
+    /* RFC 6675 5 step 4 (and RFC 6582): cwnd = ssthresh; the pipe governs what is sent. */
+    tp->cwnd = tp->ssthresh;
+    tp->in_recovery = true;
+    tp->recover = tp->snd_nxt;
+    c->fast_retrans++;
+    if (tp->sack_ok) {
+        c->sack_recoveries++;
+        tcp_sack_mark_lost(tp);
+    } else {
+        c->reno_recoveries++;
+        tp->reno_dupacks = tp->dupacks;
+    }
+    mark_head_lost(tp);   /* RFC 6675 5 step 3: the first unSACKed segment goes now */
+}
+
+/* New data acknowledged (RFC 9293 SND.UNA < SEG.ACK =< SND.NXT). */
+static void new_ack(struct tcb *tp, const struct tcp_repr *th)
+{
+    uint32_t acked = th->ack - tp->snd_una;
+    bool clean;
+    uint64_t sent_ns = clean_send_queue(tp, th->ack, &clean);
+    tp->snd_una = th->ack;
+    tp->bytes_acked += acked;
+    rtt_from_ack(tp, th, sent_ns, clean);
+    tp->backoff = 0;
+    tp->retries = 0;
+    tp->probes = 0;
+    if (tp->in_recovery) {
+        if (seq_geq(th->ack, tp->recover)) {
+            exit_recovery(tp);
+        } else if (!tp->sack_ok) {
+            /* RFC 6582 3.2 step 5: a partial ACK; the next hole is lost too. */
+            uint32_t segs = acked / tp->mss;
+            tp->reno_dupacks = tp->reno_dupacks > segs ? (uint16_t)(tp->reno_dupacks - segs) : 0;
+            mark_head_lost(tp);
+        }
+    } else {
+        if (tp->rto_recovery && seq_geq(th->ack, tp->recover))
+            tp->rto_recovery = false;
+        struct cc_view v;
+        struct cc_out o = { tp->cwnd, tp->ssthresh };
+        tcp_cc_view(tp, &v);
+        if (tp->cc->on_ack)
+            tp->cc->on_ack(tp->cc_priv, &v, acked, tp->srtt_us, &o);
+        tcp_cc_apply(tp, &o);
+    }
+    tp->dupacks = 0;
+    /* RFC 6298 5.2 / 5.3: stop the timer when everything is acknowledged, else restart it. */
+    if (tp->snd_una == tp->snd_nxt) {
+        timer_cancel(&tp->stack->wheel, &tp->rtx_timer);
+        tp->rtx_mode = RTX_NONE;
+    } else {
+        tcp_arm_rtx(tp);
+    }
+    tcp_notify(tp);   /* room in the send buffer */
+}
+
+/* RFC 5681 2 "duplicate acknowledgment", and what three of them (or SACK) mean. */
+static void dupack(struct tcb *tp)
+{
+    tp->dupacks++;
+    if (tp->in_recovery) {
+        if (!tp->sack_ok)
+            tp->reno_dupacks++;   /* another segment has left the network */
+        return;
+    }
+    if (tp->rto_recovery)
+        return;
+    bool lost = tp->sack_ok && tp->snd_head && (seg_cb(tp->snd_head)->flags & SEG_LOST);
+    /* RFC 6582 3.2 step 1: not again for losses from the window we already recovered. */
+    if (lost || (tp->dupacks >= 3 && (tp->sack_ok || seq_gt(tp->snd_una, tp->recover) ||
+                                      tp->recover == tp->iss)))
+        enter_recovery(tp);
+}
+
+/* The window update rule (RFC 9293 3.10.7.4): only from a segment newer than the last update. */
+static bool update_window(struct tcb *tp, const struct tcp_repr *th)
+{
+    if (!(seq_lt(tp->snd_wl1, th->seq) ||
+          (tp->snd_wl1 == th->seq && seq_leq(tp->snd_wl2, th->ack))))
+        return false;
+    uint32_t wnd = (uint32_t)th->window << tp->snd_wscale;
+    bool changed = wnd != tp->snd_wnd;
+    tp->snd_wnd = wnd;
+    tp->snd_wl1 = th->seq;
+    tp->snd_wl2 = th->ack;
+    if (wnd > tp->max_snd_wnd)
+        tp->max_snd_wnd = wnd;
+    if (wnd && tp->rtx_mode == RTX_PERSIST) {
+        timer_cancel(&tp->stack->wheel, &tp->rtx_timer);
+        tp->rtx_mode = RTX_NONE;
+        tp->probes = 0;
+        tp->backoff = 0;
+    }
+    return changed;
+}
+
+/* Returns false if the segment must be dropped here. */
+static bool ack_arrives(struct tcb *tp, struct segment *sg)
+{
+    const struct tcp_repr *th = sg->th;
+    if (seq_gt(th->ack, tp->snd_nxt)) {
+        tp->ack_now = true;   /* acknowledges something not yet sent */
+        return false;
+    }
+    if (seq_lt(th->ack, tp->snd_una - tp->max_snd_wnd)) {
+        tcp_challenge_ack(tp);   /* RFC 5961 5.2: too old to be acceptable */
+        return false;
+    }
+    if (tp->sack_ok && (th->opt.present & TCP_HAS_SACK))
+        tcp_sack_process(tp, &th->opt, th->ack);
+    bool wnd_changed = update_window(tp, th);
+    if (seq_gt(th->ack, tp->snd_una))
+        new_ack(tp, th);
+    else if (th->ack == tp->snd_una && sg->len == 0 && !wnd_changed &&
+             tp->snd_una != tp->snd_nxt)
+        dupack(tp);
+    return true;
+}
+
+/* Our FIN acknowledged: the states that were waiting for it move on. */
+static bool fin_acked_transition(struct tcb *tp)
+{
+    if (!tp->fin_queued || tp->snd_una != tp->write_seq)
+        return true;
+    switch (tp->c.state) {
+    case TCPS_FIN_WAIT_1:
+        tcp_set_state(tp, TCPS_FIN_WAIT_2);
+        if (tp->orphan)
+            timer_arm(&tp->stack->wheel, &tp->keep_timer,
+                      tp->stack->now + (uint64_t)tp->stack->cfg.tcp_fin_timeout_s * NS_PER_SEC);
+        tcp_notify(tp);
+        return true;
+    case TCPS_CLOSING:
+        tcp_time_wait(tp);
+        return false;
+    case TCPS_LAST_ACK:
+        tcp_done(tp);
+        return false;
+    default:
+        return true;
+    }
+}
+
+/* ---- RST and SYN in a synchronized state ---- */
+
+/* RFC 9293 3.10.7.4 second check with RFC 5961 3.2: only an RST at exactly RCV.NXT resets; one
+ * elsewhere in the window draws a challenge ACK. */
+static void rst_arrives(struct tcb *tp, const struct tcp_repr *th)
+{
+    if (th->seq != tp->rcv_nxt) {
+        tcp_challenge_ack(tp);
+        return;
+    }
+    struct tcp_ctrs *c = tcp_counters(tp->stack);
+    c->in_rsts++;
+    switch (tp->c.state) {
+    case TCPS_SYN_RECEIVED:
+        /* A passive open goes back to LISTEN (the embryo is dropped); an active one failed. */
+        tcp_abort(tp, tp->parent ? ECONNRESET : ECONNREFUSED);
+        return;
+    case TCPS_ESTABLISHED:
+    case TCPS_CLOSE_WAIT:
+        c->estab_resets++;
+        /* fall through */
+    case TCPS_FIN_WAIT_1:
+    case TCPS_FIN_WAIT_2:
+        tcp_abort(tp, tp->c.state == TCPS_CLOSE_WAIT ? EPIPE : ECONNRESET);
+        return;
+    default:
+        tcp_done(tp);
+        return;
+    }
+}
+
+/* ---- SYN_SENT (RFC 9293 3.10.7.3) ---- */
+
+static void syn_sent_input(struct tcb *tp, struct segment *sg)
+{
+    const struct tcp_repr *th = sg->th;
+    bool has_ack = th->flags & TCP_ACK;
+    if (has_ack && (seq_leq(th->ack, tp->iss) || seq_gt(th->ack, tp->snd_nxt))) {
+        if (!(th->flags & TCP_RST))
+            tcp_send_reset(tp->stack, tp->rt.ifc, sg->ip, th, sg->len);
+        return;
+    }
+    if (th->flags & TCP_RST) {
+        if (has_ack) {   /* RFC 5961 3.2: acceptable only if it acknowledges our SYN */
+            tcp_counters(tp->stack)->attempt_fails++;
+            tcp_abort(tp, ECONNREFUSED);
+        }
+        return;
+    }
+    if (!(th->flags & TCP_SYN))
+        return;
+    tp->irs = th->seq;
+    tp->rcv_nxt = th->seq + 1;
+    tp->last_ack_sent = tp->rcv_nxt;
+    tp->rcv_adv = tp->rcv_nxt;
+    tcp_apply_syn_options(tp, &th->opt);
+    tcp_init_windows(tp);
+    tp->snd_wnd = th->window;   /* RFC 7323 2.2: a SYN's window is never scaled */
+    tp->max_snd_wnd = tp->snd_wnd;
+    tp->snd_wl1 = th->seq;
+    tp->snd_wl2 = th->ack;
+    if (has_ack) {
+        tp->snd_una = th->ack;
+        if (tp->retries == 0 && tp->last_send_ns)
+            tcp_rtt_sample(tp, (uint32_t)((tp->stack->now - tp->last_send_ns) / 1000));
+        tcp_established(tp);
+        tp->ack_now = true;
+        tcp_notify(tp);
+    } else {
+        /* Simultaneous open: SYN_RECEIVED, answer with SYN-ACK (same ISS). */
+        tcp_set_state(tp, TCPS_SYN_RECEIVED);
+        tcp_send_syn(tp);
+        tcp_arm_rtx(tp);
+    }
+}
+
+/* ---- Synchronized states (RFC 9293 3.10.7.4) ---- */
+
+/* Returns false when the segment ends here (dropped, or the connection is gone). */
+static bool check_sequence(struct tcb *tp, struct segment *sg)
+{
+    const struct tcp_repr *th = sg->th;
+    if (paws_rejects(tp, th)) {
+        tcp_counters(tp->stack)->paws_drops++;
+        tp->ack_now = true;
+        return false;
+    }
+    if (!seq_acceptable(tp, sg)) {
+        if (th->flags & TCP_RST)
+            return false;   /* RFC 5961 3.2: outside the window: silently dropped */
+        tcp_counters(tp->stack)->outside_window++;
+        tp->ack_now = true;
+        return false;
+    }
+    if (th->flags & TCP_RST) {
+        rst_arrives(tp, th);
+        return false;
+    }
+    if (th->flags & TCP_SYN) {
+        if (tp->c.state == TCPS_SYN_RECEIVED && th->seq == tp->irs) {
+            tcp_send_syn(tp);   /* our SYN-ACK was lost: the peer repeats its SYN */
+            return false;
+        }
+        tcp_challenge_ack(tp);  /* RFC 5961 4.2 */
+        return false;
+    }
+    return (th->flags & TCP_ACK) != 0;   /* fifth check: no ACK, drop */
+}
+
+/* SYN_RECEIVED: the ACK that completes the handshake (RFC 9293 fifth check). */
+static bool syn_received_ack(struct tcb *tp, struct segment *sg)
+{
+    const struct tcp_repr *th = sg->th;
+    if (!(seq_lt(tp->snd_una, th->ack) && seq_leq(th->ack, tp->snd_nxt))) {
+        tcp_send_reset(tp->stack, tp->rt.ifc, sg->ip, th, sg->len);
+        return false;
+    }
+    if (tp->retries == 0 && tp->last_send_ns)
+        tcp_rtt_sample(tp, (uint32_t)((tp->stack->now - tp->last_send_ns) / 1000));
+    tp->snd_una = th->ack;
+    tp->snd_wnd = (uint32_t)th->window << tp->snd_wscale;
+    tp->max_snd_wnd = tp->snd_wnd;
+    tp->snd_wl1 = th->seq;
+    tp->snd_wl2 = th->ack;
+    tcp_established(tp);
+    if (tp->parent)
+        tcp_child_established(tp);
+    tcp_notify(tp);
+    return true;
+}
+
+static void synchronized_input(struct tcb *tp, struct segment *sg)
+{
+    const struct tcp_repr *th = sg->th;
+    if (!check_sequence(tp, sg))
+        return;
+    if (tp->c.state == TCPS_SYN_RECEIVED && !syn_received_ack(tp, sg))
+        return;
+    update_ts_recent(tp, th);
+    if (!ack_arrives(tp, sg))
+        return;
+    if (!fin_acked_transition(tp))
+        return;   /* the connection was closed or replaced by a TIME_WAIT entry */
+    if (tp->c.state == TCPS_TIME_WAIT) {
+        if (th->flags & TCP_FIN) {
+            tp->ack_now = true;   /* a retransmitted FIN: ACK it and restart 2 MSL */
+            timer_arm(&tp->stack->wheel, &tp->keep_timer,
+                      tp->stack->now + (uint64_t)tp->stack->cfg.tcp_time_wait_ms * NS_PER_MS);
+        }
+        return;
+    }
+    if (sg->p && (sg->p->len || (th->flags & TCP_FIN)))
+        data_arrives(tp, sg);
+}
+
+/* ---- Entry ---- */
+
+static bool checksum_ok(const struct ipv4_repr *ip, const struct pkt *p)
+{
+    if (p->flags & (PKT_F_CSUM_VALID | PKT_F_CSUM_PARTIAL))
+        return true;
+    return tcp_checksum_ok(p->data, p->len,
+                           csum_ipv4_pseudo(ip->src, ip->dst, IPPROTO_TCP, (uint16_t)p->len));
+}
+
+static void connection_input(struct tcb *tp, struct segment *sg)
+{
+    tp->segs_in++;
+    tp->last_recv_ns = tp->stack->now;
+    if (tp->c.state == TCPS_SYN_SENT)
+        syn_sent_input(tp, sg);
+    else
+        synchronized_input(tp, sg);
+    /* tp may be gone now (an orphan closed, or replaced by a TIME_WAIT entry). */
+}
+
+void tcp_input(struct iface *ifc, const struct ipv4_repr *ip, struct pkt *p)
+{
+    struct ust_stack *s = ifc->stack;
+    struct tcp_ctrs *c = &s->tcp->ctrs;
+    struct tcp_repr th;
+    c->in_segs++;
+    if (tcp_parse(p->data, p->len, &th) != 0) {
+        c->in_errs++;
+        goto drop;
+    }
+    if (!checksum_ok(ip, p)) {
+        c->in_errs++;
+        c->in_csum_errors++;
+        goto drop;
+    }
+    if (ipv4_addr_is_broadcast(s, ip->dst))
+        goto drop;   /* RFC 1122 4.2.3.10: TCP is unicast */
+    pkt_pull(p, th.hdr_len);
+    pkt_trim(p, (uint32_t)th.payload_len);
+    struct segment sg = { .ip = ip, .th = &th, .p = p,
+                          .len = (uint32_t)th.payload_len + ((th.flags & TCP_SYN) ? 1 : 0) +
+                                 ((th.flags & TCP_FIN) ? 1 : 0) };
+    struct tcp_conn *conn = tcp_ehash_lookup(s, ip->dst, th.dport, ip->src, th.sport);
+    if (conn && conn->compact) {
+        tcp_tw_input(s, conn, ifc, ip, &th, p);
+        return;
+    }
+    if (conn) {
+        struct tcb *tp = (struct tcb *)conn;
+        connection_input(tp, &sg);
+        /* Still alive (found again under its 4-tuple)? Then send what became possible. */
+        if (tcp_ehash_lookup(s, ip->dst, th.dport, ip->src, th.sport) == conn)
+            tcp_output(tp);
+        pkt_free(sg.p);
+        return;
+    }
+    struct tcb *lp = tcp_listener_lookup(s, ip->dst, th.dport);
+    if (lp) {
+        tcp_listen_input(lp, ifc, ip, &th, p);
+        return;
+    }
+    c->no_port++;
+    tcp_send_reset(s, ifc, ip, &th, sg.len);   /* RFC 9293 3.10.7.1: CLOSED */
+drop:
+    pkt_free(p);
+}

@@ -1,0 +1,475 @@
+/*
+ * TCP output: queueing the user's data as segments, choosing what to send (flow control, Nagle,
+ * congestion control, loss recovery), and building segments.
+ *
+ * Entry points: tcp_queue_data / tcp_queue_fin (from tcp_user.c), tcp_output (whenever anything
+ * may have become sendable), tcp_send_ack, tcp_send_syn, tcp_send_probe, tcp_retransmit_seg,
+ * tcp_send_rst_for, tcp_send_reset (replies for segments without a connection).
+ *
+ * Where RFCs leave a choice we do what Linux does: PSH on the last segment of what is queued,
+ * DF on every segment (path MTU discovery), zero-window and keepalive probes as an empty segment
+ * with SEG.SEQ = SND.UNA - 1, pure ACKs from SND.NXT.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "net/stack.h"
+#include "tcp/table.h"
+#include "tcp/tcb.h"
+#include "wire/checksum.h"
+
+/* ---- Queueing data ---- */
+
+static struct pkt *new_segment(struct tcb *tp)
+{
+    struct pkt *p = stack_alloc(tp->stack);
+    if (!p)
+        return NULL;
+    struct tcp_seg_cb *cb = seg_cb(p);
+    *cb = (struct tcp_seg_cb){ .seq = tp->write_seq, .end_seq = tp->write_seq,
+                               .off = (uint16_t)pkt_headroom(p) };
+    p->next = NULL;
+    if (tp->snd_tail)
+        tp->snd_tail->next = p;
+    else
+        tp->snd_head = p;
+    tp->snd_tail = p;
+    if (!tp->send_head)
+        tp->send_head = p;
+    return p;
+}
+
+/* Copies up to `n` bytes from the iovec (starting `skip` bytes in) into the segment's payload,
+ * summing them on the way. Returns the bytes copied. */
+static size_t fill_segment(struct pkt *p, const struct iovec *iov, size_t iovcnt, size_t skip,
+                           size_t n)
+{
+    struct tcp_seg_cb *cb = seg_cb(p);
+    uint8_t *dst = p->buf + cb->off + cb->len;
+    size_t done = 0;
+    for (size_t i = 0; i < iovcnt && done < n; i++) {
+        if (skip >= iov[i].iov_len) {
+            skip -= iov[i].iov_len;
+            continue;
+        }
+        size_t take = iov[i].iov_len - skip;
+        if (take > n - done)
+            take = n - done;
+        uint32_t sum = csum_copy(dst + done, (const uint8_t *)iov[i].iov_base + skip, take, 0);
+        cb->csum = csum_add_at(cb->csum, sum, cb->len + done);
+        done += take;
+        skip = 0;
+    }
+    cb->len = (uint16_t)(cb->len + done);
+    cb->end_seq += (uint32_t)done;
+    return done;
+}
+
+size_t tcp_queue_data(struct tcb *tp, const struct iovec *iov, size_t iovcnt, size_t skip,
+                      size_t max)
+{
+    size_t done = 0;
+    while (done < max && tp->snd_queued < tp->sndbuf) {
+        struct pkt *p = tp->snd_tail;
+        /* Top up the last segment if it is still unsent and has room (this is what makes
+         * Nagle coalesce small writes), else start a new one. */
+        bool reuse = p && tp->send_head && !pkt_is_shared(p) && seg_cb(p)->len < tp->mss &&
+                     !(seg_cb(p)->tcp_flags & TCP_FIN);
+        if (!reuse && !(p = new_segment(tp))) {
+            tcp_counters(tp->stack)->nobufs++;
+            break;
+        }
+        size_t room = tp->mss - seg_cb(p)->len;
+        size_t want = max - done < room ? max - done : room;
+        if (want > tp->sndbuf - tp->snd_queued)
+            want = tp->sndbuf - tp->snd_queued;
+        size_t got = fill_segment(p, iov, iovcnt, skip + done, want);
+        tp->write_seq += (uint32_t)got;
+        tp->snd_queued += (uint32_t)got;
+        done += got;
+        if (got == 0)
+            break;
+    }
+    return done;
+}
+
+bool tcp_queue_fin(struct tcb *tp)
+{
+    struct pkt *p = tp->snd_tail;
+    if (!(p && tp->send_head && !pkt_is_shared(p))) {
+        p = new_segment(tp);
+        if (!p)
+            return false;
+    }
+    seg_cb(p)->tcp_flags |= TCP_FIN;
+    seg_cb(p)->end_seq++;
+    tp->write_seq++;
+    tp->fin_queued = true;
+    return true;
+}
+
+/* Cuts an unsent segment after `len` payload bytes; the rest becomes the next segment. */
+static bool split_segment(struct tcb *tp, struct pkt *p, uint16_t len)
+{
+    struct tcp_seg_cb *cb = seg_cb(p);
+    struct pkt *q = stack_alloc(tp->stack);
+    if (!q)
+        return false;
+    struct tcp_seg_cb *qc = seg_cb(q);
+    uint16_t rest = (uint16_t)(cb->len - len);
+    *qc = (struct tcp_seg_cb){ .seq = cb->seq + len, .end_seq = cb->end_seq,
+                               .off = (uint16_t)pkt_headroom(q), .len = rest,
+                               .tcp_flags = cb->tcp_flags };
+    memcpy(q->buf + qc->off, p->buf + cb->off + len, rest);
+    qc->csum = csum_partial(q->buf + qc->off, rest, 0);
+    cb->len = len;
+    cb->end_seq = cb->seq + len;
+    cb->tcp_flags &= (uint8_t)~TCP_FIN;
+    cb->csum = csum_partial(p->buf + cb->off, len, 0);
+    q->next = p->next;
+    p->next = q;
+    if (tp->snd_tail == p)
+        tp->snd_tail = q;
+    return true;
+}
+
+/* ---- Windows ---- */
+
+uint32_t tcp_flight(const struct tcb *tp)
+{
+    /* RFC 6675 SetPipe(), kept as running byte counts: what was sent, minus what the peer has
+     * (SACKed) or is deemed lost, plus what was sent again. */
+    uint32_t out = tp->snd_nxt - tp->snd_una;
+    uint32_t gone = tp->sacked_bytes + tp->lost_bytes + (uint32_t)tp->reno_dupacks * tp->mss;
+    uint32_t pipe = out > gone ? out - gone : 0;
+    return pipe + tp->retrans_bytes;
+}
+
+static uint32_t receive_space(const struct tcb *tp)
+{
+    uint32_t used = tp->rcv_queued + tp->ooo_bytes;
+    return used < tp->rcvbuf ? tp->rcvbuf - used : 0;
+}
+
+/* RFC 9293 3.8.6.2.2 and RFC 1122 4.2.3.3: advertise more only in steps of at least
+ * min(buffer / 2, MSS), and never move the right edge back (RFC 7323 2.4). */
+uint16_t tcp_adv_window(struct tcb *tp)
+{
+    uint32_t space = receive_space(tp);
+    uint32_t right = tp->rcv_nxt + space;
+    uint32_t step = tp->rcvbuf / 2 < tp->adv_mss ? tp->rcvbuf / 2 : tp->adv_mss;
+    if (seq_lt(right, tp->rcv_adv) || right - tp->rcv_adv < step)
+        right = seq_max(tp->rcv_adv, tp->rcv_nxt);
+    uint32_t wnd = right - tp->rcv_nxt;
+    uint32_t field = wnd >> tp->rcv_wscale;
+    if (field > 0xffff)
+        field = 0xffff;
+    /* What the field says is what the peer will use: record that, rounded as it was. */
+    uint32_t said = field << tp->rcv_wscale;
+    if (seq_gt(tp->rcv_nxt + said, tp->rcv_adv) || said == wnd)
+        tp->rcv_adv = tp->rcv_nxt + said;
+    tp->rcv_wnd = said;
+    return (uint16_t)field;
+}
+
+/* ---- Building segments ---- */
+
+static void syn_options(struct tcb *tp, struct tcp_options *o)
+{
+    const struct ust_config *c = &tp->stack->cfg;
+    bool active = tp->c.state == TCPS_SYN_SENT;
+    o->present |= TCP_HAS_MSS;
+    o->mss = tp->adv_mss;
+    if (active ? c->tcp_sack : tp->sack_ok)
+        o->present |= TCP_HAS_SACK_PERM;
+    if (active ? c->tcp_timestamps : tp->ts_ok)
+        o->present |= TCP_HAS_TIMESTAMP;
+    if (active ? c->tcp_window_scaling : tp->wscale_ok) {
+        o->present |= TCP_HAS_WSCALE;
+        o->wscale = tp->rcv_wscale;
+    }
+}
+
+static void build_options(struct tcb *tp, uint16_t flags, struct tcp_options *o)
+{
+    o->present = 0;
+    if (flags & TCP_SYN)
+        syn_options(tp, o);
+    else if (tp->ts_ok)
+        o->present |= TCP_HAS_TIMESTAMP;
+    if (o->present & TCP_HAS_TIMESTAMP) {
+        o->ts_val = tcp_ts_now(tp);
+        o->ts_ecr = (flags & TCP_ACK) ? tp->ts_recent : 0;
+    }
+    if (!(flags & TCP_SYN) && tp->sack_ok) {
+        /* With timestamps, 3 blocks fit in the 40 option bytes (RFC 2018 3). */
+        unsigned max = (o->present & TCP_HAS_TIMESTAMP) ? 3 : 4;
+        o->sack_count = (uint8_t)tcp_sack_blocks(tp, o->sack, max);
+        if (o->sack_count)
+            o->present |= TCP_HAS_SACK;
+    }
+}
+
+/* A frame buffer holding the segment's payload that we may prepend headers to: the segment
+ * itself (a reference) when the link copies frames out before tx_burst returns, else a copy. */
+static struct pkt *payload_for_xmit(struct tcb *tp, struct pkt *seg)
+{
+    struct tcp_seg_cb *cb = seg_cb(seg);
+    bool zero_copy = !tp->rt.local && (tp->rt.ifc->link->caps.offloads & LINK_TX_SYNC) &&
+                     !pkt_is_shared(seg);
+    if (zero_copy) {
+        seg->data = seg->buf + cb->off;
+        seg->len = cb->len;
+        seg->flags = 0;
+        return pkt_ref(seg);
+    }
+    struct pkt *p = stack_alloc(tp->stack);
+    if (p)
+        memcpy(pkt_put(p, cb->len), seg->buf + cb->off, cb->len);
+    return p;
+}
+
+/* Builds and sends one segment: `seg`'s payload (NULL for none) at sequence `seq`. */
+static int xmit(struct tcb *tp, struct pkt *seg, uint32_t seq, uint16_t flags)
+{
+    struct ust_stack *s = tp->stack;
+    struct tcp_repr th = { .sport = tp->c.lport, .dport = tp->c.rport, .seq = seq,
+                           .ack = (flags & TCP_ACK) ? tp->rcv_nxt : 0, .flags = flags };
+    build_options(tp, flags, &th.opt);
+    if (flags & TCP_SYN) {
+        uint32_t space = receive_space(tp);
+        th.window = (uint16_t)(space > 0xffff ? 0xffff : space);   /* RFC 7323 2.2: unscaled */
+        tp->rcv_adv = tp->rcv_nxt + th.window;
+    } else {
+        th.window = tcp_adv_window(tp);
+    }
+    size_t hlen = tcp_header_len(&th);
+    struct pkt *p = seg ? payload_for_xmit(tp, seg) : stack_alloc(s);
+    if (!p || hlen == 0) {
+        pkt_free(p);
+        tcp_counters(s)->nobufs++;
+        return -ENOBUFS;
+    }
+    uint32_t paysum = seg ? seg_cb(seg)->csum : 0;
+    uint32_t paylen = p->len;
+    uint8_t *hdr = pkt_push(p, (uint32_t)hlen);
+    tcp_emit(&th, hdr, hlen);
+    uint32_t sum = csum_partial(hdr, hlen, paysum);
+    sum = csum_add(sum, csum_ipv4_pseudo(tp->c.laddr, tp->c.raddr, IPPROTO_TCP,
+                                         (uint16_t)(hlen + paylen)));
+    tcp_store_checksum(hdr, csum_fold(sum));
+    struct ipv4_tx h = { .src = tp->c.laddr, .dst = tp->c.raddr, .protocol = IPPROTO_TCP,
+                         .ttl = tp->ttl, .tos = tp->tos, .df = true };
+    tcp_counters(s)->out_segs++;
+    tp->segs_out++;
+    if (flags & TCP_ACK) {
+        tp->last_ack_sent = tp->rcv_nxt;
+        tcp_ack_sent(tp);
+    }
+    tp->last_send_ns = s->now;
+    return ipv4_output(s, &tp->rt, &h, p);
+}
+
+void tcp_send_ack(struct tcb *tp)
+{
+    xmit(tp, NULL, tp->snd_nxt, TCP_ACK);
+}
+
+void tcp_send_syn(struct tcb *tp)
+{
+    uint16_t flags = TCP_SYN | (tp->c.state == TCPS_SYN_RECEIVED ? TCP_ACK : 0);
+    xmit(tp, NULL, tp->iss, flags);
+}
+
+void tcp_send_probe(struct tcb *tp)
+{
+    /* As Linux: an empty segment one below SND.UNA is outside the peer's window, so it must
+     * answer with an ACK carrying its current window (RFC 9293 3.10.7.4 first check). */
+    xmit(tp, NULL, tp->snd_una - 1, TCP_ACK);
+}
+
+void tcp_send_rst_for(struct tcb *tp)
+{
+    xmit(tp, NULL, tp->snd_nxt, TCP_RST | TCP_ACK);
+    tcp_counters(tp->stack)->out_rsts++;
+}
+
+static uint16_t data_flags(const struct pkt *p)
+{
+    uint16_t f = TCP_ACK;
+    if (seg_cb((struct pkt *)p)->tcp_flags & TCP_FIN)
+        f |= TCP_FIN;
+    if (!p->next && seg_cb((struct pkt *)p)->len)
+        f |= TCP_PSH;
+    return f;
+}
+
+int tcp_retransmit_seg(struct tcb *tp, struct pkt *p)
+{
+    /* A partly acknowledged segment is resent whole (it may be shared, so it is not trimmed in
+     * place); the peer discards the part it has. */
+    struct tcp_seg_cb *cb = seg_cb(p);
+    int err = xmit(tp, p, cb->seq, data_flags(p));
+    if (err)
+        return err;
+    if ((cb->flags & SEG_LOST) && !(cb->flags & SEG_RETRANS)) {
+        cb->flags |= SEG_RETRANS;
+        tp->retrans_bytes += cb->end_seq - cb->seq;
+    }
+    cb->flags |= SEG_EVER_RETRANS;
+    cb->xmits++;
+    cb->xmit_ns = tp->stack->now;
+    tp->total_retrans++;
+    tcp_counters(tp->stack)->retrans_segs++;
+    return 0;
+}
+
+/* ---- Deciding what to send ---- */
+
+static bool can_send_data(const struct tcb *tp)
+{
+    uint8_t st = tp->c.state;
+    return st == TCPS_ESTABLISHED || st == TCPS_CLOSE_WAIT || st == TCPS_FIN_WAIT_1 ||
+           st == TCPS_CLOSING || st == TCPS_LAST_ACK;
+}
+
+/* RFC 6675 5 (NextSeg rule 1, and Linux's go-back after an RTO): resend segments deemed lost
+ * while the pipe has room. Returns the number sent. */
+static unsigned retransmit_lost(struct tcb *tp)
+{
+    unsigned sent = 0;
+    while (tp->lost_bytes > tp->retrans_bytes && tcp_flight(tp) < tp->cwnd) {
+        struct pkt *p = tcp_sack_next_seg(tp);
+        if (!p || tcp_retransmit_seg(tp, p) != 0)
+            break;
+        sent++;
+    }
+    return sent;
+}
+
+/* RFC 896 / RFC 1122 4.2.3.4: hold a small segment back while earlier data is unacknowledged,
+ * unless TCP_NODELAY; TCP_CORK holds every partial segment. A FIN goes at once. */
+static bool nagle_holds(const struct tcb *tp, const struct pkt *p)
+{
+    const struct tcp_seg_cb *cb = seg_cb((struct pkt *)p);
+    if (cb->len >= tp->mss || (cb->tcp_flags & TCP_FIN) || p->next)
+        return false;
+    if (tp->cork)
+        return true;
+    return !tp->nodelay && tp->snd_nxt != tp->snd_una;
+}
+
+/* The part of the segment the peer's window allows (RFC 1122 4.2.3.4 sender SWS avoidance:
+ * a partial segment only if it is at least half the largest window the peer ever offered).
+ * 0: wait. */
+static uint32_t window_allows(struct tcb *tp, struct pkt *p)
+{
+    struct tcp_seg_cb *cb = seg_cb(p);
+    uint32_t right = tp->snd_una + tp->snd_wnd;
+    if (seq_leq(cb->seq + cb->len, right))
+        return cb->len ? cb->len : 1;   /* a bare FIN always fits */
+    uint32_t usable = seq_gt(right, cb->seq) ? right - cb->seq : 0;
+    if (usable && usable >= tp->max_snd_wnd / 2 && usable < cb->len)
+        return usable;
+    return 0;
+}
+
+static unsigned send_new_data(struct tcb *tp)
+{
+    unsigned sent = 0;
+    struct pkt *p;
+    while ((p = tp->send_head)) {
+        struct tcp_seg_cb *cb = seg_cb(p);
+        if (cb->len > tp->mss && !split_segment(tp, p, tp->mss))
+            break;
+        uint32_t allowed = window_allows(tp, p);
+        if (!allowed)
+            break;
+        if (allowed < cb->len && !split_segment(tp, p, (uint16_t)allowed))
+            break;
+        if (tcp_flight(tp) + cb->len > tp->cwnd && tcp_flight(tp) > 0) {
+            tp->cwnd_limited = true;
+            break;
+        }
+        if (nagle_holds(tp, p))
+            break;
+        if (xmit(tp, p, cb->seq, data_flags(p)) != 0)
+            break;
+        cb->xmit_ns = tp->stack->now;
+        cb->xmits = 1;
+        tp->snd_nxt = cb->end_seq;
+        tp->send_head = p->next;
+        sent++;
+    }
+    return sent;
+}
+
+void tcp_output(struct tcb *tp)
+{
+    if (!can_send_data(tp)) {
+        if (tp->ack_now && tp->c.state != TCPS_SYN_SENT && tp->c.state != TCPS_CLOSED)
+            tcp_send_ack(tp);
+        return;
+    }
+    tp->cwnd_limited = false;
+    unsigned sent = retransmit_lost(tp);
+    if (tp->snd_nxt == tp->snd_una && tp->last_send_ns &&
+        tp->stack->now - tp->last_send_ns > (uint64_t)tcp_rto_us(tp) * 1000 && tp->cc->after_idle) {
+        /* RFC 5681 4.1: restart from a smaller window after an idle period. */
+        struct cc_view v;
+        struct cc_out o = { tp->cwnd, tp->ssthresh };
+        tcp_cc_view(tp, &v);
+        tp->cc->after_idle(tp->cc_priv, &v, &o);
+        tcp_cc_apply(tp, &o);
+    }
+    sent += send_new_data(tp);
+    if (!sent && tp->ack_now)
+        tcp_send_ack(tp);
+    if (tp->snd_nxt != tp->snd_una) {
+        if (tp->rtx_mode != RTX_RETRANSMIT)
+            tcp_arm_rtx(tp);
+    } else if (tp->send_head && tp->rtx_mode == RTX_NONE) {
+        tcp_arm_persist(tp);   /* data waits for a window that is closed */
+    }
+}
+
+/* ---- Resets for segments without a connection (RFC 9293 3.10.7.1, 3.5.2) ---- */
+
+/* A header-only segment not sent by a connection (resets, TIME_WAIT ACKs), from src to dst. */
+void tcp_send_raw(struct ust_stack *s, const struct tcp_repr *r, uint32_t src, uint32_t dst)
+{
+    struct route rt;
+    if (ipv4_route(s, dst, &rt) != 0)
+        return;
+    size_t hlen = tcp_header_len(r);
+    struct pkt *p = stack_alloc(s);
+    if (!p || !hlen) {
+        pkt_free(p);
+        return;
+    }
+    uint8_t *hdr = pkt_put(p, (uint32_t)hlen);
+    tcp_emit(r, hdr, hlen);
+    tcp_set_checksum(hdr, hlen, csum_ipv4_pseudo(src, dst, IPPROTO_TCP, (uint16_t)hlen));
+    struct ipv4_tx h = { .src = src, .dst = dst, .protocol = IPPROTO_TCP, .df = true };
+    tcp_counters(s)->out_segs++;
+    if (r->flags & TCP_RST)
+        tcp_counters(s)->out_rsts++;
+    ipv4_output(s, &rt, &h, p);
+}
+
+void tcp_send_reset(struct ust_stack *s, struct iface *ifc, const struct ipv4_repr *ip,
+                    const struct tcp_repr *th, uint32_t seg_len)
+{
+    (void)ifc;
+    if (th->flags & TCP_RST)
+        return;   /* never a reset for a reset */
+    struct tcp_repr r = { .sport = th->dport, .dport = th->sport };
+    if (th->flags & TCP_ACK) {
+        r.seq = th->ack;
+        r.flags = TCP_RST;
+    } else {
+        r.ack = th->seq + seg_len;
+        r.flags = TCP_RST | TCP_ACK;
+    }
+    tcp_send_raw(s, &r, ip->dst, ip->src);
+}

@@ -1,0 +1,111 @@
+/*
+ * The out-of-order queue: segments beyond RCV.NXT wait here, sorted and disjoint, until the hole
+ * before them fills (RFC 9293 3.10.7.4 seventh step; RFC 5681 4.2 for the ACKs they cause).
+ *
+ * Overlaps: data we already hold wins; a new segment is trimmed to what it adds, and a segment
+ * wholly inside held data is a duplicate (reported with D-SACK, RFC 2883). Linux behaves the
+ * same way; we keep the first copy because replacing held bytes with different ones would let
+ * a blind attacker who lands a segment in the window overwrite data (issue 7's policy: one rule,
+ * applied everywhere). The queue holds at most the receive buffer's worth of payload.
+ */
+#include <string.h>
+
+#include "net/stack.h"
+#include "tcp/table.h"
+#include "tcp/tcb.h"
+
+static void note_duplicate(struct tcb *tp, uint32_t start, uint32_t end)
+{
+    if (!tp->sack_ok)
+        return;
+    tp->dsack = (struct tcp_sack_block){ start, end };
+    tp->dsack_pending = true;
+}
+
+static void ooo_unlink_free(struct tcb *tp, struct pkt **pp)
+{
+    struct pkt *q = *pp;
+    *pp = q->next;
+    tp->ooo_bytes -= q->len;
+    tp->rcv_mem -= pkt_buf_size(q);
+    pkt_free(q);
+}
+
+void tcp_ooo_insert(struct tcb *tp, struct pkt *p)
+{
+    struct tcp_ctrs *c = tcp_counters(tp->stack);
+    struct tcp_seg_cb *cb = seg_cb(p);
+    if (tp->ooo_bytes + p->len > tp->rcvbuf) {
+        c->ooo_drops++;
+        pkt_free(p);
+        return;
+    }
+    /* Find the first held segment that ends after we start. */
+    struct pkt **pp = &tp->ooo_head;
+    while (*pp && seq_leq(seg_cb(*pp)->end_seq, cb->seq))
+        pp = &(*pp)->next;
+    if (*pp && seq_leq(seg_cb(*pp)->seq, cb->seq) && seq_geq(seg_cb(*pp)->end_seq, cb->end_seq)) {
+        note_duplicate(tp, cb->seq, cb->end_seq);   /* wholly inside held data */
+        pkt_free(p);
+        return;
+    }
+    if (*pp && seq_lt(seg_cb(*pp)->seq, cb->seq)) {
+        /* Overlaps the tail of the held one: keep only our new part. */
+        uint32_t cut = seg_cb(*pp)->end_seq - cb->seq;
+        note_duplicate(tp, cb->seq, seg_cb(*pp)->end_seq);
+        pkt_pull(p, cut);
+        cb->seq += cut;
+        pp = &(*pp)->next;
+    }
+    /* Held segments wholly inside ours carry nothing new: drop them. */
+    while (*pp && seq_geq(seg_cb(*pp)->seq, cb->seq) &&
+           seq_leq(seg_cb(*pp)->end_seq, cb->end_seq))
+        ooo_unlink_free(tp, pp);
+    if (*pp && seq_lt(seg_cb(*pp)->seq, cb->end_seq)) {
+        /* Our tail overlaps the next held one: cut ours short (and any FIN, which would sit
+         * beyond bytes that exist). */
+        uint32_t keep = seg_cb(*pp)->seq - cb->seq;
+        pkt_trim(p, keep);
+        cb->end_seq = cb->seq + keep;
+        cb->tcp_flags = 0;
+    }
+    p->next = *pp;
+    *pp = p;
+    tp->ooo_bytes += p->len;
+    tp->rcv_mem += pkt_buf_size(p);
+    c->ooo_segs++;
+    tcp_sack_note_received(tp, cb->seq, cb->end_seq);
+}
+
+bool tcp_ooo_drain(struct tcb *tp)
+{
+    bool fin = false;
+    struct pkt *p;
+    while ((p = tp->ooo_head) && seq_leq(seg_cb(p)->seq, tp->rcv_nxt)) {
+        struct tcp_seg_cb *cb = seg_cb(p);
+        tp->ooo_head = p->next;
+        tp->ooo_bytes -= p->len;
+        tp->rcv_mem -= pkt_buf_size(p);
+        if (seq_leq(cb->end_seq, tp->rcv_nxt)) {
+            pkt_free(p);   /* everything in it arrived meanwhile */
+            continue;
+        }
+        uint32_t old = tp->rcv_nxt - cb->seq;
+        pkt_pull(p, old);
+        tp->rcv_nxt += p->len;
+        fin = cb->tcp_flags & TCP_FIN;
+        if (p->len && !(tp->shutdown & TCP_SHUT_RD))
+            tcp_rcv_append(tp, p);
+        else
+            pkt_free(p);
+        if (fin)
+            break;
+    }
+    return fin;
+}
+
+void tcp_ooo_purge(struct tcb *tp)
+{
+    while (tp->ooo_head)
+        ooo_unlink_free(tp, &tp->ooo_head);
+}

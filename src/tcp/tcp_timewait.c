@@ -1,0 +1,130 @@
+/*
+ * TIME_WAIT (RFC 9293 3.6, 2 MSL; Linux's 60 s by default).
+ *
+ * A connection its user has closed keeps only what TIME_WAIT needs, in a compact entry (the
+ * connection header, both sequence numbers, the timestamp state and a timer: about 120 bytes
+ * instead of a full TCB), which takes its place in both tables. It acknowledges a repeated FIN
+ * and restarts its timer; an RST ends it (as Linux, tcp_rfc1337 = 0); a SYN with a higher
+ * sequence number, or a newer timestamp (RFC 6191), ends it and opens a new connection through
+ * the listener, so a busy client can reconnect at once.
+ */
+#include <stdlib.h>
+
+#include "net/stack.h"
+#include "tcp/table.h"
+#include "tcp/tcb.h"
+
+struct tcp_tw {
+    struct tcp_conn c;           /* c.compact = true, c.state = TCPS_TIME_WAIT */
+    struct ust_stack *stack;
+    uint32_t snd_nxt, rcv_nxt;
+    uint32_t ts_recent, ts_offset;
+    uint64_t ts_recent_ns;
+    bool ts_ok;
+    struct timer timer;
+};
+
+static void tw_timer_fn(struct timer *t, uint64_t now)
+{
+    struct tcp_tw *tw = container_of(t, struct tcp_tw, timer);
+    (void)now;
+    tcp_tw_kill(tw->stack, &tw->c);
+}
+
+void tcp_tw_kill(struct ust_stack *s, struct tcp_conn *c)
+{
+    struct tcp_tw *tw = (struct tcp_tw *)c;
+    timer_cancel(&s->wheel, &tw->timer);
+    tcp_ehash_remove(s, c);
+    tcp_bhash_remove(s, c);
+    s->tcp->tws--;
+    free(tw);
+}
+
+static void tw_restart(struct tcp_tw *tw)
+{
+    struct ust_stack *s = tw->stack;
+    timer_arm(&s->wheel, &tw->timer, s->now + (uint64_t)s->cfg.tcp_time_wait_ms * NS_PER_MS);
+}
+
+void tcp_time_wait(struct tcb *tp)
+{
+    struct ust_stack *s = tp->stack;
+    tcp_counters(s)->tw_created++;
+    if (!tp->orphan) {
+        /* The user still holds the socket: the full TCB waits out TIME_WAIT itself. */
+        tcp_timers_stop(tp);
+        tcp_set_state(tp, TCPS_TIME_WAIT);
+        timer_arm(&s->wheel, &tp->keep_timer,
+                  s->now + (uint64_t)s->cfg.tcp_time_wait_ms * NS_PER_MS);
+        tcp_notify(tp);
+        return;
+    }
+    struct tcp_tw *tw = calloc(1, sizeof(*tw));
+    if (tw) {
+        tw->c = (struct tcp_conn){ .laddr = tp->c.laddr, .raddr = tp->c.raddr,
+                                   .lport = tp->c.lport, .rport = tp->c.rport,
+                                   .state = TCPS_TIME_WAIT, .compact = true };
+        tw->stack = s;
+        tw->snd_nxt = tp->snd_nxt;
+        tw->rcv_nxt = tp->rcv_nxt;
+        tw->ts_ok = tp->ts_ok;
+        tw->ts_recent = tp->ts_recent;
+        tw->ts_recent_ns = tp->ts_recent_ns;
+        tw->ts_offset = tp->ts_offset;
+        timer_init(&tw->timer, tw_timer_fn);
+    }
+    tcp_done(tp);   /* an orphan: off the tables and freed */
+    if (!tw)
+        return;     /* no memory: skip TIME_WAIT rather than fail */
+    tcp_ehash_insert(s, &tw->c);
+    tcp_bhash_insert(s, &tw->c);
+    s->tcp->tws++;
+    tw_restart(tw);
+}
+
+static void tw_send_ack(struct tcp_tw *tw)
+{
+    struct ust_stack *s = tw->stack;
+    struct tcp_repr r = { .sport = tw->c.lport, .dport = tw->c.rport, .seq = tw->snd_nxt,
+                          .ack = tw->rcv_nxt, .flags = TCP_ACK };
+    if (tw->ts_ok) {
+        r.opt.present = TCP_HAS_TIMESTAMP;
+        r.opt.ts_val = tcp_ts_clock(s) + tw->ts_offset;
+        r.opt.ts_ecr = tw->ts_recent;
+    }
+    tcp_send_raw(s, &r, tw->c.laddr, tw->c.raddr);
+}
+
+/* RFC 6191 / RFC 1122 4.2.2.13: a new incarnation may start if its SYN is beyond the old
+ * sequence space, or (with timestamps) newer than the old connection's last timestamp. */
+static bool syn_may_reopen(const struct tcp_tw *tw, const struct tcp_repr *th)
+{
+    if (tw->ts_ok && (th->opt.present & TCP_HAS_TIMESTAMP))
+        return seq_gt(th->opt.ts_val, tw->ts_recent);
+    return seq_gt(th->seq, tw->rcv_nxt);
+}
+
+void tcp_tw_input(struct ust_stack *s, struct tcp_conn *c, struct iface *ifc,
+                  const struct ipv4_repr *ip, const struct tcp_repr *th, struct pkt *p)
+{
+    struct tcp_tw *tw = (struct tcp_tw *)c;
+    if (th->flags & TCP_RST) {
+        tcp_tw_kill(s, c);
+    } else if ((th->flags & TCP_SYN) && !(th->flags & TCP_ACK) && syn_may_reopen(tw, th)) {
+        tcp_tw_kill(s, c);
+        struct tcb *lp = tcp_listener_lookup(s, ip->dst, th->dport);
+        if (lp) {
+            tcp_counters(s)->tw_recycled++;
+            tcp_listen_input(lp, ifc, ip, th, p);
+            return;
+        }
+        tcp_send_reset(s, ifc, ip, th, 1);
+    } else if ((th->flags & (TCP_FIN | TCP_SYN)) || th->payload_len) {
+        /* A repeated FIN (our last ACK was lost), or anything else that needs an answer. */
+        tw_send_ack(tw);
+        if (th->flags & TCP_FIN)
+            tw_restart(tw);
+    }
+    pkt_free(p);
+}
