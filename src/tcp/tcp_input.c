@@ -306,18 +306,23 @@ static void data_arrives(struct tcb *tp, struct segment *sg)
 
 /* ---- The ACK step (RFC 9293 3.10.7.4 fifth check) ---- */
 
-static void rtt_from_ack(struct tcb *tp, const struct tcp_repr *th, uint64_t sent_ns,
-                         bool clean)
+/* Takes an RTT sample from an ACK of new data; returns it (0 when there is none). */
+static uint32_t rtt_from_ack(struct tcb *tp, const struct tcp_repr *th, uint64_t sent_ns,
+                             bool clean)
 {
     struct ust_stack *s = tp->stack;
+    uint32_t rtt = 0;
     if (clean && sent_ns) {
-        tcp_rtt_sample(tp, (uint32_t)((s->now - sent_ns) / 1000));
+        rtt = (uint32_t)((s->now - sent_ns) / 1000);
     } else if (tp->ts_ok && (th->opt.present & TCP_HAS_TIMESTAMP) && th->opt.ts_ecr) {
         /* RFC 7323 4.1: the echo is unambiguous even for a retransmission. */
         uint32_t ms = tcp_ts_now(tp) - th->opt.ts_ecr;
         if (ms < 60000)
-            tcp_rtt_sample(tp, ms ? ms * 1000 : 500);
+            rtt = ms ? ms * 1000 : 500;
     }
+    if (rtt)
+        tcp_rtt_sample(tp, rtt);
+    return rtt;
 }
 
 /* Drops what `ack` covers from the send queue. Returns the newest clean transmission time. */
@@ -405,7 +410,7 @@ static void new_ack(struct tcb *tp, const struct tcp_repr *th)
     uint64_t sent_ns = clean_send_queue(tp, th->ack, &clean);
     tp->snd_una = th->ack;
     tp->bytes_acked += acked;
-    rtt_from_ack(tp, th, sent_ns, clean);
+    uint32_t rtt = rtt_from_ack(tp, th, sent_ns, clean);
     tp->backoff = 0;
     tp->retries = 0;
     tp->probes = 0;
@@ -425,7 +430,7 @@ static void new_ack(struct tcb *tp, const struct tcp_repr *th)
         struct cc_out o = { tp->cwnd, tp->ssthresh };
         tcp_cc_view(tp, &v);
         if (tp->cc->on_ack)
-            tp->cc->on_ack(tp->cc_priv, &v, acked, tp->srtt_us, &o);
+            tp->cc->on_ack(tp->cc_priv, &v, acked, rtt, &o);
         tcp_cc_apply(tp, &o);
     }
     tp->dupacks = 0;

@@ -24,6 +24,10 @@ void tcp_cc_view(const struct tcb *tp, struct cc_view *v)
         .now_us = tp->stack->now / 1000, .in_recovery = tp->in_recovery,
         .cwnd_limited = tp->cwnd_limited,
     };
+    /* Linux's tcp_is_cwnd_limited: in slow start, a flight of half the window counts, so a
+     * sender that writes in bursts still grows its window. */
+    if (tp->cwnd < tp->ssthresh && v->flight * 2 >= tp->cwnd)
+        v->cwnd_limited = true;
 }
 
 void tcp_cc_apply(struct tcb *tp, const struct cc_out *o)
