@@ -22,6 +22,7 @@ iproute2             network namespaces for interop tests
 iputils-ping         the kernel's ping in interop tests (floods, fragmented echo requests)
 socat                UDP echo client and server on the kernel side in interop tests
 ncat                 a second UDP client on the kernel side in interop tests
+ethtool              turns TSO off on the kernel's veth ends behind the impairment bridge
 "
 
 names=$(printf '%s\n' "$PACKAGES" | awk 'NF { print $1 }')

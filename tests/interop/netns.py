@@ -38,6 +38,12 @@ A test in a few lines:
     netns.main(main)                                         # exit 0 / 1 / 77 (skipped)
 
 See tests/interop/test_ipv4.py for a complete example with several cases (Suite).
+
+An impaired path: lab.bridge_topology(far="kernel" or "ustack") puts `ustack bridge` between the
+kernel at .1 and the far end at .2 (BridgeTopology: start_bridge(a2b=..., b2a=...) with fault
+specifications, stop_bridge() returns its per-direction counters); kernel_tcp_discard,
+kernel_tcp_source, tcp_upload and tcp_download move checked bulk data over it with the kernel's
+TCP. tests/interop/test_bridge.py uses them.
 """
 
 import argparse
@@ -45,6 +51,7 @@ import atexit
 import ctypes
 import errno
 import fcntl
+import hashlib
 import ipaddress
 import os
 import re
@@ -557,6 +564,7 @@ class Lab:
         self.failed = False
         self.closed = False
         self._procs = []
+        self._report_hooks = []    # called before a failure report (see on_report)
         self._namespaces = []
         self._lock_fd = None
         self._start = time.monotonic()
@@ -682,13 +690,28 @@ class Lab:
         /24, joined by link `kind`; see Topology."""
         return Topology(self, kind, **kw)
 
+    def bridge_topology(self, far="kernel", **kw):
+        """A path through the impairment bridge: the kernel at .1, the far end (the kernel or a
+        ustack process) at .2, `ustack bridge` in between; see BridgeTopology."""
+        return BridgeTopology(self, far, **kw)
+
     # -- teardown
 
     def elapsed(self):
         return time.monotonic() - self._start
 
+    def on_report(self, fn):
+        """Calls fn() before each failure report, e.g. to stop a process that prints its
+        counters when it stops, so that the report shows them."""
+        self._report_hooks.append(fn)
+
     def report(self):
         """Everything useful after a failure: each process's output, kept artefacts."""
+        for fn in self._report_hooks:
+            try:
+                fn()
+            except Exception as e:
+                log("netns: before the report: %s" % e)
         # ustack's processes and anything that died unasked in full; other helpers briefly.
         parts = [p.describe(60 if p.name.startswith("ustack") or getattr(p, "died", False)
                             else 8) for p in self._procs]
@@ -826,6 +849,120 @@ class Topology:
 
 
 # --------------------------------------------------------------------------------------------
+# A path through the impairment bridge (`ustack bridge`, tools/cmd_bridge.c).
+
+FAR_KINDS = ("kernel", "ustack")
+
+BRIDGE_LINE = re.compile(r"^ustack bridge: (a2b|b2a) (.*)$", re.M)
+
+
+def disable_tso(ns, dev):
+    """Keeps the kernel's TCP on dev from sending super-frames (TSO/GSO) longer than the MTU,
+    which a veth carries but no wire, and so no bridge, does. With ethtool, TSO goes off: the
+    kernel still cuts its large sends into frames in software, a burst at a time, and leaves
+    their checksums partial (the bridge completes them). Without it, gso_max_segs 1 makes TCP
+    send one segment at a time (slower: a few hundred Mbit/s at most). Returns which."""
+    if shutil.which("ethtool"):
+        ns.run(["ethtool", "-K", dev, "tso", "off"], check=True, timeout=10)
+        return "tso off"
+    ns.ip("link", "set", "dev", dev, "gso_max_segs", 1)
+    return "gso_max_segs 1"
+
+
+def bridge_counters(text):
+    """The per-direction counters a stopped bridge printed: {"a2b": {"in": n, ...}, "b2a": ...}
+    (keys: in, dropped, duplicated, reordered, delayed, corrupted, out, held, lost, overflow,
+    csum_completed, ...)."""
+    out = {}
+    for m in BRIDGE_LINE.finditer(text):
+        out[m.group(1)] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", m.group(2))}
+    return out
+
+
+class BridgeTopology(Topology):
+    """A path with the impairment bridge in the middle, three namespaces:
+
+        near (k1): the kernel, veth end uk1 with <net>.1
+          <-> bridge (br): veth ends ub1 (port a) and ub2 (port b), up, no addresses, IPv6 off;
+              `ustack bridge --a afpacket:ub1 --b afpacket:ub2` runs here (start_bridge)
+          <-> far (k2): veth end uk2; far="kernel": the kernel with <net>.2 on it;
+              far="ustack": no address, a ustack process on afpacket:uk2 at <net>.2 (start_ustack)
+
+    Frames from near to far go a2b, replies b2a. IPv6 is off in all three, so the wire carries
+    only what the test sends (and ARP). The kernels' interfaces send no super-frames
+    (disable_tso). The Topology attributes keep their meaning (kernel = near, ustack_ns = far,
+    link = "afpacket:uk2", kernel_ip, ustack_ip), so start_ustack / run_ustack / ustack_argv
+    work on the far side; also near, far, near_ip, far_ip, far_kind, bridge_ns, offload.
+    """
+
+    def __init__(self, lab, far="kernel", mtu=None):
+        expect(far in FAR_KINDS, "unknown far end %r (one of %s)" % (far, FAR_KINDS))
+        self.lab, self.kind, self.far_kind = lab, "bridge-" + far, far
+        self.near_ip, self.far_ip = lab.addr(1), lab.addr(2)
+        self.kernel_ip, self.ustack_ip = self.near_ip, self.far_ip
+        self.prefix = lab.subnet.prefixlen
+        self.near = self.kernel = lab.namespace("k1", ipv6=False)
+        self.bridge_ns = lab.namespace("br", ipv6=False)
+        self.far = self.ustack_ns = lab.namespace("k2", ipv6=False)
+        self.kernel_dev, self.port_a = lab.veth(self.near, "uk1", self.bridge_ns, "ub1", mtu=mtu)
+        self.far_dev, self.port_b = lab.veth(self.far, "uk2", self.bridge_ns, "ub2", mtu=mtu)
+        self.link = "afpacket:" + self.far_dev
+        self.near.ip("addr", "add", lab.cidr(1), "dev", self.kernel_dev)
+        self.offload = disable_tso(self.near, self.kernel_dev)
+        if far == "kernel":
+            self.far.ip("addr", "add", lab.cidr(2), "dev", self.far_dev)
+            disable_tso(self.far, self.far_dev)
+        lab.assert_isolated()
+        self._n = 0
+        self.bridge = None        # the running bridge's Proc
+        self.counters = None      # the last stopped bridge's counters (bridge_counters)
+        lab.on_report(self._stop_for_report)
+
+    def start_bridge(self, a2b=None, b2a=None, seed=None, hold_max=None, duration=None,
+                     pcap=False, extra=()):
+        """Starts `ustack bridge` between ports a (towards near) and b (towards far) with the
+        given fault specifications (ustack help fault) and waits for "ustack bridge: ready".
+        pcap=True records each port's wire into the artefacts. One bridge at a time."""
+        expect(self.bridge is None or not self.bridge.alive(), "a bridge is running already")
+        self._n += 1
+        name = "ustack-bridge-%d" % self._n
+        argv = [self.lab.ustack_path(), "bridge", "--a", "afpacket:" + self.port_a,
+                "--b", "afpacket:" + self.port_b]
+        for opt, v in (("--a2b", a2b), ("--b2a", b2a), ("--seed", seed),
+                       ("--hold-max", hold_max), ("--duration", duration)):
+            if v is not None:
+                argv += [opt, v]
+        if pcap:
+            argv += ["--pcap-a", self.lab.pcap_path(name + "-a"),
+                     "--pcap-b", self.lab.pcap_path(name + "-b")]
+        self.bridge = self.bridge_ns.spawn(argv + list(extra), name=name,
+                                           ready=r"^ustack bridge: ready")
+        return self.bridge
+
+    def _stop_for_report(self):
+        # A failure report shows the bridge's counters: it prints them when it stops.
+        if self.bridge is not None and self.bridge.alive():
+            self.bridge.stop(timeout=3)
+
+    def stop_bridge(self):
+        """Stops the bridge (SIGINT), checks that it exited 0 with its counters, logs them and
+        returns them (also kept in self.counters)."""
+        p, self.bridge = self.bridge, None
+        expect(p is not None, "no bridge was started")
+        status = p.stop(timeout=5)
+        counters = bridge_counters(p.output())
+        expect(status == 0 and set(counters) == {"a2b", "b2a"},
+               "%s: wanted exit 0 and its counters, got status %s%s:\n%s" % (
+                   p.name, status, " (after SIGKILL)" if p.killed else "",
+                   indent(tail(p.output()))))
+        for line in p.output().splitlines():
+            if line.startswith("ustack bridge: ") and "ready" not in line:
+                log("    " + line)
+        self.counters = counters
+        return counters
+
+
+# --------------------------------------------------------------------------------------------
 # Kernel-side peers: small programs the tests run in a namespace against ustack.
 
 # A UDP echo server on the kernel's sockets: echoes every datagram to its sender, keeps a sha256
@@ -926,6 +1063,195 @@ def ping_summary(text):
     """Parses iputils' "N packets transmitted, M received, ..." line: (N, M) or None."""
     m = re.search(r"^(\d+) packets transmitted, (\d+) received", text, re.M)
     return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def ping_rtts(text):
+    """The round-trip times (ms) of iputils ping's reply lines, in order."""
+    return [float(x) for x in re.findall(r"time=([0-9.]+) ms", text)]
+
+
+# TCP bulk transfers with the kernel's sockets. The bytes are the project's test stream, the
+# same as `ustack echo --source` and `ustack tcp-client` send (tools/tool_common.c,
+# tool_stream_fill): its 32-byte block k is the SHA-256 of k as 8 little-endian bytes. So every
+# process, and the test, knows the bytes and their sha256 beforehand.
+_STREAM = r"""
+import hashlib
+def stream_bytes(n):
+    sha = hashlib.sha256
+    return b"".join([sha(k.to_bytes(8, "little")).digest() for k in range((n + 31) // 32)])[:n]
+"""
+
+exec(_STREAM)   # defines stream_bytes(n) here too
+
+_stream_digests = {}
+
+
+def stream_sha256(n):
+    """The sha256 (hex) of the first n bytes of the test stream."""
+    if n not in _stream_digests:
+        _stream_digests[n] = hashlib.sha256(stream_bytes(n)).hexdigest()
+    return _stream_digests[n]
+
+
+# A TCP server that, for each connection, reads until EOF, then prints
+# "discard: N bytes sha256 HEX" and closes (so the sender sees the end). Exits after LIFETIME s.
+TCP_DISCARD_SERVER = r"""
+import hashlib, signal, socket, sys
+ip, port, lifetime = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+signal.alarm(lifetime)
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((ip, port))
+s.listen(4)
+print("discard: ready on %s:%d" % (ip, port), flush=True)
+while True:
+    c, peer = s.accept()
+    h, n = hashlib.sha256(), 0
+    while True:
+        b = c.recv(1 << 20)
+        if not b:
+            break
+        h.update(b)
+        n += len(b)
+    print("discard: %d bytes sha256 %s" % (n, h.hexdigest()), flush=True)
+    c.close()
+"""
+
+# A TCP server that sends the first N bytes of the test stream to each connection, closes it
+# and prints "source: sent N bytes sha256 HEX". Exits after LIFETIME s.
+TCP_SOURCE_SERVER = _STREAM + r"""
+import hashlib, signal, socket, sys
+ip, port, n, lifetime = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+signal.alarm(lifetime)
+data = stream_bytes(n)
+digest = hashlib.sha256(data).hexdigest()
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((ip, port))
+s.listen(4)
+print("source: ready on %s:%d" % (ip, port), flush=True)
+while True:
+    c, peer = s.accept()
+    c.sendall(data)
+    c.shutdown(socket.SHUT_WR)
+    c.settimeout(10)
+    try:
+        while c.recv(65536):
+            pass
+    except OSError:
+        pass
+    c.close()
+    print("source: sent %d bytes sha256 %s" % (n, digest), flush=True)
+"""
+
+# A TCP client that sends the first N bytes of the test stream to IP:PORT, half-closes, waits
+# for the server to close, and prints "upload: N bytes sha256 HEX in T s" (T from connected to
+# the server's close). LIMIT seconds bound it all: if they run out before every byte is sent it
+# prints what it sent with "(deadline ...)" and exits 1; a server that never closes after
+# receiving everything is noted "(no close)".
+TCP_UPLOAD = _STREAM + r"""
+import hashlib, socket, sys, time
+ip, port, n, limit = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+data = stream_bytes(n)
+end = time.monotonic() + limit
+s = socket.create_connection((ip, port), timeout=min(limit, 15))
+t0 = time.monotonic()
+view, sent, note = memoryview(data), 0, ""
+while sent < n:
+    left = end - time.monotonic()
+    if left <= 0:
+        note = " (deadline: %d of %d bytes sent in %g s)" % (sent, n, limit)
+        break
+    s.settimeout(left)
+    try:
+        sent += s.send(view[sent:sent + (1 << 20)])
+    except socket.timeout:
+        pass
+if sent == n:
+    s.shutdown(socket.SHUT_WR)
+    try:
+        while True:
+            s.settimeout(max(end - time.monotonic(), 0.001))
+            if not s.recv(65536):
+                break
+    except socket.timeout:
+        note = " (no close)"
+dt = time.monotonic() - t0
+digest = hashlib.sha256(view[:sent]).hexdigest()
+print("upload: %d bytes sha256 %s in %.3f s%s" % (sent, digest, dt, note))
+sys.exit(0 if sent == n else 1)
+"""
+
+# A TCP client that reads from IP:PORT until EOF and prints "download: N bytes sha256 HEX in T s".
+# If LIMIT seconds pass first it prints what it got with "(deadline ...)" and exits 1.
+TCP_DOWNLOAD = r"""
+import hashlib, socket, sys, time
+ip, port, limit = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+end = time.monotonic() + limit
+s = socket.create_connection((ip, port), timeout=min(limit, 15))
+t0 = time.monotonic()
+h, n, note = hashlib.sha256(), 0, ""
+while True:
+    s.settimeout(max(end - time.monotonic(), 0.001))
+    try:
+        b = s.recv(1 << 20)
+    except socket.timeout:
+        note = " (deadline: no end of stream after %g s)" % limit
+        break
+    if not b:
+        break
+    h.update(b)
+    n += len(b)
+dt = time.monotonic() - t0
+print("download: %d bytes sha256 %s in %.3f s%s" % (n, h.hexdigest(), dt, note))
+sys.exit(1 if note else 0)
+"""
+
+TRANSFER_LINE = re.compile(r"^(upload|download): (\d+) bytes sha256 ([0-9a-f]{64}) "
+                           r"in ([0-9.]+) s(.*)$", re.M)
+
+
+def kernel_tcp_discard(ns, ip, port, lifetime=120):
+    """Starts TCP_DISCARD_SERVER on ip:port in ns; returns its Proc once it is ready."""
+    return ns.spawn_python(TCP_DISCARD_SERVER, ip, port, lifetime, name="kernel-tcp-discard",
+                           ready=r"^discard: ready")
+
+
+def kernel_tcp_source(ns, ip, port, nbytes, lifetime=120):
+    """Starts TCP_SOURCE_SERVER (nbytes of the test stream to each client) in ns; returns its
+    Proc once it is ready."""
+    return ns.spawn_python(TCP_SOURCE_SERVER, ip, port, nbytes, lifetime,
+                           name="kernel-tcp-source", ready=r"^source: ready")
+
+
+def _transfer(ns, code, args, limit):
+    r = ns.python(code, *args, timeout=limit + 15, text=True)
+    m = TRANSFER_LINE.search(r.stdout)
+    expect(r.returncode == 0 and m, "the transfer failed: " + r.describe())
+    return int(m.group(2)), m.group(3), float(m.group(4)), m.group(5).strip()
+
+
+def tcp_upload(ns, ip, port, nbytes, limit=30):
+    """Sends nbytes of the test stream from ns to ip:port with the kernel's TCP, in at most
+    `limit` seconds. Returns (bytes, sha256 hex, seconds, note)."""
+    return _transfer(ns, TCP_UPLOAD, (ip, port, nbytes, limit), limit)
+
+
+def tcp_download(ns, ip, port, limit=30):
+    """Reads everything ip:port sends until it closes, with the kernel's TCP in ns, in at most
+    `limit` seconds. Returns (bytes, sha256 hex, seconds, note)."""
+    return _transfer(ns, TCP_DOWNLOAD, (ip, port, limit), limit)
+
+
+def tcp_snmp(ns):
+    """The kernel's IPv4 SNMP counters in ns (/proc/net/snmp) as {"Tcp": {"InErrs": n, ...},
+    "Ip": ..., "Udp": ..., "Icmp": ...}."""
+    r = ns.run(["cat", "/proc/net/snmp"], check=True, timeout=10, text=True)
+    out, lines = {}, r.stdout.splitlines()
+    for names, values in zip(lines[0::2], lines[1::2]):
+        group, keys = names.split(":", 1)
+        out[group] = dict(zip(keys.split(), (int(v) for v in values.split(":", 1)[1].split())))
+    return out
 
 
 # --------------------------------------------------------------------------------------------
