@@ -18,8 +18,10 @@
 #define USTACK_USTACK_H
 
 #include <poll.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -106,6 +108,24 @@ UST_API int ust_ioctl(int fd, unsigned long req, ...);
 UST_API int ust_poll(struct pollfd *fds, nfds_t nfds, int timeout_ms);
 /* Nonzero if fd is a ustack socket. */
 UST_API int ust_is_socket(int fd);
+
+/* ---- epoll over ustack sockets and kernel descriptors ----
+ *
+ * An instance is a real descriptor (a kernel epoll descriptor underneath): close it with
+ * ust_close. Kernel descriptors registered in it are watched by the kernel's epoll itself;
+ * ustack sockets by ustack, with Linux's semantics: level-triggered by default, EPOLLET reports
+ * a change (events newly true, or more data arriving), EPOLLONESHOT disables the entry after
+ * one report until EPOLL_CTL_MOD, EPOLLERR and EPOLLHUP are always reported, data comes back as
+ * given, and closing a socket takes it out of every instance. Errors are Linux's for the same
+ * misuse. An instance may be registered in another (nested); ust_poll on an instance reports
+ * POLLIN while it has events. A descriptor that is not a ustack instance is passed to the
+ * kernel's call of the same name. */
+UST_API int ust_epoll_create(int size);
+UST_API int ust_epoll_create1(int flags);
+UST_API int ust_epoll_ctl(int epfd, int op, int fd, struct epoll_event *event);
+UST_API int ust_epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout);
+UST_API int ust_epoll_pwait(int epfd, struct epoll_event *events, int maxevents, int timeout,
+                            const sigset_t *sigmask);
 
 /* ---- TCP connection state, for observation and research ---- */
 

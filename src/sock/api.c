@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "net/stack.h"
+#include "sock/poll.h"
 #include "sock/sock.h"
 #include "sock/stream.h"
 #include "tcp/tcp.h"
@@ -64,6 +65,8 @@ int ust_socket(int domain, int type, int protocol)
 
 int ust_close(int fd)
 {
+    if (epoll_fd_is_ours(fd))
+        return (int)ret_errno(epoll_close(fd));
     if (!sock_fd_is_ours(fd))
         return close(fd);
     return (int)ret_errno(sock_close(fd));

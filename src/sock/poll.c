@@ -1,12 +1,16 @@
 /*
  * ust_poll: poll(2) over any mix of ustack sockets and kernel descriptors (the CLAN requirement:
- * one call waits on both).
+ * one call waits on both), and sock_sleep, the sleep it shares with ust_epoll_wait (poll.h).
  *
  * Each round asks every ustack socket for its readiness (running its stack first) and asks the
- * kernel about the rest with a zero timeout. If nothing is ready, it sleeps in one poll(2) on the
+ * kernel about the rest with a zero timeout. If nothing is ready, it sleeps in sock_sleep on the
  * kernel descriptors, every involved stack's link descriptors and wake-up line, and each ustack
  * socket's eventfd (registered as a waiter, so its protocol's notification wakes us), with a
  * timeout no later than the earliest stack timer. Then it goes round again.
+ *
+ * An epoll instance's descriptor (epoll.c) is polled as the kernel descriptor it is, after its
+ * stacks have run and its readability has been brought up to date, so it reads as ready when
+ * its ustack sockets have events, as poll(2) on an epoll descriptor does.
  */
 #include <errno.h>
 #include <poll.h>
@@ -15,18 +19,133 @@
 #include <unistd.h>
 
 #include "net/stack.h"
+#include "sock/poll.h"
 #include "sock/sock.h"
 
 #define POLL_STACK_MAX 8
 #define POLL_ON_STACK 64
 
+/* ---- The shared sleep ---- */
+
+/* Nanoseconds until the stack next needs to run (a timer or a link's scheduled event), or
+ * UINT64_MAX. Lock held. */
+static uint64_t stack_due_in(struct ust_stack *s)
+{
+    uint64_t t = timer_wheel_next(&s->wheel);
+    for (unsigned i = 0; i < s->n_ifaces; i++) {
+        uint64_t l = link_next_event_ns(s->ifaces[i].link);
+        if (l < t)
+            t = l;
+    }
+    if (t == UINT64_MAX)
+        return UINT64_MAX;
+    uint64_t now = clk_now(s->clock);
+    if (t <= now)
+        return 0;
+    /* A fake clock stands still while we sleep: only a due timer counts. */
+    return s->clock->fake ? UINT64_MAX : t - now;
+}
+
+/* Adds the stack's link descriptors and wake-up line to p; returns how many. Lock held. */
+static nfds_t stack_wait_fds(struct ust_stack *s, struct pollfd *p)
+{
+    nfds_t n = 0;
+    for (unsigned i = 0; i < s->n_ifaces; i++) {
+        int fd = s->ifaces[i].down ? -1 : link_wait_fd(s->ifaces[i].link);
+        if (fd >= 0)
+            p[n++] = (struct pollfd){ .fd = fd, .events = POLLIN };
+    }
+    p[n++] = (struct pollfd){ .fd = s->wake_fd, .events = POLLIN };
+    return n;
+}
+
+static bool arm_all(const struct sock_sleep *w, int delta, struct pollfd *p, nfds_t *n,
+                    uint64_t *rel)
+{
+    bool ready = false;
+    for (unsigned k = 0; k < w->n_stacks; k++) {
+        struct ust_stack *s = w->stacks[k];
+        pthread_mutex_lock(&s->lock);
+        if (delta > 0) {
+            *n += stack_wait_fds(s, p + *n);
+            uint64_t due = stack_due_in(s);
+            if (due < *rel)
+                *rel = due;
+        }
+        s->sleepers += (unsigned)delta;
+        if (w->arm && w->arm(w->ctx, s, delta))
+            ready = true;
+        pthread_mutex_unlock(&s->lock);
+    }
+    if (w->arm && w->arm(w->ctx, NULL, delta))
+        ready = true;
+    return ready;
+}
+
+int sock_sleep(const struct sock_sleep *w, uint64_t deadline_ns)
+{
+    size_t cap = w->nfds + w->n_stacks * (STACK_MAX_IFACES + 1);
+    struct pollfd local[POLL_ON_STACK];
+    struct pollfd *p = cap <= POLL_ON_STACK ? local : calloc(cap, sizeof(*p));
+    if (!p)
+        return -ENOMEM;
+    nfds_t n = w->nfds;
+    if (n)
+        memcpy(p, w->fds, n * sizeof(*p));
+    uint64_t now = clk_mono_ns();
+    uint64_t rel = deadline_ns == UINT64_MAX ? UINT64_MAX
+                   : deadline_ns > now       ? deadline_ns - now
+                                             : 0;
+    bool ready = arm_all(w, 1, p, &n, &rel);
+    int err = 0;
+    if (!ready) {
+        struct timespec ts = { .tv_sec = (time_t)(rel / NS_PER_SEC),
+                               .tv_nsec = (long)(rel % NS_PER_SEC) };
+        if (ppoll(p, n, rel == UINT64_MAX ? NULL : &ts, w->sigmask) < 0)
+            err = errno;
+    }
+    nfds_t unused = 0;
+    arm_all(w, -1, NULL, &unused, &rel);
+    /* Drain the stacks' wake-up lines that fired, so the next sleep does not return at once.
+     * Link descriptors are drained by their own receive calls. */
+    for (nfds_t i = w->nfds; i < n; i++) {
+        bool line = false;
+        for (unsigned k = 0; k < w->n_stacks && !line; k++)
+            line = w->stacks[k]->wake_fd == p[i].fd;
+        uint64_t v;
+        if (line && (p[i].revents & POLLIN) && read(p[i].fd, &v, sizeof(v)) < 0)
+            v = 0;   /* already drained by another sleeper */
+    }
+    for (nfds_t i = 0; i < w->nfds; i++)
+        w->fds[i].revents = ready ? 0 : p[i].revents;
+    if (p != local)
+        free(p);
+    return err == EINTR ? -EINTR : 0;
+}
+
+/* ---- ust_poll ---- */
+
+/* What is behind one of the caller's descriptors. */
+struct poll_obj {
+    struct sock *so;             /* a ustack socket, else NULL */
+    struct ep *ep;               /* a ustack epoll instance, else NULL */
+};
+
 struct poll_ctx {
     struct pollfd *fds;
     nfds_t nfds;
-    struct sock **socks;         /* socks[i] for ustack descriptors, else NULL */
+    struct poll_obj *obj;        /* obj[i] for fds[i] */
     struct ust_stack *stacks[POLL_STACK_MAX];
     unsigned n_stacks;
 };
+
+/* The revents of one ustack socket. Stack lock held. */
+static short sock_revents(struct sock *so, short events)
+{
+    unsigned ev = sock_poll_events(so);
+    /* POLLERR, POLLHUP and POLLNVAL are reported whether asked for or not. */
+    return (short)(ev & ((unsigned)events | POLLERR | POLLHUP | POLLNVAL));
+}
 
 /* Evaluates every descriptor once. Returns the number with events (poll's count). */
 static int poll_round(struct poll_ctx *c)
@@ -36,22 +155,20 @@ static int poll_round(struct poll_ctx *c)
         struct ust_stack *s = c->stacks[k];
         stack_enter(s);
         for (nfds_t i = 0; i < c->nfds; i++) {
-            struct sock *so = c->socks[i];
-            if (!so || so->stack != s)
-                continue;
-            unsigned ev = sock_poll_events(so);
-            /* POLLERR, POLLHUP and POLLNVAL are reported whether asked for or not. */
-            c->fds[i].revents = (short)(ev & ((unsigned)c->fds[i].events | POLLERR | POLLHUP |
-                                              POLLNVAL));
+            struct sock *so = c->obj[i].so;
+            if (so && so->stack == s)
+                c->fds[i].revents = sock_revents(so, c->fds[i].events);
         }
         stack_leave(s);
     }
     for (nfds_t i = 0; i < c->nfds; i++) {
-        if (c->socks[i] || c->fds[i].fd < 0) {
+        if (c->obj[i].so || c->fds[i].fd < 0) {
             if (c->fds[i].fd < 0)
                 c->fds[i].revents = 0;
             continue;
         }
+        if (c->obj[i].ep)
+            epoll_refresh(c->obj[i].ep);
         struct pollfd k = { .fd = c->fds[i].fd, .events = c->fds[i].events };
         c->fds[i].revents = poll(&k, 1, 0) == 1 ? k.revents : 0;
     }
@@ -60,26 +177,27 @@ static int poll_round(struct poll_ctx *c)
     return ready;
 }
 
-static void set_waiting(struct poll_ctx *c, int delta)
+/* Registers (or not) as a waiter on the stack's sockets, so their notifications write the
+ * eventfds we sleep on; on registering, says whether one is ready after all. Lock held. */
+static bool poll_arm(void *ctx, struct ust_stack *s, int delta)
 {
-    for (unsigned k = 0; k < c->n_stacks; k++) {
-        struct ust_stack *s = c->stacks[k];
-        pthread_mutex_lock(&s->lock);
-        for (nfds_t i = 0; i < c->nfds; i++)
-            if (c->socks[i] && c->socks[i]->stack == s)
-                c->socks[i]->waiters += (unsigned)delta;
-        s->sleepers += (unsigned)delta;
-        pthread_mutex_unlock(&s->lock);
+    struct poll_ctx *c = ctx;
+    bool ready = false;
+    for (nfds_t i = 0; s && i < c->nfds; i++) {
+        struct sock *so = c->obj[i].so;
+        if (!so || so->stack != s)
+            continue;
+        so->waiters += (unsigned)delta;
+        if (delta > 0 && sock_revents(so, c->fds[i].events))
+            ready = true;
     }
+    return ready;
 }
 
-static bool is_wake_line(const struct poll_ctx *c, int fd)
+static bool is_sock_line(const struct poll_ctx *c, int fd)
 {
-    for (unsigned k = 0; k < c->n_stacks; k++)
-        if (c->stacks[k]->wake_fd == fd)
-            return true;
     for (nfds_t i = 0; i < c->nfds; i++)
-        if (c->socks[i] && c->socks[i]->fd == fd)
+        if (c->obj[i].so && c->obj[i].so->fd == fd)
             return true;
     return false;
 }
@@ -87,62 +205,35 @@ static bool is_wake_line(const struct poll_ctx *c, int fd)
 /* Sleeps until something may have changed or `deadline` passes. */
 static int poll_sleep(struct poll_ctx *c, uint64_t deadline)
 {
-    size_t cap = c->nfds + c->n_stacks * (STACK_MAX_IFACES + 1);
     struct pollfd local[POLL_ON_STACK];
-    struct pollfd *w = cap <= POLL_ON_STACK ? local : calloc(cap, sizeof(*w));
+    struct pollfd *w = c->nfds <= POLL_ON_STACK ? local : calloc(c->nfds, sizeof(*w));
     if (!w)
         return -ENOMEM;
     nfds_t n = 0;
-    uint64_t until = deadline;
     for (nfds_t i = 0; i < c->nfds; i++) {
         if (c->fds[i].fd < 0)
             continue;
-        short events = c->socks[i] ? POLLIN : c->fds[i].events;   /* a socket's eventfd */
+        short events = c->obj[i].so ? POLLIN : c->fds[i].events;   /* a socket's eventfd */
         w[n++] = (struct pollfd){ .fd = c->fds[i].fd, .events = events };
     }
-    for (unsigned k = 0; k < c->n_stacks; k++) {
-        struct ust_stack *s = c->stacks[k];
-        pthread_mutex_lock(&s->lock);
-        for (unsigned i = 0; i < s->n_ifaces; i++) {
-            int fd = s->ifaces[i].down ? -1 : link_wait_fd(s->ifaces[i].link);
-            if (fd >= 0)
-                w[n++] = (struct pollfd){ .fd = fd, .events = POLLIN };
-            uint64_t t = link_next_event_ns(s->ifaces[i].link);
-            if (t < until)
-                until = t;
-        }
-        uint64_t t = timer_wheel_next(&s->wheel);
-        if (t < until)
-            until = t;
-        w[n++] = (struct pollfd){ .fd = s->wake_fd, .events = POLLIN };
-        pthread_mutex_unlock(&s->lock);
-    }
-    int timeout = -1;
-    if (until != UINT64_MAX) {
-        uint64_t now = clk_mono_ns();
-        uint64_t ms = until > now ? (until - now + NS_PER_MS - 1) / NS_PER_MS : 0;
-        timeout = ms > 3600000 ? 3600000 : (int)ms;
-    }
-    set_waiting(c, 1);
-    int rc = poll(w, n, timeout);
-    int err = rc < 0 ? errno : 0;
-    set_waiting(c, -1);
-    /* Drain the eventfds that fired (sockets' and stacks' wake-up lines), so the next sleep
-     * does not return at once. Link descriptors are drained by their own receive calls. */
+    struct sock_sleep sl = { .stacks = c->stacks, .n_stacks = c->n_stacks, .fds = w, .nfds = n,
+                             .arm = poll_arm, .ctx = c };
+    int err = sock_sleep(&sl, deadline);
+    /* Drain the sockets' eventfds that fired, so the next sleep does not return at once. */
     for (nfds_t i = 0; i < n; i++) {
-        if (!(w[i].revents & POLLIN) || !is_wake_line(c, w[i].fd))
-            continue;
         uint64_t v;
-        ssize_t r = read(w[i].fd, &v, sizeof(v));
-        (void)r;
+        if ((w[i].revents & POLLIN) && is_sock_line(c, w[i].fd) &&
+            read(w[i].fd, &v, sizeof(v)) < 0)
+            v = 0;
     }
     if (w != local)
         free(w);
-    return err == EINTR ? -EINTR : 0;
+    return err;
 }
 
-static int add_stack(struct poll_ctx *c, struct ust_stack *s)
+static int add_stack(void *ctx, struct ust_stack *s)
 {
+    struct poll_ctx *c = ctx;
     for (unsigned k = 0; k < c->n_stacks; k++)
         if (c->stacks[k] == s)
             return 0;
@@ -168,25 +259,38 @@ static int poll_loop(struct poll_ctx *c, int timeout_ms)
     }
 }
 
+/* Finds the ustack objects among the descriptors and the stacks behind them. */
+static int poll_lookup(struct poll_ctx *c)
+{
+    int err = 0;
+    for (nfds_t i = 0; i < c->nfds; i++) {
+        c->obj[i].so = sock_get(c->fds[i].fd);
+        c->obj[i].ep = c->obj[i].so ? NULL : epoll_get(c->fds[i].fd);
+        if (c->obj[i].so && !err)
+            err = add_stack(c, c->obj[i].so->stack);
+        if (c->obj[i].ep) {
+            epoll_watch(c->obj[i].ep, 1);
+            if (!err)
+                err = epoll_for_each_stack(c->obj[i].ep, add_stack, c);
+        }
+    }
+    return err;
+}
+
 int ust_poll(struct pollfd *fds, nfds_t nfds, int timeout_ms)
 {
     if (nfds && !fds) {
         errno = EFAULT;
         return -1;
     }
-    struct sock *local[POLL_ON_STACK];
+    struct poll_obj local[POLL_ON_STACK];
     struct poll_ctx c = { .fds = fds, .nfds = nfds };
-    c.socks = nfds <= POLL_ON_STACK ? local : calloc(nfds, sizeof(*c.socks));
-    if (!c.socks) {
+    c.obj = nfds <= POLL_ON_STACK ? local : calloc(nfds, sizeof(*c.obj));
+    if (!c.obj) {
         errno = ENOMEM;
         return -1;
     }
-    int err = 0;
-    for (nfds_t i = 0; i < nfds; i++) {
-        c.socks[i] = sock_get(fds[i].fd);
-        if (c.socks[i] && !err)
-            err = add_stack(&c, c.socks[i]->stack);
-    }
+    int err = poll_lookup(&c);
     int rc;
     if (err)
         rc = err;
@@ -194,11 +298,16 @@ int ust_poll(struct pollfd *fds, nfds_t nfds, int timeout_ms)
         rc = poll_loop(&c, timeout_ms);
     else
         rc = poll(fds, nfds, timeout_ms);   /* kernel descriptors only; errno from poll */
-    for (nfds_t i = 0; i < nfds; i++)
-        if (c.socks[i])
-            sock_put(c.socks[i]);
-    if (c.socks != local)
-        free(c.socks);
+    for (nfds_t i = 0; i < nfds; i++) {
+        if (c.obj[i].so)
+            sock_put(c.obj[i].so);
+        if (c.obj[i].ep) {
+            epoll_watch(c.obj[i].ep, -1);
+            epoll_put(c.obj[i].ep);
+        }
+    }
+    if (c.obj != local)
+        free(c.obj);
     if (rc < 0 && (err || c.n_stacks)) {
         errno = -rc;
         return -1;

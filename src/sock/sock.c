@@ -64,6 +64,10 @@ struct sock *sock_get(int fd)
 
 void sock_put(struct sock *so)
 {
+    /* The caller's operation may have taken readiness away (data read, buffer filled): epoll
+     * notes it now, or it could not tell a later notification's events are new. */
+    if (__atomic_load_n(&so->ep_items, __ATOMIC_ACQUIRE))
+        epoll_sock_settle(so);
     if (__atomic_sub_fetch(&so->refs, 1, __ATOMIC_ACQ_REL) != 0)
         return;
     /* Last reference: the descriptor number can go back to the kernel now. */
@@ -73,10 +77,12 @@ void sock_put(struct sock *so)
 
 bool sock_fd_is_ours(int fd)
 {
-    struct sock *so = sock_get(fd);
-    if (so)
-        sock_put(so);
-    return so != NULL;
+    if (fd < 0 || !fdtab_ready() || (size_t)fd >= fdtab_size)
+        return false;
+    pthread_rwlock_rdlock(&fdtab_lock);
+    bool ours = fdtab[fd] != NULL;
+    pthread_rwlock_unlock(&fdtab_lock);
+    return ours;
 }
 
 /* ---- Life cycle ---- */
@@ -195,6 +201,8 @@ int sock_adopt(struct ust_stack *s, struct tcb *tp, bool nonblock, bool cloexec,
 static void sock_detach(struct sock *so)
 {
     struct ust_stack *s = so->stack;
+    if (so->ep_items)
+        epoll_sock_closed(so);   /* as Linux, before the protocol's close (and any linger) */
     if (so->type == SOCK_STREAM) {
         if (so->tcp)
             stream_close(so);   /* may wait (SO_LINGER) before `closing` is set */
@@ -263,6 +271,8 @@ unsigned sock_poll_events(struct sock *so)
 void sock_notify(void *owner)
 {
     struct sock *so = owner;
+    if (so->ep_items)
+        epoll_sock_notify(so);
     if (so->waiters) {
         uint64_t one = 1;
         ssize_t rc = write(so->fd, &one, sizeof(one));

@@ -24,6 +24,7 @@
 #include "udp/udp.h"
 
 struct ust_stack;
+struct ep_item;
 
 enum sock_shutdown {
     SOCK_RCV_SHUTDOWN = 1,
@@ -45,6 +46,11 @@ struct sock {
     struct ust_stack *stack;
     struct sock *stack_next;     /* the stack's list of sockets */
     struct sock **stack_pprev;
+    /* epoll (epoll.c), all under the stack lock: the instances watching it, and what it looked
+     * like when last observed, to tell which events a notification makes newly true. */
+    struct ep_item *ep_items;
+    uint32_t ep_seen;            /* readiness (POLL* bits) */
+    uint32_t ep_rx;              /* receive queue length (bytes or datagrams) */
     union {
         struct udp_pcb udp;      /* SOCK_DGRAM */
         struct tcb *tcp;         /* SOCK_STREAM: owned by TCP once closed */
@@ -53,6 +59,8 @@ struct sock {
 
 /* The socket behind fd with a reference taken, or NULL if fd is not a ustack socket. */
 struct sock *sock_get(int fd);
+/* Drops the reference. For a socket epoll watches this takes the stack lock (to note what the
+ * caller's operation changed), so it is never called with the lock held on a live socket. */
 void sock_put(struct sock *so);
 bool sock_fd_is_ours(int fd);
 
@@ -71,6 +79,13 @@ unsigned sock_poll_events(struct sock *so);
 
 /* The protocol's "something changed" call: wakes threads sleeping on the socket. */
 void sock_notify(void *owner);
+
+/* epoll's hooks (epoll.c). Under the stack lock: epoll_sock_notify when something may have
+ * changed, epoll_sock_closed when the socket is closed (it leaves every instance). Without it:
+ * epoll_sock_settle after an application's call on a watched socket. */
+void epoll_sock_notify(struct sock *so);
+void epoll_sock_closed(struct sock *so);
+void epoll_sock_settle(struct sock *so);
 
 /* Blocks (stack lock held) until the socket may have changed, deadline_ns passes, or a signal.
  * Returns 0, -EINTR, or -EBADF if the socket was closed meanwhile. */
