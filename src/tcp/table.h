@@ -25,6 +25,8 @@ struct tcp_table {
     const struct cc_ops *cc_default;
     uint64_t challenge_start_ns; /* RFC 5961 7: rate limit window */
     uint32_t challenge_count;
+    bool isn_override;           /* tests only: tcp_isn_override_for_tests() armed */
+    uint32_t isn_override_value;
     struct tcp_ctrs ctrs;
 };
 

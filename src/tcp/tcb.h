@@ -154,6 +154,7 @@ struct tcb {
     bool cwnd_limited;
 
     uint32_t write_seq;          /* sequence number after the last byte queued to send */
+    uint32_t snd_sml;            /* end of the last sub-MSS segment sent (Minshall's Nagle) */
     uint16_t reno_dupacks;       /* without SACK: segments the dupacks say have left (Linux's
                                   * "reno SACKs"), counted like SACKed bytes in the pipe */
 
@@ -187,6 +188,8 @@ struct tcb {
 
     /* User settings */
     bool nodelay, cork, keepalive, quickack_opt;
+    bool sws_override;           /* persist timeout: send what the window allows (RFC 1122
+                                  * 4.2.3.4 (4)), however small */
     uint8_t ttl, tos;            /* IP_TTL (0: default), IP_TOS */
     bool linger_on;
     uint32_t linger_s;
@@ -308,8 +311,10 @@ void tcp_sack_mark_lost(struct tcb *tp);             /* RFC 6675 IsLost over the
 struct pkt *tcp_sack_next_seg(struct tcb *tp);       /* RFC 6675 NextSeg() rule 1 */
 
 /* tcp_listen.c */
-void tcp_listen_input(struct tcb *lp, struct iface *ifc, const struct ipv4_repr *ip,
-                      const struct tcp_repr *th, struct pkt *p);
+/* Consumes the segment and returns NULL, or returns the connection a valid SYN cookie in it just
+ * created (in SYN_RECEIVED), to which the caller hands the segment, still its own. */
+struct tcb *tcp_listen_input(struct tcb *lp, struct iface *ifc, const struct ipv4_repr *ip,
+                             const struct tcp_repr *th, struct pkt *p);
 void tcp_child_established(struct tcb *tp);   /* a SYN_RECEIVED child completed */
 void tcp_listen_close(struct tcb *lp);
 

@@ -133,6 +133,12 @@ void tcp_input(struct iface *ifc, const struct ipv4_repr *ip, struct pkt *p);
 void tcp_err(struct ust_stack *s, const struct ipv4_repr *quoted, uint8_t type, uint8_t code,
              uint32_t info);
 
+/* FOR TESTS ONLY (packet tests put initial sequence numbers near 2^32): the next connection
+ * this stack opens, actively or from a listener's SYN, gets `isn` as its initial sequence
+ * number instead of RFC 6528's keyed hash. One-shot: later connections are back to RFC 6528.
+ * Nothing in the library or the tools calls it. */
+void tcp_isn_override_for_tests(struct ust_stack *s, uint32_t isn);
+
 /* Number of live connections (not counting listeners), for tests and leak checks. */
 uint32_t tcp_connection_count(struct ust_stack *s);
 

@@ -20,6 +20,7 @@
 #define PAWS_24DAYS_NS (24ull * 24 * 3600 * NS_PER_SEC)
 #define TCP_MIN_SND_MSS 48       /* Linux's floor for a peer's MSS option (min_snd_mss) */
 #define QUICKACK_SEGMENTS 16     /* ACK every segment at first, as Linux's quickack mode */
+#define RTO_FALLBACK_US 3000000u /* RFC 6298 5.7 (Linux's TCP_TIMEOUT_FALLBACK) */
 
 struct segment {
     const struct ipv4_repr *ip;
@@ -123,6 +124,12 @@ void tcp_established(struct tcb *tp)
 {
     tcp_set_state(tp, TCPS_ESTABLISHED);
     tp->quickacks = QUICKACK_SEGMENTS;
+    tp->snd_sml = tp->snd_una;   /* no small segment in flight yet (Nagle) */
+    tp->recover = tp->iss;       /* RFC 6582 3.2: "recover" starts at the ISS */
+    if (!tp->srtt_us && tp->rto_us < RTO_FALLBACK_US)
+        tp->rto_us = RTO_FALLBACK_US;   /* RFC 6298 5.7: no RTT sample from the handshake */
+    if (tp->retries > 1)
+        tp->cwnd = tp->mss;   /* RFC 5681 3.1: SYN lost; as Linux, after 2+ retransmissions */
     tp->retries = 0;
     tp->backoff = 0;
     timer_cancel(&tp->stack->wheel, &tp->rtx_timer);
@@ -168,8 +175,12 @@ static bool paws_rejects(struct tcb *tp, const struct tcp_repr *th)
  * start beyond what we last acknowledged. */
 static void update_ts_recent(struct tcb *tp, const struct tcp_repr *th)
 {
+    /* RFC 7323 5.5: after 24 days idle TS.Recent is invalid: the segment PAWS let through
+     * replaces it even if older (Linux's tcp_paws_check in tcp_replace_ts_recent). */
+    bool expired = tp->stack->now - tp->ts_recent_ns >= PAWS_24DAYS_NS;
     if (tp->ts_ok && (th->opt.present & TCP_HAS_TIMESTAMP) &&
-        seq_leq(th->seq, tp->last_ack_sent) && seq_geq(th->opt.ts_val, tp->ts_recent)) {
+        seq_leq(th->seq, tp->last_ack_sent) &&
+        (seq_geq(th->opt.ts_val, tp->ts_recent) || expired)) {
         tp->ts_recent = th->opt.ts_val;
         tp->ts_recent_ns = tp->stack->now;
     }
@@ -208,6 +219,7 @@ static void schedule_ack(struct tcb *tp, uint32_t seg_bytes)
 static void fin_arrives(struct tcb *tp)
 {
     tp->rcv_nxt++;
+    tcp_sack_update_recent(tp);   /* a block ending at the FIN is now cumulatively ACKed */
     tp->fin_received = true;
     tp->ack_now = true;
     switch (tp->c.state) {
@@ -378,12 +390,23 @@ static void mark_head_lost(struct tcb *tp)
     tp->lost_bytes += cb->end_seq - cb->seq;
 }
 
+/* RFC 6675 5 (4.3), RFC 5681 3.2 step 4, RFC 6582 3.2 step 5: the first segment deemed lost
+ * is resent now, whatever the pipe says (Linux's PRR also lets at least one go). Left to
+ * tcp_output, a large flight would hold it back until enough further duplicates arrived. */
+static void resend_first_lost(struct tcb *tp)
+{
+    struct pkt *p = tcp_sack_next_seg(tp);
+    if (p)
+        tcp_retransmit_seg(tp, p);
+}
+
 static void enter_recovery(struct tcb *tp)
 {
     struct tcp_ctrs *c = tcp_counters(tp->stack);
     struct cc_view v;
     struct cc_out o = { tp->cwnd, tp->ssthresh };
     tcp_cc_view(tp, &v);
+    v.flight = tp->snd_nxt - tp->snd_una;   /* RFC 5681 eqn 4 FlightSize, not the pipe */
     if (tp->cc->on_loss)
         tp->cc->on_loss(tp->cc_priv, &v, CC_LOSS_FAST, &o);
     tcp_cc_apply(tp, &o);
@@ -400,6 +423,7 @@ static void enter_recovery(struct tcb *tp)
         tp->reno_dupacks = tp->dupacks;
     }
     mark_head_lost(tp);   /* RFC 6675 5 step 3: the first unSACKed segment goes now */
+    resend_first_lost(tp);
 }
 
 /* New data acknowledged (RFC 9293 SND.UNA < SEG.ACK =< SND.NXT). */
@@ -411,7 +435,8 @@ static void new_ack(struct tcb *tp, const struct tcp_repr *th)
     tp->snd_una = th->ack;
     tp->bytes_acked += acked;
     uint32_t rtt = rtt_from_ack(tp, th, sent_ns, clean);
-    tp->backoff = 0;
+    if (rtt)
+        tp->backoff = 0;   /* RFC 6298 5 (Karn): only a valid sample collapses the RTO, as Linux */
     tp->retries = 0;
     tp->probes = 0;
     if (tp->in_recovery) {
@@ -422,6 +447,7 @@ static void new_ack(struct tcb *tp, const struct tcp_repr *th)
             uint32_t segs = acked / tp->mss;
             tp->reno_dupacks = tp->reno_dupacks > segs ? (uint16_t)(tp->reno_dupacks - segs) : 0;
             mark_head_lost(tp);
+            resend_first_lost(tp);
         }
     } else {
         if (tp->rto_recovery && seq_geq(th->ack, tp->recover))
@@ -496,6 +522,11 @@ static bool ack_arrives(struct tcb *tp, struct segment *sg)
         tcp_challenge_ack(tp);   /* RFC 5961 5.2: too old to be acceptable */
         return false;
     }
+    /* The peer is alive: probes it answers do not count towards giving up (RFC 1122 4.2.2.17
+     * for zero-window probes, 4.2.3.6 for keepalives), and an earlier ICMP error no longer
+     * stands (Linux's tcp_ack clears icsk_probes_out and sk_err_soft on every ACK). */
+    tp->probes = 0;
+    tp->soft_error = 0;
     if (tp->sack_ok && (th->opt.present & TCP_HAS_SACK))
         tcp_sack_process(tp, &th->opt, th->ack);
     bool wnd_changed = update_window(tp, th);
@@ -630,6 +661,14 @@ static bool check_sequence(struct tcb *tp, struct segment *sg)
         return false;
     }
     if (th->flags & TCP_SYN) {
+        if (tp->c.state == TCPS_SYN_RECEIVED && th->seq == tp->irs && !tp->parent &&
+            (th->flags & TCP_ACK) && th->ack == tp->snd_nxt && sg->len == 1) {
+            /* Simultaneous open (RFC 9293 figure 7): the peer's SYN-ACK answering our SYN
+             * completes the handshake like an ACK; its SYN is a duplicate we acknowledge.
+             * As Linux (tcp_validate_incoming), rather than a challenge ACK. */
+            tp->ack_now = true;
+            return true;
+        }
         if (tp->c.state == TCPS_SYN_RECEIVED && th->seq == tp->irs) {
             tcp_send_syn(tp);   /* our SYN-ACK was lost: the peer repeats its SYN */
             return false;
@@ -656,8 +695,11 @@ static bool syn_received_ack(struct tcb *tp, struct segment *sg)
     tp->snd_wl1 = th->seq;
     tp->snd_wl2 = th->ack;
     tcp_established(tp);
-    if (tp->parent)
+    if (tp->parent) {
         tcp_child_established(tp);
+        if (tp->c.state != TCPS_ESTABLISHED)
+            return false;   /* the accept queue was full: the ACK is forgotten (tcp_listen.c) */
+    }
     tcp_notify(tp);
     return true;
 }
@@ -679,6 +721,8 @@ static void synchronized_input(struct tcb *tp, struct segment *sg)
             tp->ack_now = true;   /* a retransmitted FIN: ACK it and restart 2 MSL */
             timer_arm(&tp->stack->wheel, &tp->keep_timer,
                       tp->stack->now + (uint64_t)tp->stack->cfg.tcp_time_wait_ms * NS_PER_MS);
+        } else if (sg->p && sg->p->len) {
+            tp->ack_now = true;   /* data: ACKed, as the compact entry and Linux's TIME_WAIT do */
         }
         return;
     }
@@ -734,6 +778,15 @@ void tcp_input(struct iface *ifc, const struct ipv4_repr *ip, struct pkt *p)
         tcp_tw_input(s, conn, ifc, ip, &th, p);
         return;
     }
+    struct tcb *lp = conn ? NULL : tcp_listener_lookup(s, ip->dst, th.dport);
+    if (lp) {
+        /* NULL: the listener consumed it; else the ACK of a SYN cookie, which completes the
+         * connection the cookie made (with any data it carries) below. */
+        struct tcb *child = tcp_listen_input(lp, ifc, ip, &th, p);
+        if (!child)
+            return;
+        conn = &child->c;
+    }
     if (conn) {
         struct tcb *tp = (struct tcb *)conn;
         connection_input(tp, &sg);
@@ -741,11 +794,6 @@ void tcp_input(struct iface *ifc, const struct ipv4_repr *ip, struct pkt *p)
         if (tcp_ehash_lookup(s, ip->dst, th.dport, ip->src, th.sport) == conn)
             tcp_output(tp);
         pkt_free(sg.p);
-        return;
-    }
-    struct tcb *lp = tcp_listener_lookup(s, ip->dst, th.dport);
-    if (lp) {
-        tcp_listen_input(lp, ifc, ip, &th, p);
         return;
     }
     c->no_port++;

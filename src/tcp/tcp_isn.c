@@ -10,6 +10,7 @@
  * not reveal uptime and differ between connections.
  */
 #include "net/stack.h"
+#include "tcp/table.h"
 #include "tcp/tcb.h"
 
 struct isn_key {
@@ -21,10 +22,22 @@ struct isn_key {
 uint32_t tcp_isn(struct ust_stack *s, uint32_t laddr, uint16_t lport, uint32_t raddr,
                  uint16_t rport)
 {
+    struct tcp_table *t = s->tcp;
+    if (t->isn_override) {
+        t->isn_override = false;   /* a test chose this one ISN (tcp_isn_override_for_tests) */
+        return t->isn_override_value;
+    }
     struct isn_key k = { laddr, raddr, lport, rport, 0x15e };
     uint32_t f = (uint32_t)siphash24(&s->secret, &k, sizeof(k));
     uint32_t m = (uint32_t)(s->now / 4000);
     return m + f;
+}
+
+/* Test-only (see tcp.h): arms a one-shot ISN; RFC 6528 applies to every other connection. */
+void tcp_isn_override_for_tests(struct ust_stack *s, uint32_t isn)
+{
+    s->tcp->isn_override = true;
+    s->tcp->isn_override_value = isn;
 }
 
 uint32_t tcp_ts_clock(struct ust_stack *s)

@@ -132,7 +132,13 @@ static uint32_t ts_with_options(const struct tcb *tp)
     uint32_t bits = tp->wscale_ok ? tp->snd_wscale : TS_NO_WSCALE;
     if (tp->sack_ok)
         bits |= TS_SACK_BIT;
-    return (tcp_ts_now(tp) & ~TS_OPT_MASK) | bits;
+    uint32_t now = tcp_ts_now(tp);
+    uint32_t ts = (now & ~TS_OPT_MASK) | bits;
+    /* Never ahead of our clock (Linux's cookie_init_timestamp): the peer takes it as
+     * TS.Recent, and PAWS would drop our next segments until the clock caught up. */
+    if (seq_gt(ts, now))
+        ts -= TS_OPT_MASK + 1;
+    return ts;
 }
 
 /* Answers a SYN with a cookie SYN-ACK; nothing is kept. */
@@ -181,25 +187,27 @@ static struct tcb *cookie_accept(struct tcb *lp, const struct ipv4_repr *ip,
         tp->sack_ok = s->cfg.tcp_sack && (bits & TS_SACK_BIT);
         tp->wscale_ok = s->cfg.tcp_window_scaling && (bits & 0xf) != TS_NO_WSCALE;
         tp->snd_wscale = tp->wscale_ok ? (uint8_t)(bits & 0xf) : 0;
-        if (!tp->wscale_ok)
-            tp->rcv_wscale = 0;
+        /* The shift our SYN-ACK announced (child_new's choice, which tcp_apply_syn_options
+         * cleared for lack of options in this ACK). */
+        tp->rcv_wscale = tp->wscale_ok ? tcp_choose_wscale(s) : 0;
     } else {
         /* Without timestamps nothing says what the SYN offered: no scaling, no SACK. */
         tp->rcv_wscale = 0;
     }
     tp->iss = th->ack - 1;
-    tp->snd_una = tp->snd_nxt = th->ack;
+    tp->snd_una = tp->iss;        /* an embryo, as if the SYN had been queued: the ACK ... */
+    tp->snd_nxt = th->ack;
     tp->write_seq = th->ack;
+    /* The window the cookie SYN-ACK offered (unscaled, RFC 7323 2.2) is ours to honour: data
+     * on this very ACK, or right behind it, must not be trimmed away. */
+    tp->rcv_wnd = tp->rcvbuf < 0xffff ? tp->rcvbuf : 0xffff;
+    tp->rcv_adv = tp->rcv_nxt + tp->rcv_wnd;
     tcp_init_windows(tp);
-    tp->snd_wnd = (uint32_t)th->window << tp->snd_wscale;
-    tp->max_snd_wnd = tp->snd_wnd;
-    tp->snd_wl1 = th->seq;
-    tp->snd_wl2 = th->ack;
     child_insert(tp);
     lp->synq_len++;   /* tcp_child_established takes it back off */
     tcp_counters(s)->syncookies_recv++;
-    tcp_established(tp);
-    tcp_child_established(tp);
+    /* ... then completes it through tcp_input like any handshake's, and its data (if it
+     * carries any) is delivered, as Linux's tcp_child_process does. */
     return tp;
 }
 
@@ -242,8 +250,8 @@ static void syn_arrives(struct tcb *lp, const struct ipv4_repr *ip, const struct
     tcp_arm_rtx(tp);
 }
 
-void tcp_listen_input(struct tcb *lp, struct iface *ifc, const struct ipv4_repr *ip,
-                      const struct tcp_repr *th, struct pkt *p)
+struct tcb *tcp_listen_input(struct tcb *lp, struct iface *ifc, const struct ipv4_repr *ip,
+                             const struct tcp_repr *th, struct pkt *p)
 {
     struct ust_stack *s = lp->stack;
     uint32_t seg_len = (uint32_t)th->payload_len + ((th->flags & TCP_SYN) ? 1 : 0) +
@@ -253,14 +261,19 @@ void tcp_listen_input(struct tcb *lp, struct iface *ifc, const struct ipv4_repr 
     if (th->flags & TCP_RST)
         goto out;
     if (th->flags & TCP_ACK) {
-        if ((th->flags & TCP_SYN) || !s->cfg.tcp_syncookies || !cookie_accept(lp, ip, th))
-            tcp_send_reset(s, ifc, ip, th, seg_len);
+        struct tcb *child = NULL;
+        if (!(th->flags & TCP_SYN) && s->cfg.tcp_syncookies)
+            child = cookie_accept(lp, ip, th);
+        if (child)
+            return child;   /* the segment goes on to the new connection */
+        tcp_send_reset(s, ifc, ip, th, seg_len);
         goto out;
     }
     if (th->flags & TCP_SYN)
         syn_arrives(lp, ip, th);
 out:
     pkt_free(p);
+    return NULL;
 }
 
 /* ---- Accept queue ---- */
@@ -275,6 +288,7 @@ void tcp_child_established(struct tcb *tp)
         tcp_counters(tp->stack)->listen_overflows++;
         lp->synq_len++;
         tcp_set_state(tp, TCPS_SYN_RECEIVED);
+        tp->snd_una = tp->iss;   /* as if the ACK never came: the next one must be accepted */
         tcp_arm_rtx(tp);
         return;
     }

@@ -190,7 +190,31 @@ static void syn_options(struct tcb *tp, struct tcp_options *o)
     }
 }
 
-static void build_options(struct tcb *tp, uint16_t flags, struct tcp_options *o)
+/* SACK blocks a segment may carry beside `paylen` bytes of data: at most 4, or 3 with
+ * timestamps (RFC 2018 3), and no more than fit within the path's MSS (tp->mss already counts
+ * the timestamp option), so that no segment outgrows the MTU. */
+static unsigned sack_room(const struct tcb *tp, bool ts, uint32_t paylen)
+{
+    unsigned max = ts ? 3 : 4;
+    uint32_t room = tp->mss > paylen ? tp->mss - paylen : 0;
+    unsigned fit = room >= 12 ? (room - 4) / 8 : 0;
+    return fit < max ? fit : max;
+}
+
+/* The payload a new segment carries: the MSS less the SACK blocks we have to report, which
+ * ride on data as well (Linux's tcp_current_mss), so full segments keep them. */
+static uint16_t send_mss(const struct tcb *tp)
+{
+    if (!tp->sack_ok)
+        return tp->mss;
+    unsigned n = (tp->dsack_pending ? 1u : 0u) + tp->sack_recent_n;
+    unsigned max = tp->ts_ok ? 3 : 4;
+    uint32_t opt = n ? 4 + 8 * (n < max ? n : max) : 0;
+    return (uint16_t)(tp->mss > 2 * opt ? tp->mss - opt : tp->mss);
+}
+
+static void build_options(struct tcb *tp, uint16_t flags, uint32_t paylen,
+                          struct tcp_options *o)
 {
     o->present = 0;
     if (flags & TCP_SYN)
@@ -202,9 +226,8 @@ static void build_options(struct tcb *tp, uint16_t flags, struct tcp_options *o)
         o->ts_ecr = (flags & TCP_ACK) ? tp->ts_recent : 0;
     }
     if (!(flags & TCP_SYN) && tp->sack_ok) {
-        /* With timestamps, 3 blocks fit in the 40 option bytes (RFC 2018 3). */
-        unsigned max = (o->present & TCP_HAS_TIMESTAMP) ? 3 : 4;
-        o->sack_count = (uint8_t)tcp_sack_blocks(tp, o->sack, max);
+        unsigned max = sack_room(tp, o->present & TCP_HAS_TIMESTAMP, paylen);
+        o->sack_count = max ? (uint8_t)tcp_sack_blocks(tp, o->sack, max) : 0;
         if (o->sack_count)
             o->present |= TCP_HAS_SACK;
     }
@@ -235,11 +258,12 @@ static int xmit(struct tcb *tp, struct pkt *seg, uint32_t seq, uint16_t flags)
     struct ust_stack *s = tp->stack;
     struct tcp_repr th = { .sport = tp->c.lport, .dport = tp->c.rport, .seq = seq,
                            .ack = (flags & TCP_ACK) ? tp->rcv_nxt : 0, .flags = flags };
-    build_options(tp, flags, &th.opt);
+    build_options(tp, flags, seg ? seg_cb(seg)->len : 0, &th.opt);
     if (flags & TCP_SYN) {
         uint32_t space = receive_space(tp);
         th.window = (uint16_t)(space > 0xffff ? 0xffff : space);   /* RFC 7323 2.2: unscaled */
         tp->rcv_adv = tp->rcv_nxt + th.window;
+        tp->rcv_wnd = th.window;   /* what tcp_info reports until the first scaled window */
     } else {
         th.window = tcp_adv_window(tp);
     }
@@ -309,6 +333,15 @@ int tcp_retransmit_seg(struct tcb *tp, struct pkt *p)
     /* A partly acknowledged segment is resent whole (it may be shared, so it is not trimmed in
      * place); the peer discards the part it has. */
     struct tcp_seg_cb *cb = seg_cb(p);
+    if (cb->len > tp->mss && !pkt_is_shared(p) && split_segment(tp, p, tp->mss)) {
+        /* Bigger than the MSS path MTU discovery lowered (RFC 1191): cut to fit first, as
+         * Linux's tcp_retransmit_skb does, or it would be dropped again and again. The tail
+         * keeps the marks, so the byte counts (lost, retransmitted) stay whole. */
+        struct tcp_seg_cb *tail = seg_cb(p->next);
+        tail->flags = cb->flags;
+        tail->xmits = cb->xmits;
+        tail->xmit_ns = cb->xmit_ns;
+    }
     int err = xmit(tp, p, cb->seq, data_flags(p));
     if (err)
         return err;
@@ -338,7 +371,11 @@ static bool can_send_data(const struct tcb *tp)
 static unsigned retransmit_lost(struct tcb *tp)
 {
     unsigned sent = 0;
-    while (tp->lost_bytes > tp->retrans_bytes && tcp_flight(tp) < tp->cwnd) {
+    while (tp->lost_bytes > tp->retrans_bytes) {
+        if (tcp_flight(tp) >= tp->cwnd) {
+            tp->cwnd_limited = true;   /* lost data waits on cwnd (after an RTO: slow start) */
+            break;
+        }
         struct pkt *p = tcp_sack_next_seg(tp);
         if (!p || tcp_retransmit_seg(tp, p) != 0)
             break;
@@ -348,15 +385,17 @@ static unsigned retransmit_lost(struct tcb *tp)
 }
 
 /* RFC 896 / RFC 1122 4.2.3.4: hold a small segment back while earlier data is unacknowledged,
- * unless TCP_NODELAY; TCP_CORK holds every partial segment. A FIN goes at once. */
-static bool nagle_holds(const struct tcb *tp, const struct pkt *p)
+ * unless TCP_NODELAY; TCP_CORK holds every partial segment. A FIN goes at once. As Linux
+ * (tcp_minshall_check), only an unacknowledged *small* segment holds the next one back, so the
+ * tail of a write larger than the MSS is not delayed by the peer's delayed ACK. */
+static bool nagle_holds(const struct tcb *tp, const struct pkt *p, uint16_t mss)
 {
     const struct tcp_seg_cb *cb = seg_cb((struct pkt *)p);
-    if (cb->len >= tp->mss || (cb->tcp_flags & TCP_FIN) || p->next)
+    if (cb->len >= mss || (cb->tcp_flags & TCP_FIN) || p->next)
         return false;
     if (tp->cork)
         return true;
-    return !tp->nodelay && tp->snd_nxt != tp->snd_una;
+    return !tp->nodelay && seq_gt(tp->snd_sml, tp->snd_una);
 }
 
 /* The part of the segment the peer's window allows (RFC 1122 4.2.3.4 sender SWS avoidance:
@@ -369,7 +408,7 @@ static uint32_t window_allows(struct tcb *tp, struct pkt *p)
     if (seq_leq(cb->seq + cb->len, right))
         return cb->len ? cb->len : 1;   /* a bare FIN always fits */
     uint32_t usable = seq_gt(right, cb->seq) ? right - cb->seq : 0;
-    if (usable && usable >= tp->max_snd_wnd / 2 && usable < cb->len)
+    if (usable && (usable >= tp->max_snd_wnd / 2 || tp->sws_override) && usable < cb->len)
         return usable;
     return 0;
 }
@@ -380,7 +419,8 @@ static unsigned send_new_data(struct tcb *tp)
     struct pkt *p;
     while ((p = tp->send_head)) {
         struct tcp_seg_cb *cb = seg_cb(p);
-        if (cb->len > tp->mss && !split_segment(tp, p, tp->mss))
+        uint16_t mss = send_mss(tp);
+        if (cb->len > mss && !split_segment(tp, p, mss))
             break;
         uint32_t allowed = window_allows(tp, p);
         if (!allowed)
@@ -391,13 +431,15 @@ static unsigned send_new_data(struct tcb *tp)
             tp->cwnd_limited = true;
             break;
         }
-        if (nagle_holds(tp, p))
+        if (nagle_holds(tp, p, mss))
             break;
         if (xmit(tp, p, cb->seq, data_flags(p)) != 0)
             break;
         cb->xmit_ns = tp->stack->now;
         cb->xmits = 1;
         tp->snd_nxt = cb->end_seq;
+        if (cb->len < mss)
+            tp->snd_sml = cb->end_seq;   /* Minshall: the last small segment sent */
         tp->send_head = p->next;
         sent++;
     }

@@ -20,20 +20,32 @@
 
 /* ---- What we report ---- */
 
-/* The whole contiguous run of out-of-order data that contains [start, end). */
+static bool run_holds(const struct tcp_sack_block *run, uint32_t start, uint32_t end)
+{
+    return seq_leq(run->start, start) && seq_geq(run->end, end);
+}
+
+/* The whole contiguous run of out-of-order data that contains [start, end). The queue is
+ * sorted and disjoint: runs are its stretches of touching segments. (Merging in one pass only
+ * what touches [start, end) would miss the run's earlier segments.) */
 static struct tcp_sack_block ooo_run(const struct tcb *tp, uint32_t start, uint32_t end)
 {
-    struct tcp_sack_block b = { start, end };
+    struct tcp_sack_block run = { start, end };
+    bool open = false;
     for (struct pkt *p = tp->ooo_head; p; p = p->next) {
         struct tcp_seg_cb *cb = seg_cb(p);
-        if (seq_gt(cb->seq, b.end))
-            break;
-        if (seq_geq(cb->end_seq, b.start) && seq_leq(cb->seq, b.end)) {
-            b.start = seq_min(b.start, cb->seq);
-            b.end = seq_max(b.end, cb->end_seq);
+        if (open && seq_leq(cb->seq, run.end)) {
+            run.end = seq_max(run.end, cb->end_seq);   /* touches: the run goes on */
+            continue;
         }
+        if (open && run_holds(&run, start, end))
+            return run;
+        run = (struct tcp_sack_block){ cb->seq, cb->end_seq };
+        open = true;
     }
-    return b;
+    if (open && run_holds(&run, start, end))
+        return run;
+    return (struct tcp_sack_block){ start, end };
 }
 
 static bool blocks_touch(const struct tcp_sack_block *a, const struct tcp_sack_block *b)

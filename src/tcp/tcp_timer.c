@@ -43,6 +43,7 @@ void tcp_enter_loss(struct tcb *tp)
     struct cc_view v;
     struct cc_out o = { tp->cwnd, tp->ssthresh };
     tcp_cc_view(tp, &v);
+    v.flight = tp->snd_nxt - tp->snd_una;   /* RFC 5681 eqn 4 FlightSize, not the pipe */
     if (tp->cc->on_loss)
         tp->cc->on_loss(tp->cc_priv, &v, CC_LOSS_RTO, &o);
     tcp_cc_apply(tp, &o);
@@ -59,6 +60,7 @@ void tcp_enter_loss(struct tcb *tp)
     }
     tp->in_recovery = false;
     tp->rto_recovery = true;
+    tp->cwnd_limited = true;   /* lost data waits on the loss window: slow start must grow it */
     tp->recover = tp->snd_nxt;
     tp->dupacks = 0;
     tp->reno_dupacks = 0;
@@ -156,7 +158,11 @@ static void persist_timeout(struct tcb *tp)
 {
     if (tp->snd_wnd != 0 || !tp->send_head || tp->snd_una != tp->snd_nxt) {
         tp->rtx_mode = RTX_NONE;
+        /* A window too small for sender SWS avoidance: the override timeout has passed, send
+         * what fits (RFC 1122 4.2.3.4 (4); Linux's tcp_write_wakeup). */
+        tp->sws_override = tp->snd_wnd != 0;
         tcp_output(tp);
+        tp->sws_override = false;
         return;
     }
     /* Linux's rule: give up after tcp_retries2 probes that got no answer at all. */

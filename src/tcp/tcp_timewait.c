@@ -21,6 +21,7 @@ struct tcp_tw {
     uint32_t ts_recent, ts_offset;
     uint64_t ts_recent_ns;
     bool ts_ok;
+    uint16_t window;             /* window field of our ACKs: the window last advertised */
     struct timer timer;
 };
 
@@ -72,6 +73,10 @@ void tcp_time_wait(struct tcb *tp)
         tw->ts_recent = tp->ts_recent;
         tw->ts_recent_ns = tp->ts_recent_ns;
         tw->ts_offset = tp->ts_offset;
+        /* As Linux (tw_rcv_wnd): what remains of the last window, not zero. */
+        uint32_t wnd = seq_gt(tp->rcv_adv, tp->rcv_nxt) ? tp->rcv_adv - tp->rcv_nxt : 0;
+        wnd >>= tp->rcv_wscale;
+        tw->window = (uint16_t)(wnd > 0xffff ? 0xffff : wnd);
         timer_init(&tw->timer, tw_timer_fn);
     }
     tcp_done(tp);   /* an orphan: off the tables and freed */
@@ -87,7 +92,7 @@ static void tw_send_ack(struct tcp_tw *tw)
 {
     struct ust_stack *s = tw->stack;
     struct tcp_repr r = { .sport = tw->c.lport, .dport = tw->c.rport, .seq = tw->snd_nxt,
-                          .ack = tw->rcv_nxt, .flags = TCP_ACK };
+                          .ack = tw->rcv_nxt, .flags = TCP_ACK, .window = tw->window };
     if (tw->ts_ok) {
         r.opt.present = TCP_HAS_TIMESTAMP;
         r.opt.ts_val = tcp_ts_clock(s) + tw->ts_offset;

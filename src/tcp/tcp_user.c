@@ -152,10 +152,9 @@ static bool send_allowed(struct tcb *tp, ssize_t *err)
     case TCPS_SYN_RECEIVED:
         *err = -EAGAIN;   /* the socket layer waits for the handshake */
         return false;
-    case TCPS_CLOSED:
-        *err = -ENOTCONN;
-        return false;
     default:
+        /* Never connected (CLOSED), listening, or closing: EPIPE, as Linux's
+         * sk_stream_wait_connect (checked on Linux 6.18), not POSIX's ENOTCONN. */
         *err = -EPIPE;
         return false;
     }

@@ -16,7 +16,8 @@ struct dgram_meta {
 size_t dgram_iov_total(const struct iovec *iov, size_t iovcnt);
 /* Copies the iovec to dst and returns the one's complement sum of what it copied. */
 uint32_t dgram_copy_iov(uint8_t *dst, const struct iovec *iov, size_t iovcnt);
-/* A buffer with room for len bytes after the headroom: a frame buffer, else a big one. */
+/* A buffer with room for len bytes after the headroom: a frame buffer if len fits one (NULL when
+ * none is free), else a big one. */
 struct pkt *dgram_alloc(struct ust_stack *s, uint32_t len);
 /* The socket that should receive a datagram (Linux's scoring), or NULL. */
 struct udp_pcb *dgram_lookup(struct ust_stack *s, uint8_t protocol, uint32_t saddr,

@@ -228,10 +228,10 @@ uint32_t dgram_copy_iov(uint8_t *dst, const struct iovec *iov, size_t iovcnt)
 
 struct pkt *dgram_alloc(struct ust_stack *s, uint32_t len)
 {
-    struct pkt *p = stack_alloc(s);
-    if (p && pkt_tailroom(p) >= len)
-        return p;
-    pkt_free(p);
+    /* What fits a frame buffer gets one or nothing: a big buffer has headroom for the IP header
+     * only, so a datagram in one could not take its Ethernet header if it leaves unfragmented. */
+    if (len <= pkt_pool_buf_size(s->pool) - pkt_pool_headroom(s->pool))
+        return stack_alloc(s);
     return pkt_alloc(s->big_pool);
 }
 
@@ -327,7 +327,9 @@ static int match_score(const struct udp_pcb *pcb, uint32_t saddr, uint16_t sport
             return -1;
         score += 4;
     }
-    if (pcb->connected) {
+    /* A ping socket matches on its identifier and local address only, connected or not
+     * (Linux's ping_lookup): echo replies carry no port to compare with connect's. */
+    if (pcb->connected && pcb->protocol == IPPROTO_UDP) {
         if (pcb->raddr != saddr || (pcb->rport && pcb->rport != sport))
             return -1;
         score += 8;

@@ -8,6 +8,8 @@
 
 #include "link/loop.h"
 #include "sock/sock.h"
+#include "tcp/table.h"
+#include "tcp/tcb.h"
 #include "ustack/ustack.h"
 #include "wire/checksum.h"
 
@@ -87,6 +89,21 @@ static void st_start(struct st *t, const char *const *options)
     }
 }
 
+/* Every TCP control block left once the sockets are closed must be an orphan still finishing
+ * its close, reachable from the established table; anything else leaked. */
+static bool st_tcp_tcbs_accounted(struct ust_stack *s)
+{
+    struct tcp_table *tt = s->tcp;
+    uint32_t reachable = 0;
+    for (uint32_t i = 0; i < tt->ehash_size; i++)
+        for (struct tcp_conn *c = tt->ehash[i]; c; c = c->hash_next)
+            reachable += !c->compact;
+    if (reachable != tt->tcbs)
+        print_error("leaked TCP control blocks: %u allocated, %u in the tables\n", tt->tcbs,
+                    reachable);
+    return reachable == tt->tcbs;
+}
+
 /* Releases what the stack holds and destroys everything; false (with the counts printed) if a
  * buffer did not come home. */
 static bool st_stop(struct st *t)
@@ -96,6 +113,8 @@ static bool st_stop(struct st *t)
         return true;
     pthread_mutex_lock(&s->lock);
     sock_close_all(s);         /* the sockets' receive queues */
+    bool tcbs_ok = st_tcp_tcbs_accounted(s);
+    tcp_destroy(s);            /* orphans still closing hold their send queues */
     arp_destroy(s);            /* packets waiting for resolution (destroy may run it again) */
     ipv4_destroy(s);           /* fragments under reassembly (likewise) */
     pkt_free_chain(s->loopq_head);
@@ -114,7 +133,7 @@ static bool st_stop(struct st *t)
     t->pool = NULL;
     if (frames || big || peer)
         print_error("leaked buffers: %u frames, %u big, %u of the peer's\n", frames, big, peer);
-    return !frames && !big && !peer;
+    return !frames && !big && !peer && tcbs_ok;
 }
 
 int st_setup(void **state)
@@ -153,6 +172,11 @@ void advance_ns(struct st *t, uint64_t ns)
 void advance(struct st *t, uint64_t ms)
 {
     advance_ns(t, ms * NS_PER_MS);
+}
+
+void advance_past(struct st *t, uint64_t ms)
+{
+    advance_ns(t, ms * NS_PER_MS + ST_TICK_NS);
 }
 
 uint64_t counter(struct st *t, const char *name)
@@ -217,7 +241,8 @@ static size_t build_icmp(const struct st_frame *f, uint8_t *buf, size_t cap)
 {
     bool echo = f->type == ICMP_ECHO_REQUEST || f->type == ICMP_ECHO_REPLY;
     struct icmp_repr m = { .type = f->type, .code = f->code,
-                           .rest = (echo ? (uint32_t)f->echo_id << 16 | f->seq : 0) | f->rest,
+                           .rest = (echo ? (uint32_t)f->echo_id << 16 | (f->seq & 0xffff) : 0) |
+                                   f->rest,
                            .data = f->data, .data_len = data_len(f) };
     size_t n = icmp_emit(&m, buf, cap);
     assert_int_equal(n, ICMP_HDR_LEN + m.data_len);
@@ -226,11 +251,69 @@ static size_t build_icmp(const struct st_frame *f, uint8_t *buf, size_t cap)
     return n;
 }
 
+static void tcp_frame_options(const struct st_frame *f, struct tcp_options *o)
+{
+    *o = (struct tcp_options){ 0 };
+    if (f->mss >= 0) {
+        o->present |= TCP_HAS_MSS;
+        o->mss = (uint16_t)f->mss;
+    }
+    if (f->ws >= 0) {
+        o->present |= TCP_HAS_WSCALE;
+        o->wscale = (uint8_t)f->ws;
+    }
+    if (f->sack_perm)
+        o->present |= TCP_HAS_SACK_PERM;
+    if (f->tsval >= 0) {
+        o->present |= TCP_HAS_TIMESTAMP;
+        o->ts_val = (uint32_t)f->tsval;
+        o->ts_ecr = f->tsecr;
+    }
+    if (f->nsack) {
+        assert_true(f->nsack <= TCP_MAX_SACK_BLOCKS);
+        o->present |= TCP_HAS_SACK;
+        o->sack_count = f->nsack;
+        memcpy(o->sack, f->sack, sizeof(o->sack));
+    }
+}
+
+static size_t build_tcp(const struct st_frame *f, uint8_t *buf, size_t cap)
+{
+    size_t len = data_len(f);
+    struct tcp_repr r = { .sport = f->sport, .dport = f->dport, .seq = f->seq, .ack = f->ack,
+                          .flags = f->flags, .window = f->window, .urgent = f->urgent };
+    size_t hlen;
+    if (f->raw_opts) {
+        size_t olen = (f->raw_opts_len + 3) & ~(size_t)3;
+        assert_true(olen <= TCP_MAX_OPT_LEN);
+        hlen = TCP_HDR_LEN + olen;
+        assert_true(hlen + len <= cap);
+        assert_int_equal(tcp_emit(&r, buf, cap), TCP_HDR_LEN);
+        memset(buf + TCP_HDR_LEN, TCP_OPT_EOL, olen);
+        memcpy(buf + TCP_HDR_LEN, f->raw_opts, f->raw_opts_len);
+        buf[12] = (uint8_t)((hlen / 4) << 4 | (buf[12] & 0x0f));
+    } else {
+        tcp_frame_options(f, &r.opt);
+        hlen = tcp_header_len(&r);
+        assert_true(hlen && hlen + len <= cap);
+        assert_int_equal(tcp_emit(&r, buf, cap), hlen);
+    }
+    if (len)
+        memcpy(buf + hlen, f->data, len);
+    tcp_set_checksum(buf, hlen + len,
+                     csum_ipv4_pseudo(f->src, f->dst, IPPROTO_TCP, (uint16_t)(hlen + len)));
+    if (f->bad_tcp_csum)
+        buf[17] ^= 0xff;
+    return hlen + len;
+}
+
 size_t st_build_l4(const struct st_frame *f, uint8_t *buf, size_t cap)
 {
     switch (f->kind) {
     case ST_UDP:
         return build_udp(f, buf, cap);
+    case ST_TCP:
+        return build_tcp(f, buf, cap);
     case ST_ICMP:
         return build_icmp(f, buf, cap);
     case ST_IPV4: {
@@ -294,11 +377,29 @@ void st_feed_bytes(struct st *t, const void *bytes, size_t len)
     struct pkt *p = pkt_alloc(t->pool);
     assert_non_null(p);
     uint8_t *dst = pkt_put(p, (uint32_t)len);
-    if (!dst)
+    if (!dst) {
+        pkt_free(p);
         fail_msg("a %zu-byte frame does not fit the peer's buffers", len);
+    }
     memcpy(dst, bytes, len);
     assert_int_equal(link_tx_burst(t->peer, &p, 1), 1);
     assert_true(ust_stack_poll(t->s, NULL) >= 0);
+}
+
+static void inject_bytes(struct st *t, const void *bytes, size_t len)
+{
+    struct pkt *p = pkt_alloc(t->pool);
+    assert_non_null(p);
+    uint8_t *dst = pkt_put(p, (uint32_t)len);
+    assert_non_null(dst);
+    memcpy(dst, bytes, len);
+    assert_int_equal(link_tx_burst(t->peer, &p, 1), 1);
+}
+
+void st_inject_frame(struct st *t, struct st_frame f)
+{
+    uint8_t *buf = priv(t)->scratch;
+    inject_bytes(t, buf, st_build(&f, buf, ST_FRAME_MAX));
 }
 
 void st_feed_frame(struct st *t, struct st_frame f)
@@ -330,7 +431,42 @@ void st_feed_fragments(struct st *t, const struct st_frame *whole, size_t piece,
 
 /* ---- Frames the stack sends ---- */
 
-static void describe(const struct st_rx *rx, char *buf, size_t cap)
+/* Appends to buf at *n, bounded by cap. */
+#define APPEND(buf, n, cap, ...)                                                     \
+    do {                                                                             \
+        if (*(n) < (cap)) {                                                          \
+            int k_ = snprintf((buf) + *(n), (cap) - *(n), __VA_ARGS__);              \
+            *(n) += k_ > 0 ? (size_t)k_ : 0;                                         \
+        }                                                                            \
+    } while (0)
+
+static void describe_tcp(const struct tcp_repr *th, size_t len, char *buf, size_t cap)
+{
+    size_t n = 0;
+    static const struct { uint16_t bit; char c; } names[] = {
+        { TCP_SYN, 'S' }, { TCP_FIN, 'F' }, { TCP_RST, 'R' }, { TCP_PSH, 'P' },
+        { TCP_URG, 'U' }, { TCP_ECE, 'E' }, { TCP_CWR, 'W' }, { TCP_ACK, '.' },
+    };
+    APPEND(buf, &n, cap, " TCP %u > %u [", th->sport, th->dport);
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (th->flags & names[i].bit)
+            APPEND(buf, &n, cap, "%c", names[i].c);
+    APPEND(buf, &n, cap, "] seq %u ack %u win %u len %zu", th->seq, th->ack, th->window, len);
+    const struct tcp_options *o = &th->opt;
+    if (o->present & TCP_HAS_MSS)
+        APPEND(buf, &n, cap, " mss %u", o->mss);
+    if (o->present & TCP_HAS_SACK_PERM)
+        APPEND(buf, &n, cap, " sackOK");
+    if (o->present & TCP_HAS_TIMESTAMP)
+        APPEND(buf, &n, cap, " TS %u/%u", o->ts_val, o->ts_ecr);
+    if (o->present & TCP_HAS_WSCALE)
+        APPEND(buf, &n, cap, " wscale %u", o->wscale);
+    if (o->present & TCP_HAS_SACK)
+        for (unsigned i = 0; i < o->sack_count; i++)
+            APPEND(buf, &n, cap, " sack %u-%u", o->sack[i].start, o->sack[i].end);
+}
+
+void st_describe(const struct st_rx *rx, char *buf, size_t cap)
 {
     if (rx->eth.ethertype == ETHERTYPE_ARP) {
         snprintf(buf, cap, "ARP op %u spa %08x tpa %08x", rx->arp.op, rx->arp.spa, rx->arp.tpa);
@@ -349,6 +485,8 @@ static void describe(const struct st_rx *rx, char *buf, size_t cap)
                      rx->icmp.code);
         else if (rx->ip.protocol == IPPROTO_UDP)
             snprintf(buf + n, cap - (size_t)n, " UDP %u > %u", rx->udp.sport, rx->udp.dport);
+        else if (rx->ip.protocol == IPPROTO_TCP)
+            describe_tcp(&rx->tcp, rx->len, buf + n, cap - (size_t)n);
     }
 }
 
@@ -382,6 +520,16 @@ static void parse_ipv4(struct st_rx *rx, const char *file, int line)
             ST_FAIL(file, line, "the stack sent a bad ICMP message: %s\n", wire_strerror(err));
         rx->data = rx->icmp.data;
         rx->len = rx->icmp.data_len;
+    } else if (rx->ip.protocol == IPPROTO_TCP) {
+        err = tcp_parse(rx->ip.payload, rx->ip.payload_len, &rx->tcp);
+        if (err)
+            ST_FAIL(file, line, "the stack sent a bad TCP header: %s\n", wire_strerror(err));
+        uint32_t pseudo = csum_ipv4_pseudo(rx->ip.src, rx->ip.dst, IPPROTO_TCP,
+                                           rx->ip.payload_len);
+        if (!tcp_checksum_ok(rx->ip.payload, rx->ip.payload_len, pseudo))
+            ST_FAIL(file, line, "the stack sent a TCP segment with a bad checksum\n");
+        rx->data = rx->tcp.payload;
+        rx->len = rx->tcp.payload_len;
     }
 }
 
@@ -432,8 +580,8 @@ static void check(const struct check_ctx *c, const char *what, int64_t got, int6
 {
     if (want == ST_ANY || got == want)
         return;
-    char d[256];
-    describe(c->rx, d, sizeof(d));
+    char d[512];
+    st_describe(c->rx, d, sizeof(d));
     ST_FAIL(c->file, c->line, "%s: got %lld (%#llx), want %lld (%#llx)\n  frame: %s\n", what,
             (long long)got, (unsigned long long)got, (long long)want, (unsigned long long)want,
             d);
@@ -457,12 +605,64 @@ static void check_kind(const struct check_ctx *c, enum st_kind kind)
     bool whole = ip && !ipv4_is_fragment(&rx->ip);
     bool ok = (kind == ST_ARP && rx->eth.ethertype == ETHERTYPE_ARP) || (kind == ST_IPV4 && ip) ||
               (kind == ST_UDP && whole && rx->ip.protocol == IPPROTO_UDP) ||
-              (kind == ST_ICMP && whole && rx->ip.protocol == IPPROTO_ICMP);
+              (kind == ST_ICMP && whole && rx->ip.protocol == IPPROTO_ICMP) ||
+              (kind == ST_TCP && whole && rx->ip.protocol == IPPROTO_TCP);
     if (!ok) {
-        char d[256];
-        describe(rx, d, sizeof(d));
-        static const char *const names[] = { "?", "ARP", "IPv4", "UDP", "ICMP" };
+        char d[512];
+        st_describe(rx, d, sizeof(d));
+        static const char *const names[] = { "?", "ARP", "IPv4", "UDP", "ICMP", "TCP" };
         ST_FAIL(c->file, c->line, "want %s, the stack sent: %s\n", names[kind], d);
+    }
+}
+
+/* An option: ST_ANY not compared, ST_NONE must be absent, else present with this value. */
+static void check_opt(const struct check_ctx *c, const char *what, bool present, int64_t got,
+                      int64_t want)
+{
+    if (want == ST_ANY)
+        return;
+    char d[512];
+    if (want == ST_NONE) {
+        if (present) {
+            st_describe(c->rx, d, sizeof(d));
+            ST_FAIL(c->file, c->line, "%s: present (%lld), want absent\n  frame: %s\n", what,
+                    (long long)got, d);
+        }
+        return;
+    }
+    if (!present) {
+        st_describe(c->rx, d, sizeof(d));
+        ST_FAIL(c->file, c->line, "%s: absent, want %lld\n  frame: %s\n", what,
+                (long long)want, d);
+    }
+    check(c, what, got, want);
+}
+
+static void check_tcp(const struct check_ctx *c, const struct tcp_repr *th, const struct st_want *w)
+{
+    const struct tcp_options *o = &th->opt;
+    check(c, "tcp.sport", th->sport, w->sport);
+    check(c, "tcp.dport", th->dport, w->dport);
+    check(c, "tcp.flags", th->flags, w->flags);
+    check(c, "tcp.seq", th->seq, w->seq);
+    check(c, "tcp.ack", th->ack, w->ack);
+    check(c, "tcp.window", th->window, w->window);
+    check(c, "tcp.urgent", th->urgent, w->urgent);
+    check(c, "tcp.hdr_len", th->hdr_len, w->hdr_len);
+    check_opt(c, "tcp option mss", o->present & TCP_HAS_MSS, o->mss, w->mss);
+    check_opt(c, "tcp option wscale", o->present & TCP_HAS_WSCALE, o->wscale, w->ws);
+    if (w->sack_perm != ST_ANY)
+        check(c, "tcp option sackOK", (o->present & TCP_HAS_SACK_PERM) != 0, w->sack_perm != 0);
+    bool ts = o->present & TCP_HAS_TIMESTAMP;
+    check_opt(c, "tcp option TSval", ts, o->ts_val, w->tsval);
+    check_opt(c, "tcp option TSecr", ts, o->ts_ecr, w->tsecr);
+    if (w->nsack == ST_ANY)
+        return;
+    unsigned n = (o->present & TCP_HAS_SACK) ? o->sack_count : 0;
+    check(c, "tcp SACK blocks", n, w->nsack);
+    for (unsigned i = 0; i < n; i++) {
+        check(c, "tcp SACK block start", o->sack[i].start, w->sack[i].start);
+        check(c, "tcp SACK block end", o->sack[i].end, w->sack[i].end);
     }
 }
 
@@ -498,6 +698,8 @@ static void check_fields(const struct check_ctx *c, const struct st_want *w)
         check(c, "icmp.echo_id", icmp_echo_id(&rx->icmp), w->echo_id);
         check(c, "icmp.seq", icmp_echo_seq(&rx->icmp), w->seq);
         check(c, "icmp.rest", rx->icmp.rest, w->rest);
+    } else if (w->kind == ST_TCP) {
+        check_tcp(c, &rx->tcp, w);
     }
 }
 
@@ -531,8 +733,8 @@ void st_expect_no_tx(struct st *t, const char *file, int line)
     const struct st_rx *rx = take_tx(t, file, line);
     if (!rx)
         return;
-    char d[256];
-    describe(rx, d, sizeof(d));
+    char d[512];
+    st_describe(rx, d, sizeof(d));
     ST_FAIL(file, line, "expected nothing; the stack sent: %s\n", d);
 }
 

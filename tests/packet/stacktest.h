@@ -11,10 +11,12 @@
  *
  * Frames are described by designated initialisers over a default template, so a test names only
  * what differs: arp_request(), arp_reply(), ipv4() (payload taken as is: fragments, unknown
- * protocols), udp(), icmp(). They are built with the wire/ emitters; malformed fields (version,
- * IHL, total length, checksums) are patched in afterwards. Expectations work the same way:
- * want_arp(), want_ipv4(), want_udp(), want_icmp() compare only the fields the test names, after
- * the frame has been parsed by wire/ (so every checksum the stack wrote is verified too).
+ * protocols), udp(), icmp(), tcp(). They are built with the wire/ emitters; malformed fields
+ * (version, IHL, total length, checksums) are patched in afterwards. Expectations work the same
+ * way: want_arp(), want_ipv4(), want_udp(), want_icmp(), want_tcp() compare only the fields the
+ * test names, after the frame has been parsed by wire/ (so every checksum the stack wrote is
+ * verified too). TCP connections in a chosen state, against this scripted peer, come from
+ * tcptest.h.
  *
  * The peer never answers ARP by itself: a test that needs the stack to reach the peer either
  * plays the exchange (expect_tx(want_arp(...)) then feed(arp_reply())), or calls
@@ -43,6 +45,7 @@
 #include "wire/eth.h"
 #include "wire/icmp.h"
 #include "wire/ipv4.h"
+#include "wire/tcp.h"
 #include "wire/udp.h"
 
 /* The templates below are designated initialisers that the test's own fields override: that is
@@ -60,6 +63,7 @@
 #define ST_BCAST 0xc61200ffu     /* 198.18.0.255: the link's directed broadcast */
 #define ST_NET(host) (0xc6120000u | (host))
 #define ST_PEER_PORT 40001       /* the peer's usual source port */
+#define ST_LPORT 5001            /* the stack's port in TCP tests (listening or bound) */
 
 extern const struct eth_addr st_mac;        /* 02:00:00:00:00:02, the stack's */
 extern const struct eth_addr st_peer_mac;   /* 02:00:00:00:00:01 */
@@ -98,6 +102,8 @@ void st_restart_(struct st *t, const char *const *options);
 /* Moves the fake clock and lets the stack run its timers. */
 void advance(struct st *t, uint64_t ms);
 void advance_ns(struct st *t, uint64_t ns);
+/* Moves the clock `ms` and one timer tick more: a timer due in `ms` has fired. */
+void advance_past(struct st *t, uint64_t ms);
 
 /* The value of counter "group.name"; fails the test if there is no such counter. */
 uint64_t counter(struct st *t, const char *name);
@@ -112,7 +118,7 @@ void st_answer_arp_(struct st *t, const char *file, int line);
 
 /* ---- Frames the peer sends ---- */
 
-enum st_kind { ST_ARP = 1, ST_IPV4, ST_UDP, ST_ICMP };
+enum st_kind { ST_ARP = 1, ST_IPV4, ST_UDP, ST_ICMP, ST_TCP };
 enum st_csum { ST_CSUM_OK = 0, ST_CSUM_NONE, ST_CSUM_BAD };
 
 struct st_frame {
@@ -141,9 +147,23 @@ struct st_frame {
     enum st_csum udp_csum;
     /* ICMP */
     uint8_t type, code;
-    uint16_t echo_id, seq;       /* echo messages: the rest-of-header word */
+    uint16_t echo_id;            /* echo messages: the rest-of-header word, with seq */
     uint32_t rest;               /* other messages (ORed in) */
     bool bad_icmp_csum;
+    /* TCP (and the ports above). seq is also ICMP echo's sequence number (16 bits). */
+    uint32_t seq, ack;
+    uint16_t flags;              /* TCP_SYN | TCP_ACK ... */
+    uint16_t window, urgent;
+    int32_t mss;                 /* options, laid out as Linux does (wire/tcp.h): -1 absent */
+    int32_t ws;                  /* window scale shift; -1 absent */
+    bool sack_perm;
+    int64_t tsval;               /* -1: no timestamps option */
+    uint32_t tsecr;
+    uint8_t nsack;               /* SACK blocks in sack[] */
+    struct tcp_sack_block sack[TCP_MAX_SACK_BLOCKS];
+    const uint8_t *raw_opts;     /* if set: these option bytes instead (padded to 4 with EOL) */
+    size_t raw_opts_len;
+    bool bad_tcp_csum;
     /* The innermost payload; len 0 with data set means strlen(data). */
     const void *data;
     size_t len;
@@ -167,6 +187,12 @@ struct st_frame {
 #define udp(...)                                                                     \
     ((struct st_frame){ .kind = ST_UDP, ST_IPV4_DEFAULTS_, .proto = IPPROTO_UDP,          \
                         .sport = ST_PEER_PORT, .dport = 7, __VA_ARGS__ })
+/* A TCP segment from the peer's usual port to the stack's test port, window 65535, no
+ * options: name flags, seq, ack and what else differs. */
+#define tcp(...)                                                                     \
+    ((struct st_frame){ .kind = ST_TCP, ST_IPV4_DEFAULTS_, .proto = IPPROTO_TCP,          \
+                        .sport = ST_PEER_PORT, .dport = ST_LPORT, .window = 65535,        \
+                        .mss = -1, .ws = -1, .tsval = -1, __VA_ARGS__ })
 /* An echo request unless .type says otherwise. */
 #define icmp(...)                                                                    \
     ((struct st_frame){ .kind = ST_ICMP, ST_IPV4_DEFAULTS_, .proto = IPPROTO_ICMP,        \
@@ -182,6 +208,9 @@ size_t st_build_l4(const struct st_frame *f, uint8_t *buf, size_t cap);
 #define feed(t, frame) st_feed_frame((t), (frame))
 void st_feed_frame(struct st *t, struct st_frame f);
 void st_feed_bytes(struct st *t, const void *bytes, size_t len);
+/* Puts the frame on the wire without letting the stack process it: for a helper thread that
+ * holds the stack lock while the test's thread is blocked in a call (see tcptest.h). */
+void st_inject_frame(struct st *t, struct st_frame f);
 
 /* Feeds the transport part of `whole` (built as st_build_l4) as fragments of `piece` payload
  * bytes each, in the order given by `order` (indices, `n` of them; NULL: in order). */
@@ -191,6 +220,7 @@ void st_feed_fragments(struct st *t, const struct st_frame *whole, size_t piece,
 /* ---- Frames the stack sends ---- */
 
 #define ST_ANY INT64_MIN
+#define ST_NONE (INT64_MIN + 1)  /* want_tcp: this option must be absent */
 
 struct st_want {
     enum st_kind kind;
@@ -203,7 +233,12 @@ struct st_want {
     /* UDP */
     int64_t sport, dport;
     /* ICMP */
-    int64_t type, code, echo_id, seq, rest;
+    int64_t type, code, echo_id, seq, rest;   /* seq: also TCP's sequence number */
+    /* TCP: header fields, then options (ST_NONE: absent; sack_perm 0 / 1; nsack 0: no SACK
+     * option, n: exactly these n blocks). */
+    int64_t ack, flags, window, urgent, hdr_len;
+    int64_t mss, ws, sack_perm, tsval, tsecr, nsack;
+    struct tcp_sack_block sack[TCP_MAX_SACK_BLOCKS];
     /* The innermost payload: UDP data, ICMP data after the 8-byte header, or the whole IPv4
      * payload for want_ipv4. data NULL: not compared; len ST_ANY: not compared (but with data
      * set and len ST_ANY, len is strlen(data)). */
@@ -216,12 +251,18 @@ struct st_want {
     .proto = ST_ANY, .ttl = ST_ANY, .tos = ST_ANY, .id = ST_ANY, .frag_off = ST_ANY,     \
     .df = ST_ANY, .mf = ST_ANY, .total_len = ST_ANY, .sport = ST_ANY, .dport = ST_ANY,   \
     .type = ST_ANY, .code = ST_ANY, .echo_id = ST_ANY, .seq = ST_ANY, .rest = ST_ANY,    \
-    .len = ST_ANY
+    .ack = ST_ANY, .flags = ST_ANY, .window = ST_ANY, .urgent = ST_ANY, .hdr_len = ST_ANY, \
+    .mss = ST_ANY, .ws = ST_ANY, .sack_perm = ST_ANY, .tsval = ST_ANY, .tsecr = ST_ANY,    \
+    .nsack = ST_ANY, .len = ST_ANY
 
 #define want_arp(...) ((struct st_want){ ST_WANT_ANY_, .kind = ST_ARP, __VA_ARGS__ })
 #define want_ipv4(...) ((struct st_want){ ST_WANT_ANY_, .kind = ST_IPV4, __VA_ARGS__ })
 #define want_udp(...) ((struct st_want){ ST_WANT_ANY_, .kind = ST_UDP, __VA_ARGS__ })
 #define want_icmp(...) ((struct st_want){ ST_WANT_ANY_, .kind = ST_ICMP, __VA_ARGS__ })
+/* From the stack's test port to the peer's usual port; every other field as named. */
+#define want_tcp(...)                                                                \
+    ((struct st_want){ ST_WANT_ANY_, .kind = ST_TCP, .sport = ST_LPORT,                   \
+                       .dport = ST_PEER_PORT, __VA_ARGS__ })
 
 /* A frame the stack sent, parsed. Valid until the next expect_tx / st_take_tx. */
 struct st_rx {
@@ -232,7 +273,8 @@ struct st_rx {
     struct ipv4_repr ip;         /* ethertype IPv4 */
     struct udp_repr udp;         /* IPv4, UDP, not a fragment */
     struct icmp_repr icmp;       /* IPv4, ICMP, not a fragment */
-    const uint8_t *data;         /* the innermost payload, as for st_want */
+    struct tcp_repr tcp;         /* IPv4, TCP, not a fragment */
+    const uint8_t *data;         /* the innermost payload, as for st_want (TCP: its data) */
     size_t len;
 };
 
@@ -252,6 +294,8 @@ void st_expect_no_tx(struct st *t, const char *file, int line);
 const struct st_rx *st_take_tx(struct st *t);
 /* Takes and counts every frame the stack has sent. */
 unsigned st_drain_tx(struct st *t);
+/* A one-line description of a frame (tcpdump-like for TCP), for failure messages and traces. */
+void st_describe(const struct st_rx *rx, char *buf, size_t cap);
 
 /* ---- Sockets ---- */
 
