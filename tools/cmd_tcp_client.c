@@ -27,6 +27,7 @@ struct client_opts {
     unsigned long long send;
     unsigned long conns, timeout_s;
     const char *cc;
+    bool stats;
 };
 
 struct cconn {
@@ -39,7 +40,8 @@ struct cconn {
 static int usage(FILE *f, int status)
 {
     fprintf(f, "usage: ustack tcp-client --link LINK --addr ADDR/PREFIX --server IP:PORT\n"
-               "         [--send BYTES] [--connections N] [--timeout-s S] [--cc NAME] [OPTIONS]\n");
+               "         [--send BYTES] [--connections N] [--timeout-s S] [--cc NAME] [--stats]\n"
+               "         [OPTIONS]\n");
     return status;
 }
 
@@ -62,6 +64,10 @@ static int parse_opts(int *argc, char **argv, struct client_opts *o)
             bad = tool_parse_uint(v, 86400, &o->timeout_s);
         else if (strcmp(a, "--cc") == 0 && v)
             o->cc = v;
+        else if (strcmp(a, "--stats") == 0) {
+            o->stats = true;
+            continue;
+        }
         else {
             argv[out++] = argv[i];
             continue;
@@ -215,6 +221,8 @@ int cmd_tcp_client(int argc, char **argv)
     if (!status && o.conns > 1)
         printf("tcp-client: %lu connections completed\n", o.conns);
     free(cs);
+    if (o.stats)
+        ust_stack_print_counters(s, stderr, 0);
     ust_stack_destroy(s);
     return status;
 }

@@ -81,26 +81,32 @@ void tool_hex(const uint8_t *bytes, size_t n, char *out)
     out[2 * n] = 0;
 }
 
-/* ---- The test stream: block k (32 bytes) is SHA-256 of k as 8 little-endian bytes ---- */
+/* ---- The test stream: 8-byte word i (little-endian) is splitmix64(i) ---- */
+
+static inline uint64_t stream_word(uint64_t i)
+{
+    uint64_t z = i * UINT64_C(0x9e3779b97f4a7c15);
+    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+    return z ^ (z >> 31);
+}
 
 void tool_stream_fill(uint64_t offset, uint8_t *buf, size_t n)
 {
-    uint8_t block[32];
-    uint64_t cached = UINT64_MAX;
-    for (size_t i = 0; i < n;) {
-        uint64_t k = (offset + i) / 32;
-        size_t at = (size_t)((offset + i) % 32);
-        if (k != cached) {
-            uint8_t le[8];
-            for (int b = 0; b < 8; b++)
-                le[b] = (uint8_t)(k >> (8 * b));
-            unsigned len = 0;
-            EVP_Digest(le, sizeof(le), block, &len, EVP_sha256(), NULL);
-            cached = k;
-        }
-        size_t take = 32 - at < n - i ? 32 - at : n - i;
-        memcpy(buf + i, block + at, take);
-        i += take;
+    size_t i = 0;
+    /* An unaligned start: finish its word byte by byte. */
+    while (i < n && ((offset + i) & 7)) {
+        uint64_t w = stream_word((offset + i) >> 3);
+        buf[i] = (uint8_t)(w >> (8 * ((offset + i) & 7)));
+        i++;
+    }
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w = stream_word((offset + i) >> 3);
+        memcpy(buf + i, &w, 8);   /* x86 is little-endian, as the definition says */
+    }
+    for (; i < n; i++) {
+        uint64_t w = stream_word((offset + i) >> 3);
+        buf[i] = (uint8_t)(w >> (8 * ((offset + i) & 7)));
     }
 }
 

@@ -28,10 +28,36 @@ static int usage(FILE *f, int status)
             "  ping        send ICMP echo requests from a ustack stack (ustack ping --help)\n"
             "  udp-client  send datagrams to an echo server and check what comes back\n"
             "  tcp-client  send and receive a checked byte stream over TCP connections\n"
+            "  gen         write BYTES of the test stream to standard output\n"
             "  bridge      join two interfaces into an impaired wire (ustack bridge --help)\n"
             "  help        help config | help fault\n"
             "  version     print the version\n");
     return status;
+}
+
+/* ustack gen BYTES: the test stream on standard output, for peers that are not ustack (a kernel
+ * sender piped into socat, a sha256sum to compare with). */
+static int cmd_gen(int argc, char **argv)
+{
+    char *end;
+    if (argc != 2) {
+        fprintf(stderr, "usage: ustack gen BYTES\n");
+        return 2;
+    }
+    unsigned long long total = strtoull(argv[1], &end, 10);
+    if (*end) {
+        fprintf(stderr, "ustack gen: %s: not a byte count\n", argv[1]);
+        return 2;
+    }
+    static uint8_t buf[1 << 16];
+    for (unsigned long long off = 0; off < total;) {
+        size_t n = total - off < sizeof(buf) ? (size_t)(total - off) : sizeof(buf);
+        tool_stream_fill(off, buf, n);
+        if (fwrite(buf, 1, n, stdout) != n)
+            return 1;
+        off += n;
+    }
+    return fflush(stdout) == 0 ? 0 : 1;
 }
 
 static int cmd_help(int argc, char **argv)
@@ -113,6 +139,8 @@ int main(int argc, char **argv)
         return cmd_udp_client(argc - 1, argv + 1);
     if (strcmp(cmd, "tcp-client") == 0)
         return cmd_tcp_client(argc - 1, argv + 1);
+    if (strcmp(cmd, "gen") == 0)
+        return cmd_gen(argc - 1, argv + 1);
     if (strcmp(cmd, "bridge") == 0)
         return cmd_bridge(argc - 1, argv + 1);
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0)

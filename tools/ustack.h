@@ -26,8 +26,8 @@ int tool_parse_uint(const char *text, unsigned long max, unsigned long *out);
 /* Lower-case hex of n bytes into out (2n + 1 bytes). */
 void tool_hex(const uint8_t *bytes, size_t n, char *out);
 
-/* The deterministic test stream used by echo --source and tcp-client --send: its 32-byte block
- * k is SHA-256 of k as 8 little-endian bytes (easy to regenerate anywhere). */
+/* The deterministic test stream used by echo --source and tcp-client --send (and `ustack gen`):
+ * its 8-byte little-endian word i is splitmix64(i) -- fast, and easy to regenerate anywhere. */
 void tool_stream_fill(uint64_t offset, uint8_t *buf, size_t n);
 
 /* SHA-256 over what a transfer carried. */

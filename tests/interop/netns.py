@@ -571,6 +571,10 @@ class Lab:
         _labs.append(self)
         collect_stale()
         self.subnet = self._take_subnet()
+        try:   # the test stream's generator, for this process and the scripts it starts
+            os.environ["UST_USTACK"] = self.ustack_path()
+        except TestFailure:
+            pass   # tests that need the tool fail later with the reason
         base = getattr(args, "artifacts", None) or os.path.join(
             os.environ.get("UST_TEST_TMP", "/tmp"), "interop")
         self.artifacts = os.path.join(base, "%s-%d" % (self.test, self.pid))
@@ -1072,13 +1076,14 @@ def ping_rtts(text):
 
 # TCP bulk transfers with the kernel's sockets. The bytes are the project's test stream, the
 # same as `ustack echo --source` and `ustack tcp-client` send (tools/tool_common.c,
-# tool_stream_fill): its 32-byte block k is the SHA-256 of k as 8 little-endian bytes. So every
-# process, and the test, knows the bytes and their sha256 beforehand.
+# tool_stream_fill): its 8-byte little-endian word i is splitmix64(i). So every process, and the
+# test, knows the bytes and their sha256 beforehand. Python would take seconds to compute 64 MiB
+# of it, so the scripts ask `ustack gen` (whose path is in UST_USTACK, set by the Lab).
 _STREAM = r"""
-import hashlib
+import os, subprocess
 def stream_bytes(n):
-    sha = hashlib.sha256
-    return b"".join([sha(k.to_bytes(8, "little")).digest() for k in range((n + 31) // 32)])[:n]
+    tool = os.environ.get("UST_USTACK") or "build/tools/ustack"
+    return subprocess.run([tool, "gen", str(n)], check=True, stdout=subprocess.PIPE).stdout
 """
 
 exec(_STREAM)   # defines stream_bytes(n) here too
