@@ -10,6 +10,8 @@
  *   bench_base timer-arm-fire          timers re-armed from their callbacks while the clock
  *                                      moves in 50 us steps: ns per fired timer, advance included
  *   bench_base spin                    a dependent multiply-add chain: the vCPU's current speed
+ *   bench_base syscall                 getppid(2) through syscall(): what entering and leaving
+ *                                      the kernel costs at the moment
  *
  * Options: burst=N (32), size=N (malloc size, 2048), timers=N (timers in use, 16384), ms=,
  * icount=.
@@ -22,6 +24,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "base/clock.h"
 #include "base/pkt.h"
@@ -270,6 +274,16 @@ static uint64_t k_spin(void *ctx, uint64_t n)
     return n;
 }
 
+/* The cheapest system call there is: the price of crossing into the kernel and back, which
+ * every network round trip pays several times. In a virtual machine it depends on the host. */
+static uint64_t k_syscall(void *ctx, uint64_t n)
+{
+    (void)ctx;
+    for (uint64_t i = 0; i < n; i++)
+        bench_escape(syscall(SYS_getppid));
+    return n;
+}
+
 /* ---- scenario table ---- */
 
 /* Which set-up a scenario needs before its kernel runs. */
@@ -283,6 +297,7 @@ struct scenario {
 
 static const struct scenario scenarios[] = {
     { "spin", k_spin, NOTHING },
+    { "syscall", k_syscall, NOTHING },
     { "pkt-alloc-free", k_pkt_alloc_free, ALLOC },
     { "pkt-alloc-free-burst", k_pkt_alloc_free_burst, ALLOC },
     { "malloc-free", k_malloc_free, ALLOC },

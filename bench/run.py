@@ -35,6 +35,7 @@ DEFAULT_MS = 50
 QUICK_MS = 10
 BORDERLINE = 0.03       # a figure this close to its target is flagged in the docs
 BUSY_LOAD = 0.5         # a load average above this before we start means competing work
+QUIET_SYSCALL_NS = 87   # ns per getppid on a quiet machine of this kind (measured earlier)
 
 
 def parse_args(argv: list) -> argparse.Namespace:
@@ -162,6 +163,13 @@ def notes_for(results: list, icounts: list, info: dict) -> list:
         notes.append(f"Other work was running during this run (load average "
                      f"{info['load_before']:.2f} before, {info.get('load_after', -1):.2f} after; "
                      f"the benchmark itself accounts for about 1): treat the timings with care.")
+    syscall = next((r for r in results if r.scenario.name == "reference/syscall" and r.ok), None)
+    if syscall and syscall.subject.median > 3 * QUIET_SYSCALL_NS:
+        notes.append(f"A system call cost {report.fmt(syscall.subject.median)} ns in this run "
+                     f"(reference/syscall; about {QUIET_SYSCALL_NS} ns on a quiet machine of this "
+                     f"kind): the host was busy. The network round trips make several system "
+                     f"calls per request on both sides and are slowed accordingly; compare their "
+                     f"ratios, not their absolute figures, with other runs.")
     close = [r.scenario.name for r in results if is_borderline(r)]
     if close:
         notes.append(f"Within {BORDERLINE:.0%} of their target, so the verdict can change from "
@@ -205,6 +213,9 @@ def main(argv: list) -> int:
         counted = count_instructions(icounts, ctx)
         by_name = {ic.path.name: ic for ic in counted}
         print("\n" + report.terminal_table(results, by_name))
+        also = report.also_table(results)
+        if also:
+            print("\n" + also)
         if counted:
             print("\n" + report.icount_table(counted))
         return publish(args, info, results, counted, ctx)
@@ -238,4 +249,10 @@ def publish(args, info: dict, results: list, counted: list, ctx: RunContext) -> 
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except KeyboardInterrupt:
+        # SIGINT (and, while network scenarios run, SIGTERM/SIGHUP: tests/interop/netns.py turns
+        # them into KeyboardInterrupt); the scenario's teardown has already run.
+        print("\ninterrupted", file=sys.stderr)
+        sys.exit(130)

@@ -5,6 +5,7 @@ Add a scenario by appending to SCENARIOS (see harness/model.py for every field, 
 same way, polling the same way, doing the same amount of work per operation.
 """
 
+from harness import udp_rtt
 from harness.model import IcountPath, PlotPoint, Scenario, Side, program
 
 # Single-threaded microbenchmarks run on vCPU 1 (vCPU 0 takes most interrupts and housekeeping).
@@ -39,6 +40,13 @@ def reference_scenarios() -> list:
                  conditions="no memory traffic at all: this measures how fast the vCPU runs "
                             "during this benchmark run; when the host is busy this and every "
                             "other timing slow down together"),
+        Scenario(name="reference/syscall", group="Machine reference",
+                 title="one getppid(2) system call, in and out of the kernel",
+                 unit="ns/op", better="lower", cpus=ONE_CPU,
+                 subject=Side("getppid", program("bench_base", "syscall")),
+                 conditions="the cheapest system call: what every read, write, poll, sendto "
+                            "and recvfrom of the network scenarios pays on top of its work; in "
+                            "this VM it depends on the host (87 ns measured on a quiet one)"),
     ]
 
 
@@ -114,8 +122,75 @@ def csum_scenarios(kind: str) -> list:
     ]
 
 
+UDP_RTT_COMMON = ("64-byte UDP payload, one request at a time, every reply checked byte for "
+                  "byte; %d round trips per run after %d of warm-up, the run's figure is their "
+                  "median (p99 below); each run starts its server afresh, so only one server "
+                  "exists at a time; IPv6 off in the namespaces; MTU 1500" %
+                  (udp_rtt.COUNT, udp_rtt.WARMUP))
+
+UDP_RTT_NO_SPIN_NOTE = (
+    "NOTE: `ustack echo` waits in ust_poll(), which does not honour spin_us (only blocking "
+    "calls that go through stack_wait, e.g. a blocking ust_recvfrom, spin): whenever one "
+    "round of its loop finds no datagram, it sleeps in poll(2) on the TAP descriptor, with "
+    "spin_us=0 and spin_us=10000000 alike. So ustack's server does not spin here: it only "
+    "avoids sleeping when the next request arrives while it is still busy (see its sleeps per "
+    "request below), and each sleep costs a cross-vCPU wake-up")
+
+
+UDP_ECHO_TOOL = "UDP echo as ustack echo does it, 64 B"
+
+# Besides the median: the tail, and where the time goes (per request, from /proc and getrusage).
+UDP_RTT_ALSO = {
+    "p99_us": "p99 round trip (us)",
+    "server_cpu_us": "server's CPU time per request (us, /proc/PID/schedstat)",
+    "server_sys_share": "share of it in the kernel (stime / (utime + stime))",
+    "server_sleeps": "server's voluntary context switches (sleeps) per request",
+    "server_preempted": "server's involuntary context switches (preempted) per request",
+    "link_polls": "ustack's polls of the TAP link per request (stack.polls: one readv(2) "
+                  "each at least)",
+    "client_cpu_us": "client's CPU time per request (us)",
+    "client_sleeps": "client's sleeps per request",
+}
+
+
+def udp_rtt_scenarios() -> list:
+    one, two = udp_rtt.Scenario(udp_rtt.ONE_CORE_BLOCKING), \
+        udp_rtt.Scenario(udp_rtt.TWO_CORES_SPINNING)
+    both = dict(group="UDP round trip: ustack<->kernel over TAP vs kernel<->kernel over veth",
+                unit="us", better="lower", target="<= 1.0x baseline", also=UDP_RTT_ALSO,
+                icount=UDP_ECHO_TOOL)
+    sides = []
+    for sc in (one, two):
+        ustack, kernel = sc.sides()
+        sides.append((Side("ustack echo over TAP", func=ustack),
+                      Side("Linux UDP over veth", func=kernel)))
+    return [
+        Scenario(name="udp-rtt/1core-blocking",
+                 title="64 B UDP request/response round trip, client and server on one vCPU, "
+                       "both blocking",
+                 subject=sides[0][0], baseline=sides[0][1], setup=one.setup,
+                 teardown=one.teardown,
+                 pins="client and server both pinned with taskset -c 1 (inside their "
+                      "namespaces)",
+                 conditions="blocking: client blocking recv (SO_RCVTIMEO 200 ms); ustack echo "
+                            "with spin_us=0 (sleeps in poll(2) on the TAP fd); kernel server "
+                            "blocking recvfrom; " + UDP_RTT_COMMON, **both),
+        Scenario(name="udp-rtt/2core-spinning",
+                 title="64 B UDP request/response round trip, client spinning on vCPU 0, "
+                       "server on vCPU 1",
+                 subject=sides[1][0], baseline=sides[1][1], setup=two.setup,
+                 teardown=two.teardown,
+                 pins="client pinned with taskset -c 0, server with taskset -c 1 (inside "
+                      "their namespaces)",
+                 conditions="spinning: client recv(MSG_DONTWAIT) in a loop; ustack echo with "
+                            "--spin_us=%d; kernel server recvfrom(MSG_DONTWAIT) in a loop; "
+                            % udp_rtt.SPIN_US + UDP_RTT_COMMON + "; " + UDP_RTT_NO_SPIN_NOTE,
+                 **both),
+    ]
+
+
 SCENARIOS = reference_scenarios() + pool_scenarios() + timer_scenarios() + csum_scenarios("csum") + \
-    csum_scenarios("csum-copy")
+    csum_scenarios("csum-copy") + udp_rtt_scenarios()
 
 # Code paths whose instructions per operation callgrind counts (exact, unlike time).
 ICOUNTS = [
@@ -141,4 +216,16 @@ ICOUNTS = [
                20_000, "per call; the portable C version"),
     IcountPath("csum_copy, 1500 B", ["{build}/bench/bench_csum", "csum-copy", "size=1500"],
                20_000, "per call; the implementation valgrind's CPU gets"),
+    IcountPath(UDP_ECHO_TOOL, ["{build}/bench/bench_udp", "udp-echo-tool"], 20_000,
+               "per 64-byte datagram, in one process over a loop link with a fake clock: "
+               "ust_poll, ust_recvfrom, ust_sendto, ust_recvfrom (EAGAIN), as tools/cmd_echo.c "
+               "loops; includes the scripted peer's part and the loop link (last of these rows)"),
+    IcountPath("UDP echo: ust_recvfrom+ust_sendto, 64 B", ["{build}/bench/bench_udp", "udp-echo"],
+               20_000, "the same datagram with the minimal server loop (no ust_poll, no "
+                       "EAGAIN round); includes the peer's part"),
+    IcountPath("UDP echo: the peer and the loop link alone", ["{build}/bench/bench_udp", "peer"],
+               50_000, "the same exchange without a stack (the far end of the loop sends the "
+                       "request frame straight back): the peer's alloc, copy and free and "
+                       "both ring crossings, which the two rows above include; loop and pool "
+                       "code is in src/, so it counts as ustack here"),
 ]

@@ -5,7 +5,7 @@ import os
 from collections import defaultdict
 from pathlib import Path
 
-from .report import fmt, fmt_met, fmt_ratio, icount_of
+from .report import also_rows, fmt, fmt_met, fmt_ratio, icount_of
 
 METHOD = """\
 - Each scenario has a *subject* (ustack) and usually a *baseline* measured in the same run.
@@ -19,8 +19,15 @@ METHOD = """\
   statements so the compiler cannot drop the work.
 - Single-threaded microbenchmarks are pinned to one vCPU with `taskset -c 1`; the conditions
   line of each scenario says how it was pinned (derived from what the harness did) and under
-  which conditions it ran. Nothing here blocks or sleeps, so the polling mode does not apply
-  yet; network scenarios will state theirs.
+  which conditions it ran. Network scenarios pin their client and server themselves and say
+  how, and whether each side blocks or spins: on this VM waking a blocked thread on the other
+  vCPU costs 35-40 us, so only same-core vs same-core and spinning vs spinning are compared.
+- Network round trips (udp-rtt) run in network namespaces created by the scenario's setup
+  (`tests/interop/netns.py`: namespaces `ust-*`, addresses from 198.18.0.0/15, no route out)
+  and removed by its teardown. Each run starts the server (ustack or the kernel's), runs one
+  client invocation (`bench/udp_rtt.c`: N requests one at a time after a warm-up, every reply
+  checked byte for byte, `clock_gettime` around each send/receive pair) and stops the server;
+  the run's figure is the client's median round trip, its p99 is summarised beside it.
 - Targets are checked against the median (or against the ratio, for "x baseline" targets).
 - Instruction counts come from `valgrind --tool=callgrind`: the program switches collection on
   only around N operations; a run with 2N operations minus the run with N, divided by N, gives
@@ -36,7 +43,10 @@ the ratio), `cpus` for `taskset -c` pinning and a `conditions` line (polling mod
 A side is a command (any program whose last output line is a JSON object with a `"value"`, or a
 bare number; `{build}` and `{ms}` are substituted) or a Python callable returning the figure.
 `setup`/`teardown` hooks (commands or callables) run once around the scenario, e.g. to create
-and delete network namespaces. Small C programs live in `bench/` (see `bench/bench.h`: write a
+and delete network namespaces (see `bench/harness/udp_rtt.py`, which uses
+`tests/interop/netns.py`). A callable side may return `(figure, {fields})`; fields named in the
+scenario's `also` are summarised beside the figure (e.g. a p99, CPU time per request), and
+`pins` states the pinning when the sides pin what they start themselves. Small C programs live in `bench/` (see `bench/bench.h`: write a
 kernel that does the operation n times, register it in the program's scenario table). Code
 paths to count with callgrind are entries of `ICOUNTS` in the same file."""
 
@@ -99,6 +109,14 @@ def group_section(group: str, results: list, icounts: dict, images: dict, docs_d
         lines.append(f"| {sc.name} | {what} | {r.subject.label}: {cell(r.subject)} | "
                      f"{base_label}{cell(r.baseline)} | {fmt_ratio(r.ratio)} | "
                      f"{sc.target or '-'} | {fmt_met(r.target_met)} |")
+    extra = also_rows(results)
+    if extra:
+        spread = lambda s: "-" if s is None else f"**{fmt(s[0])}** ({fmt(s[1])}–{fmt(s[2])})"
+        lines += ["", "Other figures of the same runs (median over the runs of each run's "
+                      "figure, min–max):", "",
+                  "| scenario | figure | ustack | baseline | ratio |", "|---|---|---:|---:|---:|"]
+        lines += [f"| {name} | {label} | {spread(subject)} | {spread(baseline)} | "
+                  f"{fmt_ratio(ratio)} |" for name, label, subject, baseline, ratio in extra]
     if len({r.scenario.full_conditions() for r in results}) > 1:
         lines += [""] + [f"- {r.scenario.name}: {r.scenario.full_conditions()}" for r in results]
     for path in images.get(group, []):

@@ -2,8 +2,10 @@
 
 A scenario compares a *subject* (ustack) with an optional *baseline* (the kernel, glibc, ...).
 Each side produces one figure per run, either from a command (whose last line of output is a
-JSON object with a "value", or a bare number) or from a Python callable. The harness runs the
-two sides interleaved, several times each, and reports medians and their ratio.
+JSON object with a "value", or a bare number) or from a Python callable (returning the figure,
+or (figure, dict of other fields)). The harness runs the two sides interleaved, several times
+each, and reports medians and their ratio; fields named in a scenario's `also` (e.g. a p99
+beside a median) are summarised the same way.
 
 Commands are lists of strings in which these placeholders are replaced before running:
     {build}   the CMake build directory given with --build
@@ -34,7 +36,7 @@ class Side:
     """One side of a comparison: how to obtain one figure."""
     label: str                                   # e.g. "pkt_alloc+pkt_free", "Linux TCP"
     command: Optional[list] = None               # argv with placeholders
-    func: Optional[Callable[[RunContext], float]] = None
+    func: Optional[Callable[[RunContext], Union[float, tuple]]] = None   # figure [, fields]
     cpus: Optional[str] = None                   # taskset -c list; None: the scenario's
 
     def __post_init__(self):
@@ -109,6 +111,11 @@ class Scenario:
     target: Optional[str] = None     # see Target
     conditions: str = ""             # polling mode, sizes, ...; pinning is added from `cpus`
     cpus: Optional[str] = None       # pin both sides with `taskset -c CPUS`; None: not pinned
+    pins: Optional[str] = None       # how the sides pin themselves (e.g. taskset inside a
+                                     # network namespace), when the harness does not: replaces
+                                     # the pinning derived from `cpus`
+    also: dict = field(default_factory=dict)   # other result fields to summarise, e.g.
+                                               # {"p99_us": "p99"}: field -> label
     setup: Optional[Hook] = None     # run once before the first run
     teardown: Optional[Hook] = None  # run once after the last run, even on failure
     runs: Optional[int] = None       # at least this many runs per side, whatever --runs says
@@ -128,7 +135,10 @@ class Scenario:
         return side.cpus if side.cpus is not None else self.cpus
 
     def pinning(self) -> str:
-        """The pinning half of the conditions line, derived from what the harness really does."""
+        """The pinning half of the conditions line, derived from what the harness really does
+        (or stated by the scenario, for sides that pin what they start themselves)."""
+        if self.pins:
+            return self.pins
         sides = [self.subject] + ([self.baseline] if self.baseline else [])
         pins = {self.cpus_of(side) for side in sides}
         if pins == {None}:

@@ -1,6 +1,7 @@
 """Presenting results: number formatting, the terminal table, and the JSON result file."""
 
 import json
+import statistics
 from pathlib import Path
 from typing import Optional
 
@@ -67,6 +68,38 @@ def terminal_table(results: list, icounts: dict) -> str:
     return table(rows, header)
 
 
+def also_stats(side, key: str) -> Optional[tuple]:
+    """(median, min, max) over the runs of field `key` (Scenario.also) of one side, or None."""
+    values = side.also(key) if side is not None else []
+    if not values:
+        return None
+    return statistics.median(values), min(values), max(values)
+
+
+def also_rows(results: list) -> list:
+    """[scenario name, figure label, subject stats, baseline stats, ratio] for every field a
+    scenario summarises besides its figure (Scenario.also); stats as also_stats."""
+    rows = []
+    for r in results:
+        for key, label in r.scenario.also.items():
+            subject, baseline = also_stats(r.subject, key), also_stats(r.baseline, key)
+            if subject is None and baseline is None:
+                continue
+            ratio = subject[0] / baseline[0] if subject and baseline and baseline[0] else None
+            rows.append([r.scenario.name, label, subject, baseline, ratio])
+    return rows
+
+
+def also_table(results: list) -> str:
+    spread = lambda s: "-" if s is None else f"{fmt(s[0])} [{fmt(s[1])}-{fmt(s[2])}]"
+    rows = [[name, label, spread(subject), spread(baseline), fmt_ratio(ratio)]
+            for name, label, subject, baseline, ratio in also_rows(results)]
+    if not rows:
+        return ""
+    return table(rows, ["scenario", "figure", "subject median [min-max]",
+                        "baseline median [min-max]", "ratio"])
+
+
 def icount_table(icounts: list) -> str:
     header = ["path", "instr/op", "in ustack", "bench loop", "other", "top functions (instr/op)"]
     rows = []
@@ -85,7 +118,7 @@ def side_json(side) -> Optional[dict]:
         return None
     stats = {"median": side.median, "min": side.min, "max": side.max} if side.values else {}
     return {"label": side.label, "how": side.how, "runs": side.values, **stats,
-            "extra": side.extra}
+            "extra": side.extra, "run_fields": side.extras}
 
 
 def scenario_json(r, icounts: dict) -> dict:

@@ -25,6 +25,7 @@ class SideResult:
     how: str                                      # the command line, or the callable's name
     values: list = field(default_factory=list)    # one figure per run, in run order
     extra: dict = field(default_factory=dict)     # other fields of the last JSON result line
+    extras: list = field(default_factory=list)    # other fields of each kept run, in run order
 
     @property
     def median(self) -> float:
@@ -37,6 +38,10 @@ class SideResult:
     @property
     def max(self) -> float:
         return max(self.values)
+
+    def also(self, key: str) -> list:
+        """Field `key` of every kept run that reported it (see Scenario.also)."""
+        return [float(e[key]) for e in self.extras if isinstance(e.get(key), (int, float))]
 
 
 @dataclass
@@ -78,8 +83,9 @@ def describe(side: Side, cpus: Optional[str], ctx: RunContext) -> str:
     """What is run for one figure of this side, as a shell would show it."""
     if side.command is not None:
         return shlex.join(pinned(expand(side.command, ctx), cpus))
-    name = getattr(side.func, "__name__", repr(side.func))
-    return f"python: {name}()" + (f", pinned to CPUs {cpus}" if cpus else "")
+    how = getattr(side.func, "how", None)   # a callable may say what it runs
+    name = how or "python: " + getattr(side.func, "__name__", repr(side.func)) + "()"
+    return name + (f", pinned to CPUs {cpus}" if cpus else "")
 
 
 def parse_figure(stdout: str) -> tuple:
@@ -116,15 +122,20 @@ def run_command(argv: list, cpus: Optional[str] = None) -> str:
     return proc.stdout
 
 
-def call_pinned(side: Side, cpus: Optional[str], ctx: RunContext) -> float:
-    """Runs a Python side, with this process pinned to `cpus` for the duration of the call."""
+def call_pinned(side: Side, cpus: Optional[str], ctx: RunContext) -> tuple:
+    """Runs a Python side, with this process pinned to `cpus` for the duration of the call.
+    Returns (figure, other fields): the callable returns the figure or such a pair."""
     saved = os.sched_getaffinity(0)
     if cpus:
         os.sched_setaffinity(0, parse_cpu_list(cpus))
     try:
-        return float(side.func(ctx))
+        got = side.func(ctx)
     finally:
         os.sched_setaffinity(0, saved)
+    if isinstance(got, tuple):
+        value, extra = got
+        return float(value), dict(extra)
+    return float(got), {}
 
 
 def parse_cpu_list(text: str) -> set:
@@ -136,12 +147,14 @@ def parse_cpu_list(text: str) -> set:
     return cpus
 
 
-def measure_once(side: Side, result: SideResult, cpus: Optional[str], ctx: RunContext) -> float:
+def measure_once(side: Side, result: SideResult, cpus: Optional[str], ctx: RunContext) -> tuple:
+    """One figure of one side: (value, other fields)."""
     if side.func is not None:
-        return call_pinned(side, cpus, ctx)
-    value, extra = parse_figure(run_command(expand(side.command, ctx), cpus))
+        value, extra = call_pinned(side, cpus, ctx)
+    else:
+        value, extra = parse_figure(run_command(expand(side.command, ctx), cpus))
     result.extra = extra
-    return value
+    return value, extra
 
 
 def run_hook(hook: Optional[Hook], ctx: RunContext, what: str) -> None:
@@ -169,9 +182,10 @@ def run_scenario(sc: Scenario, ctx: RunContext, runs: int, warmup: bool = True,
         rounds = ([False] if warmup else []) + [True] * runs
         for number, keep in enumerate(rounds):
             for side, result in zip(sides, results):
-                value = measure_once(side, result, sc.cpus_of(side), ctx)
+                value, extra = measure_once(side, result, sc.cpus_of(side), ctx)
                 if keep:
                     result.values.append(value)
+                    result.extras.append(extra)
             if progress:
                 progress(sc, number + 1, len(rounds))
     except BenchError as exc:
