@@ -105,6 +105,7 @@ static inline void pkt_init(struct pkt *p, uint32_t headroom)
     p->in_use = 1;
     p->refs = 0;
     p->frag = NULL;
+    p->gso_hdr_len = 0;
 }
 
 struct pkt *pkt_alloc(struct pkt_pool *pool)
@@ -164,6 +165,34 @@ void pkt_free_chain(struct pkt *p)
         pkt_free(p);
         p = next;
     }
+}
+
+void pkt_free_frame(struct pkt *p)
+{
+    while (p) {
+        struct pkt *next = p->frag;
+        pkt_free(p);
+        p = next;
+    }
+}
+
+uint32_t pkt_frame_len(const struct pkt *p)
+{
+    uint32_t n = 0;
+    for (; p; p = p->frag)
+        n += p->len;
+    return n;
+}
+
+uint32_t pkt_frame_copy(const struct pkt *p, void *dst, uint32_t cap)
+{
+    uint32_t done = 0;
+    for (; p && done < cap; p = p->frag) {
+        uint32_t n = p->len < cap - done ? p->len : cap - done;
+        memcpy((uint8_t *)dst + done, p->data, n);
+        done += n;
+    }
+    return done;
 }
 
 struct pkt *pkt_copy(struct pkt_pool *pool, const struct pkt *src)

@@ -40,7 +40,7 @@
 
 struct pkt_pool;
 
-#define PKT_CB_SIZE 56
+#define PKT_CB_SIZE 48
 
 /* Offload state carried with a frame between the link and the protocol layers. */
 enum pkt_flags {
@@ -68,7 +68,9 @@ struct pkt {
     uint8_t buf_shift;        /* buffer size is 1 << buf_shift */
     uint16_t refs;            /* extra references (pkt_ref); pkt_free drops one before freeing */
     /* Second cache line: per-owner state. */
-    struct pkt *frag;         /* free for the owner's use: further buffers of one frame */
+    struct pkt *frag;         /* further buffers of one frame (see pkt_free_frame) */
+    uint16_t gso_hdr_len;     /* segmentation offload: header bytes every segment repeats */
+    uint16_t reserved2[3];
     uint8_t cb[PKT_CB_SIZE];  /* control block: free for the current owner's use (tcp_cb ...) */
 };
 
@@ -120,6 +122,14 @@ static inline bool pkt_is_shared(const struct pkt *p)
 void pkt_free_bulk(struct pkt **pkts, unsigned n);
 /* Consumes the chain starting at p, linked through ->next. */
 void pkt_free_chain(struct pkt *p);
+
+/* A frame may continue in further buffers linked through ->frag (scatter-gather: links that
+ * offer LINK_OFF_SG accept such frames). Consumes p and every buffer of its frag chain. */
+void pkt_free_frame(struct pkt *p);
+/* Bytes in p and its frag chain. */
+uint32_t pkt_frame_len(const struct pkt *p);
+/* Copies up to cap bytes of the frame (p and its frag chain) to dst; returns bytes copied. */
+uint32_t pkt_frame_copy(const struct pkt *p, void *dst, uint32_t cap);
 /* Allocates a packet from `pool` holding a copy of src's data and metadata, control block
  * included (borrows src); NULL if the pool is exhausted. The copy keeps src's headroom where it
  * fits. Fragments (->frag) are not copied. */

@@ -574,7 +574,8 @@ int link_fault_create(struct link *inner, const struct fault_config *cfg, struct
     snprintf(name, sizeof(name), "%.25s+fault", inner->name);
     link_init(&f->link, &fault_ops, name);
     f->link.caps = inner->caps;
-    f->link.caps.offloads &= ~LINK_TX_SYNC;   /* held frames outlive tx_burst */
+    /* Held frames outlive tx_burst, and duplicates copy only the first buffer of a frame. */
+    f->link.caps.offloads &= ~(LINK_TX_SYNC | LINK_OFF_SG);
     f->inner = inner;
     f->clock = clock;
     f->pool = pool;

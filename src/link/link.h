@@ -12,7 +12,8 @@
  * OWNERSHIP (see base/pkt.h): rx_burst gives the frames it returns to the caller. tx_burst
  * consumes the frames it accepts: it returns how many it took, k, and the caller still owns
  * pkts[k..n) (a full ring is back-pressure, not a drop; the caller decides). Frames are whole
- * Ethernet frames starting at pkt->data, without FCS.
+ * Ethernet frames starting at pkt->data, without FCS; a link offering LINK_OFF_SG also takes
+ * frames continued in a ->frag chain and frees every buffer of it (pkt_free_frame).
  *
  * Time: drivers and middleware that hold frames for later (a delaying fault injector) read the
  * clock they were created with and report when they next need to run through next_event_ns, so
@@ -36,6 +37,7 @@ enum link_offload {
     LINK_OFF_TSO6 = 1u << 3,
     LINK_TX_SYNC = 1u << 4,       /* tx_burst is done with each frame when it returns (it copied
                                    * it out), so it may be handed shared packets (pkt_ref) */
+    LINK_OFF_SG = 1u << 5,        /* accepts frames continued in a ->frag chain (gather) */
 };
 
 struct link_caps {

@@ -86,11 +86,12 @@ static unsigned stage_frames(struct pcap_link *c, struct pkt **pkts, unsigned n)
     unsigned k = 0;
     while (k < n && k < PCAP_STAGE_FRAMES) {
         const struct pkt *p = pkts[k];
-        uint32_t cap = p->len < c->file.snaplen ? p->len : c->file.snaplen;
+        uint32_t len = pkt_frame_len(p);
+        uint32_t cap = len < c->file.snaplen ? len : c->file.snaplen;
         if (cap > PCAP_STAGE_BYTES - used)
             break;
-        c->staged[k] = (struct pcap_staged){ .off = used, .caplen = cap, .len = p->len };
-        memcpy(c->stage + used, p->data, cap);
+        c->staged[k] = (struct pcap_staged){ .off = used, .caplen = cap, .len = len };
+        pkt_frame_copy(p, c->stage + used, cap);
         used += cap;
         k++;
     }

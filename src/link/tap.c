@@ -35,6 +35,8 @@
 
 CTR_DESCRIBE(tap_ctrs, TAP_COUNTERS)
 
+#define TAP_IOV_MAX 64   /* virtio header + up to 63 buffers of one frame */
+
 struct tap_link {
     struct link link;
     int fd;
@@ -110,8 +112,17 @@ static void fill_vnet_hdr(const struct pkt *p, struct virtio_net_hdr *h)
     if (p->gso_size) {
         h->gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
         h->gso_size = p->gso_size;
-        h->hdr_len = p->csum_start + 60;   /* an upper bound: the kernel recomputes it */
+        h->hdr_len = p->gso_hdr_len;
     }
+}
+
+/* The frame's buffers (a ->frag chain for a gathered super-frame) as an iovec after iov[0]. */
+static int frame_iov(struct pkt *p, struct iovec *iov, int max)
+{
+    int n = 1;
+    for (; p && n < max; p = p->frag)
+        iov[n++] = (struct iovec){ p->data, p->len };
+    return p ? -1 : n;
 }
 
 static int tap_tx_burst(struct link *l, struct pkt **pkts, unsigned n)
@@ -122,8 +133,18 @@ static int tap_tx_burst(struct link *l, struct pkt **pkts, unsigned n)
         struct pkt *p = pkts[sent];
         struct virtio_net_hdr h;
         fill_vnet_hdr(p, &h);
-        struct iovec iov[2] = { { &h, sizeof(h) }, { p->data, p->len } };
-        ssize_t r = t->vnet ? writev(t->fd, iov, 2) : write(t->fd, p->data, p->len);
+        struct iovec iov[TAP_IOV_MAX];
+        iov[0] = (struct iovec){ &h, sizeof(h) };
+        int niov = frame_iov(p, iov, TAP_IOV_MAX);
+        ssize_t r;
+        if (niov < 0) {
+            errno = EMSGSIZE;   /* a chain longer than we gather: drop it, counted below */
+            r = -1;
+        } else if (t->vnet) {
+            r = writev(t->fd, iov, niov);
+        } else {
+            r = writev(t->fd, iov + 1, niov - 1);
+        }
         if (r < 0) {
             if (errno == EAGAIN || errno == ENOBUFS)
                 break;      /* back-pressure: the caller keeps the rest */
@@ -134,12 +155,12 @@ static int tap_tx_burst(struct link *l, struct pkt **pkts, unsigned n)
             /* EIO: the interface is down. Like a cable with nobody at the other end, the
              * frame is lost but the link is not broken. */
             t->ctrs.tx_errors++;
-            pkt_free(p);
+            pkt_free_frame(p);
             continue;
         }
         l->ctrs.tx_frames++;
-        l->ctrs.tx_bytes += p->len;
-        pkt_free(p);
+        l->ctrs.tx_bytes += (uint64_t)r - (t->vnet ? sizeof(h) : 0);
+        pkt_free_frame(p);
     }
     return (int)sent;
 }
@@ -215,7 +236,7 @@ int link_tap_open(const char *spec, const struct link_env *env, struct link **ou
     link_init(&t->link, &tap_ops, name);
     t->link.caps.mtu = info.mtu;
     memcpy(t->link.caps.mac, info.mac, 6);
-    t->link.caps.offloads = LINK_TX_SYNC;   /* write() copies the frame */
+    t->link.caps.offloads = LINK_TX_SYNC | LINK_OFF_SG;   /* writev() gathers and copies */
     if (t->vnet)
         t->link.caps.offloads |= LINK_OFF_RX_CSUM | LINK_OFF_TX_CSUM | LINK_OFF_TSO4;
     *out = &t->link;

@@ -188,7 +188,8 @@ static bool push_header(struct ust_stack *s, const struct ipv4_tx *h, struct pkt
     struct ipv4_repr r = {
         .src = h->src, .dst = h->dst, .protocol = h->protocol,
         .ttl = h->ttl ? h->ttl : (uint8_t)s->cfg.ttl, .tos = h->tos,
-        .df = df, .mf = mf, .id = id, .frag_off = frag_off, .payload_len = (uint16_t)p->len,
+        .df = df, .mf = mf, .id = id, .frag_off = frag_off,
+        .payload_len = (uint16_t)pkt_frame_len(p),
     };
     uint8_t *hdr = pkt_push(p, IPV4_HDR_LEN);
     if (!hdr)
@@ -246,21 +247,23 @@ int ipv4_output(struct ust_stack *s, const struct route *rt, const struct ipv4_t
                 struct pkt *p)
 {
     s->ipv4.ctrs.out_requests++;
-    if (p->len > IPV4_MAX_LEN - IPV4_HDR_LEN) {
-        pkt_free(p);
+    uint32_t len = pkt_frame_len(p);
+    if (len > IPV4_MAX_LEN - IPV4_HDR_LEN) {
+        pkt_free_frame(p);
         return -EMSGSIZE;
     }
-    if (p->len > ipv4_max_unfragmented(rt)) {
+    /* A segmentation-offload frame is cut to the MTU by the link, not here. */
+    if (len > ipv4_max_unfragmented(rt) && !p->gso_size) {
         if (h->df) {
             s->ipv4.ctrs.frag_fails++;
-            pkt_free(p);
+            pkt_free_frame(p);
             return -EMSGSIZE;
         }
         return fragment(s, rt, h, p);
     }
     if (!push_header(s, h, p, next_id(s, h), 0, false, h->df)) {
         s->ipv4.ctrs.out_discards++;
-        pkt_free(p);
+        pkt_free_frame(p);
         return -ENOBUFS;
     }
     send_datagram(s, rt, p);
