@@ -59,6 +59,7 @@ extern "C" {
     X(tcp_sack, BOOL, 1, 0, 1, "offer and accept SACK (RFC 2018)")                               \
     X(tcp_timestamps, BOOL, 1, 0, 1, "offer and accept timestamps (RFC 7323)")                   \
     X(tcp_window_scaling, BOOL, 1, 0, 1, "offer and accept window scaling (RFC 7323)")          \
+    X(tcp_tso, BOOL, 1, 0, 1, "send super-frames the link segments, where it can (TSO)")          \
     X(tcp_min_rto_ms, U32, 200, 1, 60000, "lowest retransmission timeout (Linux's 200 ms)")     \
     X(tcp_max_rto_ms, U32, 120000, 100, 600000, "highest retransmission timeout")                \
     X(tcp_syn_retries, U32, 6, 1, 127, "SYN retransmissions before connect fails")              \

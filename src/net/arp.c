@@ -95,6 +95,12 @@ const struct neigh *arp_lookup(struct ust_stack *s, const struct iface *ifc, uin
     return neigh_find(s, ifc, ip);
 }
 
+bool arp_can_send_now(struct ust_stack *s, const struct iface *ifc, uint32_t next_hop)
+{
+    const struct neigh *n = neigh_find(s, ifc, next_hop);
+    return n && n->state != NEIGH_INCOMPLETE;
+}
+
 static void neigh_release(struct neigh *n)
 {
     struct ust_stack *s = n->stack;

@@ -91,6 +91,10 @@ void arp_destroy(struct ust_stack *s);
 /* Sends an IPv4 packet (p->data at the IP header) to next_hop on ifc (consumes p). */
 void arp_output(struct iface *ifc, uint32_t next_hop, struct pkt *p);
 
+/* True if a packet to next_hop on ifc would leave at once (its address is known), not wait in
+ * the resolution queue. */
+bool arp_can_send_now(struct ust_stack *s, const struct iface *ifc, uint32_t next_hop);
+
 /* Handles a received ARP packet (p->data at the ARP header; consumes p). */
 void arp_input(struct iface *ifc, struct pkt *p);
 

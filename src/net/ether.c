@@ -51,7 +51,7 @@ void eth_output(struct iface *ifc, struct pkt *p, const struct eth_addr *dst, ui
     if (!hdr) {
         /* Every buffer is allocated with room for our headers; this is our own bug. */
         ifc->stack->ipv4.ctrs.out_discards++;
-        pkt_free(p);
+        pkt_free_frame(p);
         return;
     }
     eth_emit(&e, hdr, ETH_HDR_LEN);

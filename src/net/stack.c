@@ -566,6 +566,13 @@ void stack_wake(struct ust_stack *s)
 
 /* ---- Transmission ---- */
 
+/* Frees frames the link did not take, with their ->frag chains (gathered super-frames). */
+static void free_frames(struct pkt **frames, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        pkt_free_frame(frames[i]);
+}
+
 void iface_flush(struct iface *ifc)
 {
     struct ust_stack *s = ifc->stack;
@@ -575,21 +582,21 @@ void iface_flush(struct iface *ifc)
     ifc->txq_len = 0;
     if (ifc->down) {
         s->ctrs.tx_drop_link_down += n;
-        pkt_free_bulk(ifc->txq, n);
+        free_frames(ifc->txq, n);
         return;
     }
     int sent = link_tx_burst(ifc->link, ifc->txq, n);
     if (sent < 0) {
         iface_failed(ifc, sent);
         s->ctrs.tx_drop_link_down += n;
-        pkt_free_bulk(ifc->txq, n);
+        free_frames(ifc->txq, n);
         return;
     }
     s->ctrs.tx_frames += (unsigned)sent;
     if ((unsigned)sent < n) {
         /* A full link ring is like a full NIC queue: the frames are lost, and counted. */
         s->ctrs.tx_drop_link_full += n - (unsigned)sent;
-        pkt_free_bulk(ifc->txq + sent, n - (unsigned)sent);
+        free_frames(ifc->txq + sent, n - (unsigned)sent);
     }
 }
 

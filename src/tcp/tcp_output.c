@@ -13,10 +13,15 @@
 #include <errno.h>
 #include <string.h>
 
+#include "net/arp.h"
 #include "net/stack.h"
 #include "tcp/table.h"
 #include "tcp/tcb.h"
 #include "wire/checksum.h"
+
+/* Segments in one TSO super-frame, at most (Linux's default gso_max_segs is 64K; a 64 KiB frame
+ * of 1448-byte segments holds 45). */
+#define TCP_TSO_MAX_SEGS 64
 
 /* ---- Queueing data ---- */
 
@@ -252,8 +257,30 @@ static struct pkt *payload_for_xmit(struct tcb *tp, struct pkt *seg)
     return p;
 }
 
-/* Builds and sends one segment: `seg`'s payload (NULL for none) at sequence `seq`. */
-static int xmit(struct tcb *tp, struct pkt *seg, uint32_t seq, uint16_t flags)
+/* Chains the payloads of the `n` segments queued after `seg` behind frame p (->frag): they leave
+ * in one super-frame (TSO; see tso_segments). Returns the payload bytes added. */
+static uint32_t gather_segments(struct pkt *p, struct pkt *seg, unsigned n)
+{
+    uint32_t added = 0;
+    struct pkt *tail = p;
+    for (struct pkt *q = seg->next; n--; q = q->next) {
+        struct tcp_seg_cb *qc = seg_cb(q);
+        q->data = q->buf + qc->off;
+        q->len = qc->len;
+        q->flags = 0;
+        tail->frag = pkt_ref(q);
+        tail = q;
+        added += qc->len;
+    }
+    return added;
+}
+
+/* Builds and sends one segment: `seg`'s payload (NULL for none) at sequence `seq`; with
+ * `more` > 0, also the payloads of the `more` segments queued after it, as one super-frame of
+ * MSS-sized segments that the link cuts (TSO: every segment gets the same header and options,
+ * the sequence numbers advance, and only the last keeps PSH and FIN, as a NIC does). */
+static int xmit_frame(struct tcb *tp, struct pkt *seg, uint32_t seq, uint16_t flags,
+                      unsigned more)
 {
     struct ust_stack *s = tp->stack;
     struct tcp_repr th = { .sport = tp->c.lport, .dport = tp->c.rport, .seq = seq,
@@ -276,22 +303,49 @@ static int xmit(struct tcb *tp, struct pkt *seg, uint32_t seq, uint16_t flags)
     }
     uint32_t paysum = seg ? seg_cb(seg)->csum : 0;
     uint32_t paylen = p->len;
+    if (more)
+        paylen += gather_segments(p, seg, more);
     uint8_t *hdr = pkt_push(p, (uint32_t)hlen);
     tcp_emit(&th, hdr, hlen);
-    uint32_t sum = csum_partial(hdr, hlen, paysum);
-    sum = csum_add(sum, csum_ipv4_pseudo(tp->c.laddr, tp->c.raddr, IPPROTO_TCP,
-                                         (uint16_t)(hlen + paylen)));
-    tcp_store_checksum(hdr, csum_fold(sum));
+    uint32_t pseudo = csum_ipv4_pseudo(tp->c.laddr, tp->c.raddr, IPPROTO_TCP,
+                                       (uint16_t)(hlen + paylen));
+    if (more) {
+        /* The link completes each segment's checksum: the field holds the pseudo-header sum
+         * over the whole frame's length, which the segmenter adjusts per segment. */
+        tcp_store_checksum(hdr, (uint16_t)~csum_fold(pseudo));
+        p->flags |= PKT_F_CSUM_PARTIAL;
+        p->csum_start = ETH_HDR_LEN + IPV4_HDR_LEN;
+        p->csum_offset = 16;
+        p->gso_size = seg_cb(seg)->len;
+        p->gso_hdr_len = (uint16_t)(ETH_HDR_LEN + IPV4_HDR_LEN + hlen);
+    } else {
+        uint32_t sum = csum_partial(hdr, hlen, paysum);
+        tcp_store_checksum(hdr, csum_fold(csum_add(sum, pseudo)));
+    }
     struct ipv4_tx h = { .src = tp->c.laddr, .dst = tp->c.raddr, .protocol = IPPROTO_TCP,
                          .ttl = tp->ttl, .tos = tp->tos, .df = true };
-    tcp_counters(s)->out_segs++;
-    tp->segs_out++;
+    tcp_counters(s)->out_segs += 1 + more;
+    tp->segs_out += 1 + more;
     if (flags & TCP_ACK) {
         tp->last_ack_sent = tp->rcv_nxt;
         tcp_ack_sent(tp);
     }
     tp->last_send_ns = s->now;
-    return ipv4_output(s, &tp->rt, &h, p);
+    int err = ipv4_output(s, &tp->rt, &h, p);
+    if (more) {
+        /* The segments are the frame's buffers only until the link has written it out (it
+         * copies synchronously: LINK_TX_SYNC), which flushing the interface makes now. */
+        iface_flush(tp->rt.ifc);
+        struct pkt *q = seg;
+        for (unsigned i = 0; i <= more; i++, q = q->next)
+            q->frag = NULL;
+    }
+    return err;
+}
+
+static int xmit(struct tcb *tp, struct pkt *seg, uint32_t seq, uint16_t flags)
+{
+    return xmit_frame(tp, seg, seq, flags, 0);
 }
 
 void tcp_send_ack(struct tcb *tp)
@@ -413,6 +467,39 @@ static uint32_t window_allows(struct tcb *tp, struct pkt *p)
     return 0;
 }
 
+/* Segmentation offload: how many of the segments queued after `p` (full-sized, about to be sent)
+ * may leave with it in one super-frame. They must be full-sized too (a FIN only on the last),
+ * fit the peer's window and the congestion window, and the frame at most 64 KiB. Only where the
+ * link cuts super-frames and takes gathered frames it copies at once (the queued segments
+ * themselves are its buffers), and the neighbour is known (the frame must not wait). */
+static unsigned tso_segments(struct tcb *tp, struct pkt *p, uint16_t mss)
+{
+    struct ust_stack *s = tp->stack;
+    const unsigned need = LINK_OFF_TSO4 | LINK_OFF_SG | LINK_TX_SYNC | LINK_OFF_TX_CSUM;
+    if (seg_cb(p)->len != mss || (seg_cb(p)->tcp_flags & TCP_FIN) || !p->next ||
+        !s->cfg.tcp_tso || tp->rt.local || tp->rt.broadcast ||
+        (tp->rt.ifc->link->caps.offloads & need) != need ||
+        !arp_can_send_now(s, tp->rt.ifc, tp->rt.next_hop))
+        return 0;
+    /* 40 bytes of TCP options at most: IPv4's 64 KiB bound holds for any header. */
+    unsigned max = (IPV4_MAX_LEN - IPV4_HDR_LEN - 60) / mss;
+    if (max > TCP_TSO_MAX_SEGS)
+        max = TCP_TSO_MAX_SEGS;
+    uint32_t right = tp->snd_una + tp->snd_wnd;
+    uint32_t budget = tp->cwnd > tcp_flight(tp) + mss ? tp->cwnd - tcp_flight(tp) - mss : 0;
+    unsigned more = 0;
+    for (struct pkt *q = p->next; q && more + 1 < max; q = q->next) {
+        const struct tcp_seg_cb *qc = seg_cb(q);
+        if (qc->len != mss || pkt_is_shared(q) || seq_gt(qc->end_seq, right) || budget < mss)
+            break;
+        budget -= mss;
+        more++;
+        if (qc->tcp_flags & TCP_FIN)
+            break;
+    }
+    return more;
+}
+
 static unsigned send_new_data(struct tcb *tp)
 {
     unsigned sent = 0;
@@ -433,15 +520,22 @@ static unsigned send_new_data(struct tcb *tp)
         }
         if (nagle_holds(tp, p, mss))
             break;
-        if (xmit(tp, p, cb->seq, data_flags(p)) != 0)
+        unsigned more = tso_segments(tp, p, mss);
+        struct pkt *last = p;
+        for (unsigned i = 0; i < more; i++)
+            last = last->next;
+        if (xmit_frame(tp, p, cb->seq, data_flags(last), more) != 0)
             break;
-        cb->xmit_ns = tp->stack->now;
-        cb->xmits = 1;
-        tp->snd_nxt = cb->end_seq;
-        if (cb->len < mss)
-            tp->snd_sml = cb->end_seq;   /* Minshall: the last small segment sent */
-        tp->send_head = p->next;
-        sent++;
+        for (unsigned i = 0; i <= more; i++, p = p->next) {
+            cb = seg_cb(p);
+            cb->xmit_ns = tp->stack->now;
+            cb->xmits = 1;
+            tp->snd_nxt = cb->end_seq;
+            if (cb->len < mss)
+                tp->snd_sml = cb->end_seq;   /* Minshall: the last small segment sent */
+            tp->send_head = p->next;
+            sent++;
+        }
     }
     return sent;
 }

@@ -11,6 +11,7 @@
 #include "tcp/table.h"
 #include "tcp/tcb.h"
 #include "ustack/ustack.h"
+#include "link/gso.h"
 #include "wire/checksum.h"
 
 const struct eth_addr st_mac = { { 0x02, 0, 0, 0, 0, 0x02 } };
@@ -74,6 +75,8 @@ static void st_start(struct st *t, const char *const *options)
     struct link_loop_config lc = { .ring_size = ST_RING, .mtu = t->cfg.mtu };
     struct link *a;
     assert_int_equal(link_loop_pair(&lc, &a, &t->peer), 0);
+    if (t->gso)
+        assert_int_equal(link_gso_create(a, t->pool, &a), 0);   /* segments into peer buffers */
     clk_init_fake(&t->clock, ST_CLOCK_START);
     int err = 0;
     t->s = stack_create_on(&t->cfg, &t->clock, a, &err);

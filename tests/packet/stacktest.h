@@ -86,6 +86,7 @@ struct st {
     struct clk clock;
     struct ust_config cfg;
     bool keep_announce;          /* leave the start-up announcement for the test to check */
+    bool gso;                    /* the stack's link does segmentation offload (link/gso.h) */
     struct st_rx *rx;            /* the frame expect_tx took last */
 };
 
