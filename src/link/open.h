@@ -23,6 +23,7 @@ struct link_env {
     uint32_t mtu;                /* the MTU the stack wants; drivers size buffers for it */
     struct clk *clock;           /* the stack's clock, for middleware that timestamps or delays */
     struct pkt_pool *pool;       /* receive buffers come from here */
+    struct pkt_pool *big_pool;   /* 64 KiB buffers for received super-frames (optional) */
     const char *pcap;            /* record to this file if non-empty */
     const char *fault;           /* impair with this specification if non-empty */
 };

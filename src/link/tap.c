@@ -1,5 +1,6 @@
 /*
- * The TAP link: frames to and from the kernel through a TAP device ("tap:IFNAME[,vnet=0]").
+ * The TAP link: frames to and from the kernel through a TAP device
+ * ("tap:IFNAME[,vnet=0][,tso=0]").
  *
  * The kernel sees an ordinary Ethernet interface; ustack is the host at the other end of its
  * cable. The device is created if it does not exist (and then disappears with us), or attached
@@ -11,8 +12,17 @@
  *   be marked already verified (DATA_VALID -> PKT_F_CSUM_VALID);
  * - transmitted frames may leave the L4 checksum to the kernel (PKT_F_CSUM_PARTIAL) and may be
  *   TCP super-frames the kernel segments (gso_size set): LINK_OFF_TX_CSUM | LINK_OFF_TSO4.
- * We do not offer to receive super-frames (TUN_F_TSO4 is not set), so no received frame is
- * larger than the interface's MTU.
+ * - with a pool of big buffers (link_env.big_pool) and unless "tso=0", we offer to take TCP
+ *   super-frames (TUN_F_TSO4): the kernel then hands over up to 64 KiB of a TCP stream in one
+ *   frame instead of cutting it into MTU-sized segments, the receive side of segmentation
+ *   offload (like GRO). Such a frame's checksum is always partial.
+ *
+ * Receive buffers: each read offers a frame buffer and, behind it, a spare big buffer (readv
+ * scatters what does not fit the first into the second). An ordinary frame fills only the
+ * first; a super-frame's first part is then copied over into the big buffer (a few hundred
+ * bytes: the headers and the start of the payload), which goes up the stack whole, and a new
+ * spare is taken. Without a spare (the big pool is empty), a super-frame that arrives is
+ * dropped and counted; TCP's retransmission recovers it.
  *
  * One read() or writev() per frame: TAP has no batched calls. rx_burst reads until the device is
  * empty or the burst is full.
@@ -41,9 +51,15 @@ struct tap_link {
     struct link link;
     int fd;
     bool vnet;
+    bool rx_gso;                 /* TUN_F_TSO4 offered: super-frames may arrive */
     struct pkt_pool *pool;
+    struct pkt_pool *big_pool;
+    struct pkt *spare;           /* big buffer behind each read (rx_gso), or NULL */
     struct tap_ctrs ctrs;
 };
+
+/* A scratch tail for reads without a spare: a super-frame that lands here is dropped. */
+static uint8_t tap_overflow[65536];
 
 static struct tap_link *tap_of(struct link *l)
 {
@@ -54,8 +70,12 @@ static struct tap_link *tap_of(struct link *l)
 static bool take_vnet_hdr(struct tap_link *t, const struct virtio_net_hdr *h, struct pkt *p)
 {
     if (h->gso_type != VIRTIO_NET_HDR_GSO_NONE) {
-        t->ctrs.rx_gso_dropped++;   /* never offered (no TUN_F_TSO*): a kernel surprise */
-        return false;
+        if (!t->rx_gso || (h->gso_type & ~VIRTIO_NET_HDR_GSO_ECN) != VIRTIO_NET_HDR_GSO_TCPV4) {
+            t->ctrs.rx_gso_dropped++;   /* a kind never offered: a kernel surprise */
+            return false;
+        }
+        p->gso_size = h->gso_size;   /* for information: TCP takes the frame as one segment */
+        t->ctrs.rx_gso++;
     }
     if (h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
         p->flags |= PKT_F_CSUM_PARTIAL;
@@ -68,6 +88,63 @@ static bool take_vnet_hdr(struct tap_link *t, const struct virtio_net_hdr *h, st
     return true;
 }
 
+/* Reads one frame. Consumes p: returns the frame's length with the packet holding it (p, or a
+ * big buffer if it did not fit p) in *out, 0 for a frame dropped (counted), or a negative
+ * errno. */
+static ssize_t tap_read(struct tap_link *t, struct pkt *p, struct pkt **out)
+{
+    struct virtio_net_hdr h;
+    uint32_t room = pkt_tailroom(p);
+    ssize_t r;
+    if (!t->vnet) {
+        r = read(t->fd, p->data, room);
+        if (r <= 0) {
+            pkt_free(p);
+            return r < 0 ? -errno : 0;
+        }
+        *out = p;
+        return r;
+    }
+    if (t->rx_gso && !t->spare)
+        t->spare = pkt_alloc(t->big_pool);
+    struct pkt *big = t->spare;
+    struct iovec iov[3] = { { &h, sizeof(h) }, { p->data, room },
+                            { tap_overflow, sizeof(tap_overflow) } };
+    if (big && pkt_tailroom(big) > room)
+        iov[2] = (struct iovec){ big->data + room, pkt_tailroom(big) - room };
+    r = readv(t->fd, iov, t->rx_gso ? 3 : 2);
+    if (r < 0) {
+        int err = errno;
+        pkt_free(p);
+        return -err;
+    }
+    size_t len = (size_t)r > sizeof(h) ? (size_t)r - sizeof(h) : 0;
+    struct pkt *f = p;
+    if (len > room) {
+        if (len >= room + iov[2].iov_len) {
+            t->ctrs.rx_too_long++;   /* perhaps cut short: never trusted */
+            len = 0;
+        } else if (iov[2].iov_base == tap_overflow) {
+            t->ctrs.rx_gso_nobufs++;
+            len = 0;
+        } else {
+            memcpy(big->data, p->data, room);   /* the frame is now whole in the big buffer */
+            t->spare = NULL;
+            pkt_free(p);
+            f = big;
+        }
+    }
+    if (len == 0 || !take_vnet_hdr(t, &h, f)) {
+        if (f == big)
+            t->spare = big;   /* still empty as far as anyone knows: kept for the next read */
+        else
+            pkt_free(f);
+        return 0;
+    }
+    *out = f;
+    return (ssize_t)len;
+}
+
 static int tap_rx_burst(struct link *l, struct pkt **pkts, unsigned n)
 {
     struct tap_link *t = tap_of(l);
@@ -78,25 +155,19 @@ static int tap_rx_burst(struct link *l, struct pkt **pkts, unsigned n)
             l->ctrs.rx_nobufs++;
             break;   /* the frame stays in the device until buffers come back */
         }
-        struct virtio_net_hdr h;
-        struct iovec iov[2] = { { &h, sizeof(h) }, { p->data, pkt_tailroom(p) } };
-        ssize_t r = t->vnet ? readv(t->fd, iov, 2) : read(t->fd, p->data, pkt_tailroom(p));
-        if (r < 0) {
-            int err = errno;
-            pkt_free(p);
-            if (err == EAGAIN || err == EINTR)
-                break;
-            return got ? (int)got : -err;
-        }
-        size_t len = (size_t)r - (t->vnet ? sizeof(h) : 0);
-        if (t->vnet && ((size_t)r < sizeof(h) || !take_vnet_hdr(t, &h, p))) {
-            pkt_free(p);
+        struct pkt *f = NULL;
+        ssize_t r = tap_read(t, p, &f);
+        if (r == 0)
             continue;
+        if (r < 0) {
+            if (r == -EAGAIN || r == -EINTR)
+                break;
+            return got ? (int)got : (int)r;
         }
-        p->len = (uint32_t)len;
+        f->len = (uint32_t)r;
         l->ctrs.rx_frames++;
-        l->ctrs.rx_bytes += len;
-        pkts[got++] = p;
+        l->ctrs.rx_bytes += (uint64_t)r;
+        pkts[got++] = f;
     }
     return (int)got;
 }
@@ -174,6 +245,7 @@ static void tap_destroy(struct link *l)
 {
     struct tap_link *t = tap_of(l);
     close(t->fd);
+    pkt_free(t->spare);
     free(t);
 }
 
@@ -195,8 +267,10 @@ static int tap_attach(struct tap_link *t, const char *ifname)
         ust_log(UST_LOG_ERROR, "tap:%s: TUNSETIFF: %s", ifname, strerror(errno));
         return err;
     }
-    /* We can take frames whose checksum the kernel left unfinished (TUN_F_CSUM). */
-    if (t->vnet && ioctl(t->fd, TUNSETOFFLOAD, TUN_F_CSUM) < 0) {
+    /* We can take frames whose checksum the kernel left unfinished (TUN_F_CSUM), and TCP
+     * super-frames if we have big buffers for them (TUN_F_TSO4). */
+    unsigned off = TUN_F_CSUM | (t->rx_gso ? TUN_F_TSO4 : 0);
+    if (t->vnet && ioctl(t->fd, TUNSETOFFLOAD, off) < 0) {
         int err = -errno;
         ust_log(UST_LOG_ERROR, "tap:%s: TUNSETOFFLOAD: %s", ifname, strerror(errno));
         return err;
@@ -209,7 +283,7 @@ int link_tap_open(const char *spec, const struct link_env *env, struct link **ou
     char ifname[IFNAMSIZ];
     const char *opts;
     if (ifspec_split(spec, ifname, sizeof(ifname), &opts) != 0) {
-        ust_log(UST_LOG_ERROR, "tap link \"%s\": expected tap:IFNAME[,vnet=0]", spec);
+        ust_log(UST_LOG_ERROR, "tap link \"%s\": expected tap:IFNAME[,vnet=0][,tso=0]", spec);
         return -EINVAL;
     }
     if (!env->pool)
@@ -220,6 +294,9 @@ int link_tap_open(const char *spec, const struct link_env *env, struct link **ou
     const char *vnet = ifspec_option(opts, "vnet");
     t->vnet = !(vnet && vnet[0] == '0');
     t->pool = env->pool;
+    t->big_pool = env->big_pool;
+    const char *tso = ifspec_option(opts, "tso");
+    t->rx_gso = t->vnet && t->big_pool && !(tso && tso[0] == '0');
     t->fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
     int err = t->fd < 0 ? -errno : tap_attach(t, ifname);
     struct ifinfo info;

@@ -9,7 +9,10 @@
 
 #define TAP_COUNTERS(X)                                                             \
     X(rx_csum_partial, "frames received with a checksum the kernel left unfinished")  \
-    X(rx_gso_dropped, "dropped: super-frames we never offered to take")             \
+    X(rx_gso, "TCP super-frames received (the kernel's segmentation left to us)")     \
+    X(rx_gso_dropped, "dropped: super-frames of a kind we did not offer to take")     \
+    X(rx_gso_nobufs, "dropped: super-frames that found no big buffer free")           \
+    X(rx_too_long, "dropped: frames longer than every buffer offered")               \
     X(tx_errors, "frames lost: the device refused them (interface down)")
 
 CTR_DEFINE(tap_ctrs, TAP_COUNTERS)

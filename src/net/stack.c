@@ -290,7 +290,7 @@ struct ust_stack *ust_stack_create(const struct ust_config *cfg)
         return NULL;
     }
     struct link_env env = { .mtu = cfg->mtu, .clock = s->clock, .pool = s->pool,
-                            .pcap = cfg->pcap, .fault = cfg->fault };
+                            .big_pool = s->big_pool, .pcap = cfg->pcap, .fault = cfg->fault };
     struct link *l = NULL;
     err = link_open(cfg->link, &env, &l);
     if (!err)
@@ -310,7 +310,8 @@ int ust_stack_add_link(struct ust_stack *s, const char *spec, const char *addr, 
         return -1;
     }
     stack_enter(s);
-    struct link_env env = { .mtu = s->cfg.mtu, .clock = s->clock, .pool = s->pool };
+    struct link_env env = { .mtu = s->cfg.mtu, .clock = s->clock, .pool = s->pool,
+                            .big_pool = s->big_pool };
     struct link *l = NULL;
     int err = link_open(spec, &env, &l);
     if (!err) {
