@@ -5,6 +5,7 @@
 #                 runs each fuzz target briefly)
 #   make demo     build and show what ustack does
 #   make bench    benchmarks side by side with their baselines; writes docs/benchmarks.md
+#   make soak     long runs: connection churn with flat memory, 1 GiB interop transfers
 #   make fuzz     long fuzz runs: FUZZ_SECONDS per target (default 600), corpus grows in place
 #   make install  headers, static and shared library, ustack.pc (PREFIX, default /usr/local)
 #
@@ -17,7 +18,7 @@ FUZZ_SECONDS ?= 600
 JOBS         ?= $(shell nproc)
 CTEST_FLAGS  ?= --output-on-failure -j$(JOBS)
 
-.PHONY: all build deps check check-build check-asan demo bench fuzz install clean
+.PHONY: all build deps check check-build check-asan demo bench soak fuzz install clean
 
 all: build
 
@@ -47,6 +48,9 @@ demo: build
 
 bench: build
 	python3 bench/run.py --build $(BUILD)
+
+soak: build
+	scripts/soak.sh $(BUILD)
 
 fuzz: deps $(ASAN_BUILD)/CMakeCache.txt
 	cmake --build $(ASAN_BUILD) -j$(JOBS)

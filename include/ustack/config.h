@@ -32,6 +32,7 @@ extern "C" {
     X(log, STR, "", 0, 0, "log level: error, warn, info or debug (empty keeps UST_LOG's)")       \
     X(pool_buffers, U32, 16384, 64, 1u << 22, "frame buffers in the stack's pool (2 KiB each at MTU 1500)") \
     X(big_buffers, U32, 64, 2, 4096, "64 KiB buffers for reassembled datagrams")                 \
+    X(prefault, BOOL, 0, 0, 1, "make all buffer memory resident at start (no page faults later)") \
     X(rx_burst, U32, 32, 1, 256, "frames taken from a link per receive call")                    \
     X(spin_us, U32, 0, 0, 10000000, "microseconds a blocking call polls before it sleeps")       \
     X(ttl, U32, 64, 1, 255, "IPv4 time to live of packets we originate")                         \

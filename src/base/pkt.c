@@ -53,7 +53,8 @@ int pkt_pool_create(const struct pkt_pool_config *cfg, struct pkt_pool **out)
 
     pool->region_size = (size_t)cfg->count * cfg->buf_size;
     pool->region = mmap(NULL, pool->region_size, PROT_READ | PROT_WRITE,
-                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+                        MAP_PRIVATE | MAP_ANONYMOUS | (cfg->prefault ? MAP_POPULATE : 0),
+                        -1, 0);
     pool->descs = calloc(cfg->count, sizeof(*pool->descs));
     pool->free_stack = calloc(cfg->count, sizeof(*pool->free_stack));
     if (pool->region == MAP_FAILED || !pool->descs || !pool->free_stack) {

@@ -88,6 +88,8 @@ struct pkt_pool_config {
     uint32_t count;           /* number of buffers, >= 1 */
     uint32_t buf_size;        /* bytes per buffer, a power of two from 256 to 64 KiB */
     uint32_t headroom;        /* bytes reserved before data at allocation, < buf_size */
+    bool prefault;            /* make every buffer's pages resident now (MAP_POPULATE), so the
+                               * data path never takes a page fault and memory use is flat */
 };
 
 /* Defaults suited to Ethernet frames up to 1514 bytes plus prepended headers. */

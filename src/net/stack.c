@@ -146,11 +146,13 @@ static int make_pools(struct ust_stack *s)
     while (buf_size < s->cfg.mtu + ETH_HDR_LEN + 2 * ETH_VLAN_TAG_LEN + PKT_DEFAULT_HEADROOM)
         buf_size <<= 1;
     struct pkt_pool_config frames = { .name = "pool", .count = s->cfg.pool_buffers,
-                                      .buf_size = buf_size, .headroom = PKT_DEFAULT_HEADROOM };
+                                      .buf_size = buf_size, .headroom = PKT_DEFAULT_HEADROOM,
+                                      .prefault = s->cfg.prefault };
     /* Big buffers hold whole datagrams of up to 65,535 bytes: only an IP header of headroom,
      * so that a maximal UDP datagram (65,515 bytes with its header) and its IP header fit. */
     struct pkt_pool_config big = { .name = "bigpool", .count = s->cfg.big_buffers,
-                                   .buf_size = 65536, .headroom = IPV4_HDR_LEN };
+                                   .buf_size = 65536, .headroom = IPV4_HDR_LEN,
+                                   .prefault = s->cfg.prefault };
     int err = pkt_pool_create(&frames, &s->pool);
     if (!err)
         err = pkt_pool_create(&big, &s->big_pool);
