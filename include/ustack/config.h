@@ -22,7 +22,7 @@ extern "C" {
 
 /* X(name, type, default, min, max, doc) */
 #define UST_CONFIG_OPTIONS(X)                                                                    \
-    X(link, STR, "", 0, 0, "the link: tap:IFNAME, afpacket:IFNAME or loop:NAME")                  \
+    X(link, STR, "", 0, 0, "the link: tap:IFNAME[,vnet=0][,tso=0], afpacket:IFNAME or loop:NAME")                  \
     X(addr, STR, "", 0, 0, "the stack's IPv4 address and prefix length, e.g. 198.18.0.2/24")      \
     X(gw, STR, "", 0, 0, "default gateway (IPv4 address on the link's network), or empty")       \
     X(mac, STR, "", 0, 0, "the stack's MAC address; empty picks a random locally administered one") \
@@ -31,7 +31,7 @@ extern "C" {
     X(fault, STR, "", 0, 0, "impair the link, e.g. loss=0.01,seed=7 (see ustack help fault)")    \
     X(log, STR, "", 0, 0, "log level: error, warn, info or debug (empty keeps UST_LOG's)")       \
     X(pool_buffers, U32, 16384, 64, 1u << 22, "frame buffers in the stack's pool (2 KiB each at MTU 1500)") \
-    X(big_buffers, U32, 64, 2, 4096, "64 KiB buffers for reassembled datagrams")                 \
+    X(big_buffers, U32, 64, 2, 4096, "64 KiB buffers: reassembled and large datagrams, received super-frames")                 \
     X(prefault, BOOL, 0, 0, 1, "make all buffer memory resident at start (no page faults later)") \
     X(rx_burst, U32, 32, 1, 256, "frames taken from a link per receive call")                    \
     X(spin_us, U32, 0, 0, 10000000, "microseconds a blocking call polls before it sleeps")       \

@@ -2,7 +2,9 @@
  * Opening a link from its configuration string, and wrapping it in the middleware the
  * configuration asks for.
  *
- *   tap:IFNAME        a TAP device (created if it does not exist) in this network namespace
+ *   tap:IFNAME        a TAP device (created if it does not exist) in this network namespace;
+ *                     ",vnet=0" without the virtio-net header (no offloads), ",tso=0" without
+ *                     receiving super-frames
  *   afpacket:IFNAME   an AF_PACKET socket bound to an existing interface
  *   loop:NAME         one end of an in-process loop link; the second open of NAME gets the other
  *
