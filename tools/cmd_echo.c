@@ -6,7 +6,8 @@
  *   ustack echo --link tap:ust0 --addr 198.18.0.2/24 [--gw G] [--port 7]
  *               [--discard | --source BYTES] [any config option]
  *
- * It prints one line when it is ready ("ustack echo: ready ...") so scripts can wait for it.
+ * It prints one line when it is ready ("ustack echo: ready ...") so scripts can wait for it, and
+ * when stopped, "tcp.connections_live N" (connections not closed yet) before its counters.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -147,6 +148,8 @@ int cmd_echo(int argc, char **argv)
            cfg.addr, port, port, mode_names[mode]);
     fflush(stdout);
     serve(ufd, tcp);
+    /* What the clients left behind, before the connections still open are closed here. */
+    tool_print_tcp_live(s, stdout, 1000);
     tcp_server_close(tcp);
     ust_close(ufd);
     printf("ustack echo: counters\n");

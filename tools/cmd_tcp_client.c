@@ -6,6 +6,10 @@
  *   ustack tcp-client --link L --addr A/P --server IP:PORT [--send BYTES] [--connections N]
  *                     [--timeout-s S] [--cc NAME]
  *
+ * With several connections it also says how many sent and received exactly what the first did.
+ * At the end it prints "tcp.connections_live N": connections not closed yet (0 when all went
+ * well; TIME_WAIT does not count).
+ *
  * Exit status 0 if every connection completed (the peer closed, nothing failed); 1 otherwise,
  * with the errno name; 2 for a usage error.
  */
@@ -209,18 +213,30 @@ int cmd_tcp_client(int argc, char **argv)
     }
     if (!status)
         status = run(cs, &o);
+    /* Connection 0's sums, and how many of the others sent and received exactly the same. */
+    char tx0[65] = "", rx0[65] = "";
+    unsigned same_tx = 0, same_rx = 0;
     for (unsigned i = 0; cs && i < o.conns; i++) {
         char tx[65], rx[65];
         tool_hash_final(&cs[i].tx, tx);
         tool_hash_final(&cs[i].rx, rx);
-        if (o.conns == 1 || i == 0)
+        if (i == 0) {
+            memcpy(tx0, tx, sizeof(tx));
+            memcpy(rx0, rx, sizeof(rx));
             printf("tcp-client: sent %llu sha256 %s; received %llu sha256 %s\n",
                    (unsigned long long)cs[i].tx.bytes, tx, (unsigned long long)cs[i].rx.bytes, rx);
+        }
+        same_tx += cs[i].tx.bytes == cs[0].tx.bytes && strcmp(tx, tx0) == 0;
+        same_rx += cs[i].rx.bytes == cs[0].rx.bytes && strcmp(rx, rx0) == 0;
         ust_close(cs[i].fd);
     }
+    if (cs && o.conns > 1)
+        printf("tcp-client: %lu connections: %u sent the same as the first, %u received the "
+               "same\n", o.conns, same_tx, same_rx);
     if (!status && o.conns > 1)
         printf("tcp-client: %lu connections completed\n", o.conns);
     free(cs);
+    tool_print_tcp_live(s, stdout, 1000);
     if (o.stats)
         ust_stack_print_counters(s, stderr, 0);
     ust_stack_destroy(s);

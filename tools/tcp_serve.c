@@ -1,7 +1,8 @@
 /*
  * The TCP side of `ustack echo`: one listener and its connections, all non-blocking, driven by
  * the caller's ust_poll loop. Three modes:
- *   echo      write back what arrives (reading stops while a write is pending);
+ *   echo      write back what arrives (reading stops while a write is pending); at the end
+ *             print "tcp echo: N bytes sha256 H" of what was echoed;
  *   discard   read and hash everything; at the end print "tcp discard: N bytes sha256 H";
  *   source    send N bytes of the test stream to whoever connects, then close our side; print
  *             "tcp source: N bytes sha256 H" when done.
@@ -62,7 +63,10 @@ static void conn_close(struct tcp_server *t, unsigned i, const char *why)
     struct conn *c = t->conns[i];
     char hex[65];
     tool_hash_final(&c->hash, hex);
-    if (t->mode == TCP_MODE_DISCARD)
+    if (t->mode == TCP_MODE_ECHO)
+        printf("tcp echo: %llu bytes sha256 %s from %s%s%s\n", (unsigned long long)c->hash.bytes,
+               hex, c->peer, why ? ": " : "", why ? why : "");
+    else if (t->mode == TCP_MODE_DISCARD)
         printf("tcp discard: %llu bytes sha256 %s from %s%s%s\n",
                (unsigned long long)c->hash.bytes, hex, c->peer, why ? ": " : "", why ? why : "");
     else if (t->mode == TCP_MODE_SOURCE)

@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "tcp/tcp.h"
 #include "ustack.h"
 
 struct ust_stack *tool_stack(const char *cmd, struct ust_config *cfg, int *argc, char **argv,
@@ -131,4 +133,28 @@ void tool_hash_final(struct tool_hash *h, char hex[65])
     EVP_MD_CTX_free(h->ctx);
     h->ctx = NULL;
     tool_hex(d, 32, hex);
+}
+
+/* ---- Leftover connections ---- */
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void tool_print_tcp_live(struct ust_stack *s, FILE *f, unsigned settle_ms)
+{
+    uint64_t end = mono_ms() + settle_ms;
+    /* Closes in progress need the peer's last ACKs, which may still wait in the link: take
+     * them in (and run due timers) until nothing is left or the time is up. */
+    while (tcp_connection_count(s) && mono_ms() < end) {
+        if (ust_stack_poll(s, NULL) <= 0) {
+            struct timespec nap = { .tv_nsec = 1000000 };
+            nanosleep(&nap, NULL);
+        }
+    }
+    fprintf(f, "tcp.connections_live %u\n", (unsigned)tcp_connection_count(s));
+    fflush(f);
 }

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "ustack/ustack.h"
 
@@ -38,6 +39,11 @@ struct tool_hash {
 void tool_hash_init(struct tool_hash *h);
 void tool_hash_update(struct tool_hash *h, const void *buf, size_t n);
 void tool_hash_final(struct tool_hash *h, char hex[65]);
+
+/* Prints "tcp.connections_live N": TCP connections of s not yet closed (TIME_WAIT entries
+ * excluded), after letting closes in progress finish for up to settle_ms (the peer's last ACKs
+ * may still be waiting in the link). Tests check that nothing is left behind with it. */
+void tool_print_tcp_live(struct ust_stack *s, FILE *f, unsigned settle_ms);
 
 /* TCP service for ustack echo (tcp_serve.c): a listener on `port` in one of these modes. */
 enum tcp_mode { TCP_MODE_ECHO, TCP_MODE_DISCARD, TCP_MODE_SOURCE };

@@ -320,6 +320,8 @@ void tcp_listen_close(struct tcb *lp);
 
 /* tcp_timewait.c */
 void tcp_time_wait(struct tcb *tp);           /* replaces tp by a compact entry */
+/* The user closed tp, already in TIME_WAIT: a compact entry takes its place for the time left. */
+void tcp_time_wait_closed(struct tcb *tp);
 void tcp_tw_input(struct ust_stack *s, struct tcp_conn *c, struct iface *ifc,
                   const struct ipv4_repr *ip, const struct tcp_repr *th, struct pkt *p);
 void tcp_tw_kill(struct ust_stack *s, struct tcp_conn *c);

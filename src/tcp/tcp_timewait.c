@@ -6,7 +6,9 @@
  * instead of a full TCB), which takes its place in both tables. It acknowledges a repeated FIN
  * and restarts its timer; an RST ends it (as Linux, tcp_rfc1337 = 0); a SYN with a higher
  * sequence number, or a newer timestamp (RFC 6191), ends it and opens a new connection through
- * the listener, so a busy client can reconnect at once.
+ * the listener, so a busy client can reconnect at once. A connection that reaches TIME_WAIT while
+ * its user still holds the socket waits in its full TCB, and moves into a compact entry, for the
+ * time left, when the user closes it.
  */
 #include <stdlib.h>
 
@@ -48,19 +50,10 @@ static void tw_restart(struct tcp_tw *tw)
     timer_arm(&s->wheel, &tw->timer, s->now + (uint64_t)s->cfg.tcp_time_wait_ms * NS_PER_MS);
 }
 
-void tcp_time_wait(struct tcb *tp)
+/* Replaces the orphaned tp by a compact entry that lasts until `expires`. */
+static void tw_replace(struct tcb *tp, uint64_t expires)
 {
     struct ust_stack *s = tp->stack;
-    tcp_counters(s)->tw_created++;
-    if (!tp->orphan) {
-        /* The user still holds the socket: the full TCB waits out TIME_WAIT itself. */
-        tcp_timers_stop(tp);
-        tcp_set_state(tp, TCPS_TIME_WAIT);
-        timer_arm(&s->wheel, &tp->keep_timer,
-                  s->now + (uint64_t)s->cfg.tcp_time_wait_ms * NS_PER_MS);
-        tcp_notify(tp);
-        return;
-    }
     struct tcp_tw *tw = calloc(1, sizeof(*tw));
     if (tw) {
         tw->c = (struct tcp_conn){ .laddr = tp->c.laddr, .raddr = tp->c.raddr,
@@ -85,7 +78,33 @@ void tcp_time_wait(struct tcb *tp)
     tcp_ehash_insert(s, &tw->c);
     tcp_bhash_insert(s, &tw->c);
     s->tcp->tws++;
-    tw_restart(tw);
+    timer_arm(&s->wheel, &tw->timer, expires);
+}
+
+void tcp_time_wait(struct tcb *tp)
+{
+    struct ust_stack *s = tp->stack;
+    uint64_t expires = s->now + (uint64_t)s->cfg.tcp_time_wait_ms * NS_PER_MS;
+    tcp_counters(s)->tw_created++;
+    if (!tp->orphan) {
+        /* The user still holds the socket: the full TCB waits out TIME_WAIT itself, until
+         * the user closes it (tcp_time_wait_closed). */
+        tcp_timers_stop(tp);
+        tcp_set_state(tp, TCPS_TIME_WAIT);
+        timer_arm(&s->wheel, &tp->keep_timer, expires);
+        tcp_notify(tp);
+        return;
+    }
+    tw_replace(tp, expires);
+}
+
+void tcp_time_wait_closed(struct tcb *tp)
+{
+    struct ust_stack *s = tp->stack;
+    /* The time left of the full TCB's 2 MSL (keep_timer), as Linux's TIME_WAIT socket would
+     * have, having started its timer when the connection got there. */
+    uint64_t expires = timer_is_armed(&tp->keep_timer) ? tp->keep_timer.deadline_ns : s->now;
+    tw_replace(tp, expires);
 }
 
 static void tw_send_ack(struct tcp_tw *tw)

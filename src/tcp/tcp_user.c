@@ -314,8 +314,12 @@ void tcp_close(struct tcb *tp)
         tcp_done(tp);
         return;
     }
-    if (st == TCPS_TIME_WAIT)
-        return;   /* its timer frees it */
+    if (st == TCPS_TIME_WAIT) {
+        /* Only TIME_WAIT's duties are left: a compact entry does them (and the connection is
+         * no longer counted as one, as a closed Linux socket in TIME_WAIT). */
+        tcp_time_wait_closed(tp);
+        return;
+    }
     /* RFC 2525 2.17 and Linux: closing with unread data, or with SO_LINGER and a zero
      * timeout, aborts: an RST tells the peer its data was not consumed. */
     if (tp->rcv_queued || (tp->linger_on && tp->linger_s == 0)) {

@@ -285,6 +285,26 @@ static void test_time_wait_of_an_open_socket_lasts_60_seconds(void **state)
     assert_int_equal(st_tcp_state(c.fd), CLOSED);
 }
 
+static void test_closing_a_socket_in_time_wait_keeps_only_a_compact_entry(void **state)
+{
+    struct st *t = *state;
+    struct conn c = conn_in_state(t, TIME_WAIT);
+    assert_int_equal(tcp_connection_count(t->s), 1);   /* the user still holds it */
+    advance(t, 20000);
+    assert_int_equal(ust_close(c.fd), 0);
+    expect_no_tx(t);
+    /* No longer a connection (as a closed Linux socket in TIME_WAIT), but TIME_WAIT goes on
+     * for the 40 s left of its 60: a repeated FIN is still acknowledged... */
+    assert_int_equal(tcp_connection_count(t->s), 0);
+    advance(t, TW_MS - 20000 - 1);
+    feed(t, tcp(.flags = ACK | PSH, .seq = c.rcv_nxt, .ack = c.snd_nxt, .data = "x"));
+    expect_tcp(t, .flags = ACK, .seq = c.snd_nxt, .ack = c.rcv_nxt);
+    /* ... until 60 s after the connection entered it. */
+    advance_past(t, 1);
+    feed(t, tcp(.flags = ACK | PSH, .seq = c.rcv_nxt, .ack = c.snd_nxt, .data = "x"));
+    expect_tcp(t, .flags = RST, .seq = c.snd_nxt);
+}
+
 static void test_time_wait_reacknowledges_a_repeated_fin_and_restarts(void **state)
 {
     struct st *t = *state;
@@ -435,6 +455,7 @@ int main(void)
         T(test_fin_wait_2_with_an_open_socket_waits_forever),
         T(test_time_wait_lasts_60_seconds),
         T(test_time_wait_of_an_open_socket_lasts_60_seconds),
+        T(test_closing_a_socket_in_time_wait_keeps_only_a_compact_entry),
         T(test_time_wait_reacknowledges_a_repeated_fin_and_restarts),
         T(test_time_wait_of_an_open_socket_reacknowledges_a_repeated_fin),
         T(test_time_wait_ignores_a_bare_ack),
