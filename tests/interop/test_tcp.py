@@ -38,6 +38,8 @@ import struct
 import sys
 import time
 
+import os
+
 import netns
 from netns import expect
 
@@ -45,6 +47,8 @@ PORT = 5001              # ustack echo's TCP port
 KERNEL_PORT = 5002       # the kernel's servers'
 BULK = 64 << 20          # bytes per bulk transfer
 LIMIT = 20               # seconds for one bulk transfer (6 s at most under ASan here)
+if os.environ.get("UST_SOAK"):   # make soak: the long versions
+    BULK, LIMIT = 1 << 30, 300
 CONNS = 1000             # concurrent connections
 CONN_BYTES = 1000        # bytes each of them echoes
 
@@ -720,6 +724,8 @@ def main():
                         help="afpacket: leave TSO on on the kernel's veth end (fails until "
                              "ustack's AF_PACKET link takes in super-frames; not registered)")
     args = netns.parse_args(__doc__, extra=extra)
+    if os.environ.get("UST_SOAK"):
+        args.deadline = max(args.deadline, 1800)
     with netns.Lab("tcp_%s_%s" % (args.link, args.group), args) as lab:
         lab.ustack_path()
         t = lab.ustack_topology(args.link)
