@@ -33,12 +33,11 @@ cannot take in the kernel's 64 KiB super-frames yet (--kernel-tso shows it; not 
 Transfer times and rates are printed, not checked (the machine is shared); each transfer has its
 own time limit, and the whole run its deadline.
 """
+import os
 import re
 import struct
 import sys
 import time
-
-import os
 
 import netns
 from netns import expect
