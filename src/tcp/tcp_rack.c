@@ -217,8 +217,9 @@ static bool data_state(const struct tcb *tp)
  * with nothing SACKed (Linux: the "Open" state), and no probe already outstanding. */
 static bool tlp_may_probe(const struct tcb *tp)
 {
-    return tp->sack_ok && tp->stack->cfg.tcp_tlp && data_state(tp) && tp->snd_una != tp->snd_nxt && !tp->in_recovery &&
-           !tp->rto_recovery && !tp->sacked_bytes && !tp->rack.tlp_pending;
+    return tp->sack_ok && tp->stack->cfg.tcp_tlp && data_state(tp) &&
+           tp->snd_una != tp->snd_nxt && !tp->in_recovery && !tp->rto_recovery &&
+           !tp->sacked_bytes && !tp->rack.tlp_pending;
 }
 
 /* RFC 8985 7.2 PTO: 2 * SRTT, plus the worst-case delayed ACK when one segment is in flight

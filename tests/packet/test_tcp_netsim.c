@@ -254,7 +254,8 @@ static void run(const struct scenario *sc, uint8_t *pattern, char *out, size_t c
     if (getenv("NETSIM_ONLY")) {
         static const char *const extra[] = { "tcp.rack_lost", "tcp.rack_reo_timeouts",
                                              "tcp.tlp_probes", "tcp.tlp_losses",
-                                             "tcp.sack_recoveries", "tcp.timeouts" };
+                                             "tcp.sack_recoveries", "tcp.timeouts",
+                                             "tcp.in_csum_errors", "tcp.in_errs" };
         for (size_t k = 0; k < sizeof(extra) / sizeof(extra[0]); k++)
             fprintf(stderr, "%s client %llu server %llu\n", extra[k],
                     (unsigned long long)ctr(b, extra[k]), (unsigned long long)ctr(a, extra[k]));
