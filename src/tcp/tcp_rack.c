@@ -34,6 +34,7 @@ void tcp_rack_init(struct tcb *tp)
 {
     tp->rack = (struct tcp_rack){ .fack = tp->snd_una, .end_seq = tp->snd_una,
                                   .reo_wnd_mult = 1 };
+    tp->high_sacked = tp->snd_una;   /* nothing SACKed yet (read as RACK.fack's candidate) */
 }
 
 /* RFC 8985 6.1 RACK_sent_after: t1/seq1 was sent after t2/seq2. */
