@@ -462,6 +462,12 @@ int ust_stack_poll(struct ust_stack *s, uint64_t *next_ns)
     pthread_mutex_lock(&s->lock);
     s->now = clk_now(s->clock);
     int n = stack_process(s);
+    /* Transmit what this pass produced first: a link that holds frames back (the fault
+     * injector's delay) only knows when it will release them once it has them. */
+    if (s->loopq_head)
+        run_loopback(s);
+    for (unsigned i = 0; i < s->n_ifaces; i++)
+        iface_flush(&s->ifaces[i]);
     if (next_ns) {
         uint64_t next = timer_wheel_next(&s->wheel);
         for (unsigned i = 0; i < s->n_ifaces; i++) {

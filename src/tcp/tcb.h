@@ -95,6 +95,36 @@ enum tcp_timer_mode {
     RTX_NONE,
     RTX_RETRANSMIT,              /* RFC 6298 retransmission timer (SYN, SYN-ACK, data, FIN) */
     RTX_PERSIST,                 /* RFC 9293 3.8.6.1 zero-window probes */
+    RTX_REO,                     /* RFC 8985 6.3 RACK reordering timer */
+    RTX_TLP,                     /* RFC 8985 7.2 tail loss probe timeout (PTO) */
+};
+
+/* RACK-TLP (RFC 8985) sender state: the most recently sent segment known delivered, the
+ * reordering window, and the tail loss probe outstanding. */
+struct tcp_rack {
+    uint64_t xmit_ns;            /* RACK.xmit_ts (0: nothing delivered yet) */
+    uint32_t end_seq;            /* RACK.end_seq */
+    uint32_t rtt_us;             /* RACK.rtt: RTT of that segment */
+    uint32_t fack;               /* RACK.fack: highest end_seq delivered (ACKed or SACKed) */
+    uint32_t dsack_round;        /* RACK.dsack_round, valid while dsack_round_on */
+    uint32_t tlp_end_seq;        /* TLP.end_seq, valid while tlp_pending */
+    uint8_t reo_wnd_mult;        /* RACK.reo_wnd_mult (>= 1) */
+    uint8_t reo_wnd_persist;     /* RACK.reo_wnd_persist: recoveries before mult resets */
+    bool reordering_seen;        /* RACK.reordering_seen */
+    bool dsack_round_on;
+    bool tlp_pending;            /* a probe is out and its outcome not yet known (7.4) */
+    bool tlp_is_retrans;         /* TLP.is_retrans: the probe resent old data */
+};
+
+/* Undoing a congestion response that proves spurious (RFC 3522 Eifel detection with
+ * timestamps, RFC 2883 / RFC 3708 with D-SACKs; Linux's undo_marker and undo_retrans). */
+struct tcp_undo {
+    uint32_t marker;             /* snd_una when the episode began */
+    uint32_t prior_cwnd, prior_ssthresh;
+    uint32_t retrans_ts;         /* our timestamp on the episode's first retransmission */
+    uint16_t retrans;            /* retransmissions not yet shown spurious by a D-SACK */
+    bool on;                     /* an episode may still be undone */
+    bool resent;                 /* the episode retransmitted something */
 };
 
 struct tcb {
@@ -152,6 +182,8 @@ struct tcb {
     uint64_t last_send_ns;       /* for the after-idle restart (RFC 5681 4.1) */
     uint64_t last_recv_ns;       /* for keepalive */
     bool cwnd_limited;
+    struct tcp_rack rack;        /* RFC 8985 loss detection (SACK connections) */
+    struct tcp_undo undo;
 
     uint32_t write_seq;          /* sequence number after the last byte queued to send */
     uint32_t snd_sml;            /* end of the last sub-MSS segment sent (Minshall's Nagle) */
@@ -296,6 +328,7 @@ void tcp_arm_keepalive(struct tcb *tp);
 void tcp_cc_apply(struct tcb *tp, const struct cc_out *o);
 void tcp_cc_view(const struct tcb *tp, struct cc_view *v);
 void tcp_enter_loss(struct tcb *tp);          /* RTO: everything in flight is lost */
+void tcp_enter_recovery(struct tcb *tp);      /* fast recovery (tcp_input.c) */
 
 /* tcp_reass.c */
 void tcp_ooo_insert(struct tcb *tp, struct pkt *p);   /* consumes p (data at payload) */
@@ -306,9 +339,34 @@ void tcp_ooo_purge(struct tcb *tp);
 void tcp_sack_note_received(struct tcb *tp, uint32_t start, uint32_t end);
 void tcp_sack_update_recent(struct tcb *tp);
 unsigned tcp_sack_blocks(struct tcb *tp, struct tcp_sack_block *out, unsigned max);
-void tcp_sack_process(struct tcb *tp, const struct tcp_options *opt, uint32_t ack);
-void tcp_sack_mark_lost(struct tcb *tp);             /* RFC 6675 IsLost over the queue */
+/* Marks what the peer's blocks newly cover SACKED; returns true if the ACK carried a D-SACK. */
+bool tcp_sack_process(struct tcb *tp, const struct tcp_options *opt, uint32_t ack);
 struct pkt *tcp_sack_next_seg(struct tcb *tp);       /* RFC 6675 NextSeg() rule 1 */
+/* Marks a segment in flight lost (again, if it was retransmitted); true if it was not already
+ * waiting to be resent. */
+bool tcp_seg_mark_lost(struct tcb *tp, struct pkt *p);
+
+/* tcp_rack.c (RFC 8985) */
+void tcp_rack_init(struct tcb *tp);
+void tcp_rack_delivered(struct tcb *tp, const struct tcp_seg_cb *cb);   /* newly ACKed/SACKed */
+/* After an ACK's SACK blocks and cumulative ACK were processed: D-SACK window adaptation, the
+ * tail loss probe's outcome, loss detection, recovery entry and the reordering timer. */
+void tcp_rack_ack_done(struct tcb *tp, uint32_t ack, bool advanced, bool dsack);
+void tcp_rack_recovery_exit(struct tcb *tp);
+/* Arms the timer that watches data in flight: the PTO if a tail loss probe may be sent
+ * (RFC 8985 7.2), else the RTO. */
+void tcp_arm_xmit_timer(struct tcb *tp);
+/* After tcp_output sent something: re-arm the PTO when new data went, else make sure some
+ * timer watches what is in flight. */
+void tcp_xmit_timer_after_send(struct tcb *tp, bool new_data);
+void tcp_rack_reo_timeout(struct tcb *tp);
+/* Spurious loss recovery (tcp_rack.c): an episode begins (before cwnd is reduced), a segment
+ * is retransmitted, a D-SACK reports [start, end), an ACK may show the episode was spurious. */
+void tcp_undo_begin(struct tcb *tp);
+void tcp_undo_note_retransmit(struct tcb *tp);
+void tcp_undo_note_dsack(struct tcb *tp, uint32_t start, uint32_t end);
+void tcp_undo_check(struct tcb *tp, const struct tcp_repr *th, bool advanced);
+void tcp_tlp_timeout(struct tcb *tp);
 
 /* tcp_listen.c */
 /* Consumes the segment and returns NULL, or returns the connection a valid SYN cookie in it just

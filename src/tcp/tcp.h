@@ -62,6 +62,12 @@ enum tcp_shut { TCP_SHUT_RD = 1, TCP_SHUT_WR = 2 };
     X(sack_recoveries, "recoveries driven by SACK (RFC 6675)")                      \
     X(reno_recoveries, "recoveries without SACK (RFC 6582)")                        \
     X(dsack_recv, "D-SACK blocks received")                                         \
+    X(rack_lost, "segments RACK deemed lost (RFC 8985 6.2), retransmissions included") \
+    X(rack_reo_timeouts, "RACK reordering timer expirations (RFC 8985 6.3)")        \
+    X(tlp_probes, "tail loss probes sent (RFC 8985 7.3)")                           \
+    X(tlp_losses, "losses a tail loss probe repaired (RFC 8985 7.4)")               \
+    X(undo_eifel, "recoveries undone: timestamps showed the original arrived (RFC 3522)") \
+    X(undo_dsack, "recoveries undone: D-SACKs showed every retransmission spurious")  \
     X(challenge_acks, "challenge ACKs sent (RFC 5961)")                             \
     X(challenge_limited, "challenge ACKs suppressed by the rate limit")             \
     X(paws_drops, "segments dropped by PAWS (RFC 7323 5)")                          \

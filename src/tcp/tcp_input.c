@@ -126,6 +126,7 @@ void tcp_established(struct tcb *tp)
     tp->quickacks = QUICKACK_SEGMENTS;
     tp->snd_sml = tp->snd_una;   /* no small segment in flight yet (Nagle) */
     tp->recover = tp->iss;       /* RFC 6582 3.2: "recover" starts at the ISS */
+    tcp_rack_init(tp);
     if (!tp->srtt_us && tp->rto_us < RTO_FALLBACK_US)
         tp->rto_us = RTO_FALLBACK_US;   /* RFC 6298 5.7: no RTT sample from the handshake */
     if (tp->retries > 1)
@@ -352,6 +353,8 @@ static uint64_t clean_send_queue(struct tcb *tp, uint32_t ack, bool *clean)
             tp->lost_bytes -= span;
         if ((cb->flags & SEG_RETRANS) && !(cb->flags & SEG_SACKED))
             tp->retrans_bytes -= span;
+        if (!(cb->flags & SEG_SACKED))
+            tcp_rack_delivered(tp, cb);   /* RFC 8985 6.2 steps 2 and 3 */
         *clean = !(cb->flags & SEG_EVER_RETRANS);
         sent_ns = cb->xmit_ns;
         tp->snd_queued -= cb->len;
@@ -375,6 +378,7 @@ static void exit_recovery(struct tcb *tp)
     tcp_cc_apply(tp, &o);
     tp->in_recovery = false;
     tp->reno_dupacks = 0;
+    tcp_rack_recovery_exit(tp);
 }
 
 /* Marks the first unacknowledged segment lost (NewReno, and the head on recovery entry). */
@@ -400,11 +404,12 @@ static void resend_first_lost(struct tcb *tp)
         tcp_retransmit_seg(tp, p);
 }
 
-static void enter_recovery(struct tcb *tp)
+void tcp_enter_recovery(struct tcb *tp)
 {
     struct tcp_ctrs *c = tcp_counters(tp->stack);
     struct cc_view v;
     struct cc_out o = { tp->cwnd, tp->ssthresh };
+    tcp_undo_begin(tp);
     tcp_cc_view(tp, &v);
     v.flight = tp->snd_nxt - tp->snd_una;   /* RFC 5681 eqn 4 FlightSize, not the pipe */
     if (tp->cc->on_loss)
@@ -416,14 +421,13 @@ static void enter_recovery(struct tcb *tp)
     tp->recover = tp->snd_nxt;
     c->fast_retrans++;
     if (tp->sack_ok) {
-        c->sack_recoveries++;
-        tcp_sack_mark_lost(tp);
+        c->sack_recoveries++;   /* entered because RACK found a segment lost (tcp_rack.c) */
     } else {
         c->reno_recoveries++;
         tp->reno_dupacks = tp->dupacks;
+        mark_head_lost(tp);   /* RFC 6582 3.2 step 2: the first unacknowledged segment */
     }
-    mark_head_lost(tp);   /* RFC 6675 5 step 3: the first unSACKed segment goes now */
-    resend_first_lost(tp);
+    resend_first_lost(tp);   /* RFC 6675 5 step 3: the first lost segment goes now */
 }
 
 /* New data acknowledged (RFC 9293 SND.UNA < SEG.ACK =< SND.NXT). */
@@ -450,8 +454,10 @@ static void new_ack(struct tcb *tp, const struct tcp_repr *th)
             resend_first_lost(tp);
         }
     } else {
-        if (tp->rto_recovery && seq_geq(th->ack, tp->recover))
+        if (tp->rto_recovery && seq_geq(th->ack, tp->recover)) {
             tp->rto_recovery = false;
+            tcp_rack_recovery_exit(tp);
+        }
         struct cc_view v;
         struct cc_out o = { tp->cwnd, tp->ssthresh };
         tcp_cc_view(tp, &v);
@@ -465,7 +471,7 @@ static void new_ack(struct tcb *tp, const struct tcp_repr *th)
         timer_cancel(&tp->stack->wheel, &tp->rtx_timer);
         tp->rtx_mode = RTX_NONE;
     } else {
-        tcp_arm_rtx(tp);
+        tcp_arm_xmit_timer(tp);   /* the RTO, or the PTO of a tail loss probe (RFC 8985 7.2) */
     }
     tcp_notify(tp);   /* room in the send buffer */
 }
@@ -479,13 +485,11 @@ static void dupack(struct tcb *tp)
             tp->reno_dupacks++;   /* another segment has left the network */
         return;
     }
-    if (tp->rto_recovery)
-        return;
-    bool lost = tp->sack_ok && tp->snd_head && (seg_cb(tp->snd_head)->flags & SEG_LOST);
+    if (tp->rto_recovery || tp->sack_ok)
+        return;   /* with SACK, RACK decides what is lost (tcp_rack_ack_done) */
     /* RFC 6582 3.2 step 1: not again for losses from the window we already recovered. */
-    if (lost || (tp->dupacks >= 3 && (tp->sack_ok || seq_gt(tp->snd_una, tp->recover) ||
-                                      tp->recover == tp->iss)))
-        enter_recovery(tp);
+    if (tp->dupacks >= 3 && (seq_gt(tp->snd_una, tp->recover) || tp->recover == tp->iss))
+        tcp_enter_recovery(tp);
 }
 
 /* The window update rule (RFC 9293 3.10.7.4): only from a segment newer than the last update. */
@@ -527,14 +531,18 @@ static bool ack_arrives(struct tcb *tp, struct segment *sg)
      * stands (Linux's tcp_ack clears icsk_probes_out and sk_err_soft on every ACK). */
     tp->probes = 0;
     tp->soft_error = 0;
+    bool dsack = false;
     if (tp->sack_ok && (th->opt.present & TCP_HAS_SACK))
-        tcp_sack_process(tp, &th->opt, th->ack);
+        dsack = tcp_sack_process(tp, &th->opt, th->ack);
     bool wnd_changed = update_window(tp, th);
-    if (seq_gt(th->ack, tp->snd_una))
+    bool advanced = seq_gt(th->ack, tp->snd_una);
+    if (advanced)
         new_ack(tp, th);
     else if (th->ack == tp->snd_una && sg->len == 0 && !wnd_changed &&
              tp->snd_una != tp->snd_nxt)
         dupack(tp);
+    tcp_undo_check(tp, th, advanced);
+    tcp_rack_ack_done(tp, th->ack, advanced, dsack);
     return true;
 }
 
@@ -654,6 +662,14 @@ static bool check_sequence(struct tcb *tp, struct segment *sg)
             return false;   /* RFC 5961 3.2: outside the window: silently dropped */
         tcp_counters(tp->stack)->outside_window++;
         tp->ack_now = true;
+        /* An old duplicate (a retransmission whose original arrived): report it as a D-SACK
+         * (RFC 2883 4), as Linux's tcp_send_dupack does, so the sender can tell a spurious
+         * retransmission (RFC 8985 6.2 step 4, undo) from a lost segment. */
+        if (tp->sack_ok && sg->len && seq_lt(th->seq, tp->rcv_nxt)) {
+            uint32_t end = th->seq + sg->len;
+            tp->dsack = (struct tcp_sack_block){ th->seq, seq_min(end, tp->rcv_nxt) };
+            tp->dsack_pending = true;
+        }
         return false;
     }
     if (th->flags & TCP_RST) {

@@ -404,6 +404,7 @@ int tcp_retransmit_seg(struct tcb *tp, struct pkt *p)
         tp->retrans_bytes += cb->end_seq - cb->seq;
     }
     cb->flags |= SEG_EVER_RETRANS;
+    tcp_undo_note_retransmit(tp);
     cb->xmits++;
     cb->xmit_ns = tp->stack->now;
     tp->total_retrans++;
@@ -558,12 +559,12 @@ void tcp_output(struct tcb *tp)
         tp->cc->after_idle(tp->cc_priv, &v, &o);
         tcp_cc_apply(tp, &o);
     }
-    sent += send_new_data(tp);
+    unsigned fresh = send_new_data(tp);
+    sent += fresh;
     if (!sent && tp->ack_now)
         tcp_send_ack(tp);
     if (tp->snd_nxt != tp->snd_una) {
-        if (tp->rtx_mode != RTX_RETRANSMIT)
-            tcp_arm_rtx(tp);
+        tcp_xmit_timer_after_send(tp, fresh != 0);   /* RTO, PTO or RACK timer (tcp_rack.c) */
     } else if (tp->send_head && tp->rtx_mode == RTX_NONE) {
         tcp_arm_persist(tp);   /* data waits for a window that is closed */
     }

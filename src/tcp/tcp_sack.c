@@ -6,17 +6,16 @@
  * the most recently received segment (RFC 2018 4), the others follow in order of recency, and a
  * duplicate goes first as a D-SACK block (RFC 2883 4).
  *
- * Sending side: the peer's blocks mark segments of the send queue SACKED; IsLost() (RFC 6675 4)
- * marks a segment LOST once more than 2 * SMSS bytes (DupThresh - 1 segments) above it, or 3
- * SACKed segments above it, have been SACKed; NextSeg() returns the first segment deemed lost
- * that has not been resent. The byte counts kept in the TCB (sacked, lost, retransmitted) give
- * the "pipe" (tcp_flight) without walking the queue.
+ * Sending side: the peer's blocks mark segments of the send queue SACKED and feed RACK
+ * (tcp_rack.c, RFC 8985), which decides which segments are lost: as Linux, RACK replaces RFC
+ * 6675's IsLost() (its reordering window is zero when DupThresh segments are SACKed and no
+ * reordering was seen, RFC 8985 6.2 step 4, which covers the DupThresh rule). NextSeg() returns
+ * the first segment deemed lost that has not been resent. The byte counts kept in the TCB
+ * (sacked, lost, retransmitted) give the "pipe" (tcp_flight) without walking the queue.
  */
 #include "net/stack.h"
 #include "tcp/table.h"
 #include "tcp/tcb.h"
-
-#define DUPTHRESH 3
 
 /* ---- What we report ---- */
 
@@ -122,12 +121,15 @@ static bool is_dsack(const struct tcp_options *o, uint32_t ack)
            seq_leq(b->end, o->sack[1].end);
 }
 
-void tcp_sack_process(struct tcb *tp, const struct tcp_options *o, uint32_t ack)
+bool tcp_sack_process(struct tcb *tp, const struct tcp_options *o, uint32_t ack)
 {
     unsigned first = 0;
+    bool dsack = false;
     if (o->sack_count && is_dsack(o, ack)) {
         tcp_counters(tp->stack)->dsack_recv++;
         first = 1;
+        dsack = true;
+        tcp_undo_note_dsack(tp, o->sack[0].start, o->sack[0].end);
     }
     for (unsigned i = first; i < o->sack_count; i++) {
         uint32_t start = o->sack[i].start, end = o->sack[i].end;
@@ -139,37 +141,34 @@ void tcp_sack_process(struct tcb *tp, const struct tcp_options *o, uint32_t ack)
             struct tcp_seg_cb *cb = seg_cb(p);
             if (seq_geq(cb->seq, end))
                 break;
-            if (seq_geq(cb->seq, start) && seq_leq(cb->end_seq, end))
+            if (seq_geq(cb->seq, start) && seq_leq(cb->end_seq, end) &&
+                !(cb->flags & SEG_SACKED)) {
                 mark_sacked(tp, p);
+                tcp_rack_delivered(tp, cb);   /* RFC 8985 6.2 steps 2 and 3 */
+            }
         }
     }
-    tcp_sack_mark_lost(tp);
+    return dsack;
 }
 
-void tcp_sack_mark_lost(struct tcb *tp)
+bool tcp_seg_mark_lost(struct tcb *tp, struct pkt *p)
 {
-    if (!tp->sacked_bytes)
-        return;
-    uint32_t sacked_segs = 0;
-    for (struct pkt *p = tp->snd_head; p && p != tp->send_head; p = p->next)
-        sacked_segs += (seg_cb(p)->flags & SEG_SACKED) != 0;
-    uint32_t bytes_above = tp->sacked_bytes, segs_above = sacked_segs;
-    for (struct pkt *p = tp->snd_head; p && p != tp->send_head && bytes_above; p = p->next) {
-        struct tcp_seg_cb *cb = seg_cb(p);
-        uint32_t span = cb->end_seq - cb->seq;
-        if (cb->flags & SEG_SACKED) {
-            bytes_above -= span;
-            segs_above--;
-            continue;
-        }
-        if (cb->flags & SEG_LOST)
-            continue;
-        /* RFC 6675 4 IsLost(). */
-        if (segs_above >= DUPTHRESH || bytes_above > (DUPTHRESH - 1) * (uint32_t)tp->mss) {
-            cb->flags |= SEG_LOST;
-            tp->lost_bytes += span;
-        }
+    struct tcp_seg_cb *cb = seg_cb(p);
+    uint32_t span = cb->end_seq - cb->seq;
+    if (cb->flags & SEG_SACKED)
+        return false;
+    if (cb->flags & SEG_RETRANS) {
+        /* A retransmission lost as well: it counts as lost again, not in flight, and
+         * NextSeg() picks it up once more. */
+        cb->flags &= (uint8_t)~SEG_RETRANS;
+        tp->retrans_bytes -= span;
+        return true;
     }
+    if (cb->flags & SEG_LOST)
+        return false;
+    cb->flags |= SEG_LOST;
+    tp->lost_bytes += span;
+    return true;
 }
 
 struct pkt *tcp_sack_next_seg(struct tcb *tp)

@@ -266,7 +266,9 @@ int tcp_bind(struct tcb *tp, uint32_t addr, uint16_t port)
 int tcp_pick_port(struct ust_stack *s, struct tcb *tp, uint32_t raddr, uint16_t rport,
                   uint16_t *port)
 {
-    struct { uint32_t l, r; uint16_t rp; } key = { tp->c.laddr, raddr, rport };
+    /* No padding: every byte hashed is defined (a uint16_t here left two bytes of stack
+     * garbage in the key, so the port, and everything after it, varied from run to run). */
+    struct { uint32_t l, r, rp; } key = { tp->c.laddr, raddr, rport };
     uint32_t offset = (uint32_t)siphash24(&s->secret, &key, sizeof(key));
     uint32_t lo = s->cfg.port_min, n = s->cfg.port_max - s->cfg.port_min + 1;
     for (uint32_t i = 0; i < n; i++) {

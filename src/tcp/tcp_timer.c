@@ -42,6 +42,7 @@ void tcp_enter_loss(struct tcb *tp)
 {
     struct cc_view v;
     struct cc_out o = { tp->cwnd, tp->ssthresh };
+    tcp_undo_begin(tp);
     tcp_cc_view(tp, &v);
     v.flight = tp->snd_nxt - tp->snd_una;   /* RFC 5681 eqn 4 FlightSize, not the pipe */
     if (tp->cc->on_loss)
@@ -64,6 +65,7 @@ void tcp_enter_loss(struct tcb *tp)
     tp->recover = tp->snd_nxt;
     tp->dupacks = 0;
     tp->reno_dupacks = 0;
+    tp->rack.tlp_pending = false;
 }
 
 /* ---- Arming ---- */
@@ -189,6 +191,10 @@ static void rtx_timer_fn(struct timer *t, uint64_t now)
         persist_timeout(tp);
     else if (mode == RTX_RETRANSMIT)
         retransmit_timeout(tp);
+    else if (mode == RTX_REO)
+        tcp_rack_reo_timeout(tp);
+    else if (mode == RTX_TLP)
+        tcp_tlp_timeout(tp);
 }
 
 /* ---- Delayed ACK ---- */

@@ -36,6 +36,7 @@ static void test_active_close_walks_fin_wait_1_fin_wait_2_time_wait(void **state
 static void test_fin_is_retransmitted_until_acknowledged(void **state)
 {
     struct st *t = *state;
+    st_restart(t, "tcp_tlp=0");   /* the RTO alone (test_tcp_rtx.c has the probe first) */
     struct conn c = conn_in_state(t, FIN_WAIT_1);
     /* The FIN is data to the retransmission timer. The handshake measured an RTT of ~0, so
      * the RTO is Linux's 200 ms floor (plus the RTT), doubling. */

@@ -209,6 +209,24 @@ static void test_duplicate_out_of_order_segment_is_reported_as_dsack(void **stat
                .sack = { BLK(3000, 3100), BLK(1000, 1100) });
 }
 
+static void test_old_duplicate_below_the_window_is_reported_as_dsack(void **state)
+{
+    struct st *t = *state;
+    setup_data();
+    struct conn c = conn_in_state(t, ESTABLISHED, .passive = true);
+    uint32_t R = c.irs + 1;
+    feed(t, seg(&c, 0, 100));
+    expect_tcp(t, .flags = ACK, .ack = R + 100, .nsack = 0);   /* quickack: each at once */
+    feed(t, seg(&c, 100, 100));
+    expect_tcp(t, .flags = ACK, .ack = R + 200, .nsack = 0);
+    /* A retransmission of data already acknowledged (its original arrived): outside the
+     * window, answered with an ACK at once that reports it as a D-SACK (RFC 2883 4.1.1, as
+     * Linux's tcp_send_dupack), so the sender can tell its retransmission was spurious. */
+    feed(t, seg(&c, 0, 100));
+    expect_tcp(t, .flags = ACK, .ack = R + 200, .nsack = 1, .sack = { BLK(0, 100) });
+    expect_no_tx(t);
+}
+
 static void test_overlapping_segments_keep_the_first_copy(void **state)
 {
     struct st *t = *state;
@@ -439,6 +457,7 @@ int main(void)
         T(test_out_of_order_segments_get_immediate_acks_with_sack),
         T(test_sack_reports_at_most_four_blocks_or_three_with_timestamps),
         T(test_duplicate_out_of_order_segment_is_reported_as_dsack),
+        T(test_old_duplicate_below_the_window_is_reported_as_dsack),
         T(test_overlapping_segments_keep_the_first_copy),
         T(test_segment_overlapping_rcv_nxt_delivers_only_the_new_part),
         T(test_fin_out_of_order_waits_for_the_hole),

@@ -56,6 +56,7 @@ static void test_rto_follows_rfc6298_from_the_handshake_sample(void **state)
 static void test_rto_doubles_to_the_maximum_then_etimedout(void **state)
 {
     struct st *t = *state;
+    st_restart(t, "tcp_tlp=0");   /* the RTO alone (a tail loss probe would go first) */
     struct conn c = conn_in_state(t, ESTABLISHED, .rtt_ms = 100);
     uint32_t L = c.iss + 1, R = c.irs + 1;
     conn_send(&c, "data", 4);
@@ -86,7 +87,7 @@ static void test_rto_doubles_to_the_maximum_then_etimedout(void **state)
 static void test_min_and_max_rto_are_configurable(void **state)
 {
     struct st *t = *state;
-    st_restart(t, "tcp_min_rto_ms=20", "tcp_max_rto_ms=1000");
+    st_restart(t, "tcp_min_rto_ms=20", "tcp_max_rto_ms=1000", "tcp_tlp=0");
     struct conn c = conn_in_state(t, ESTABLISHED, .rtt_ms = 10);
     /* 10 + max(4 * 5, 20) = 30 ms; backoff 60, 120, ... capped at 1 s. */
     assert_int_equal(st_tcp_info(c.fd).rto_us, 30000);
@@ -103,6 +104,7 @@ static void test_min_and_max_rto_are_configurable(void **state)
 static void test_tcp_user_timeout_bounds_the_retransmissions(void **state)
 {
     struct st *t = *state;
+    st_restart(t, "tcp_tlp=0");
     struct conn c = conn_in_state(t, ESTABLISHED, .rtt_ms = 100);
     int ms = 2000;
     assert_int_equal(ust_setsockopt(c.fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof(ms)), 0);
@@ -127,7 +129,7 @@ static void test_tcp_user_timeout_bounds_the_retransmissions(void **state)
 static void test_timeout_reports_the_last_icmp_error(void **state)
 {
     struct st *t = *state;
-    st_restart(t, "tcp_retries2=2");
+    st_restart(t, "tcp_retries2=2", "tcp_tlp=0");
     struct conn c = conn_in_state(t, ESTABLISHED, .rtt_ms = 100);
     conn_send(&c, "x", 1);
     expect_tcp(t, .flags = ACK | PSH, .data = "x");
@@ -148,7 +150,7 @@ static void test_timeout_reports_the_last_icmp_error(void **state)
 static void test_icmp_error_for_a_sequence_not_in_flight_is_ignored(void **state)
 {
     struct st *t = *state;
-    st_restart(t, "tcp_retries2=1");
+    st_restart(t, "tcp_retries2=1", "tcp_tlp=0");
     struct conn c = conn_in_state(t, ESTABLISHED, .rtt_ms = 100);
     conn_send(&c, "x", 1);
     expect_tcp(t, .flags = ACK | PSH, .data = "x");
@@ -255,12 +257,19 @@ static void test_rto_does_not_resend_what_the_peer_sacked(void **state)
     conn_send(&c, payload, 5 * MSS);
     for (int k = 0; k < 5; k++)
         expect_tcp(t, .seq = L + k * MSS, .len = MSS);
-    /* The peer has the 2nd and 3rd (too few SACKed segments for fast recovery). */
+    /* The peer has the 2nd and 3rd: too few SACKed segments for loss at once, so RACK's
+     * reordering timer (RFC 8985 6.3) runs out a quarter of min_RTT later (25 ms) and the
+     * first is resent then, in fast recovery. */
     feed(t, tcp(.flags = ACK, .seq = R, .ack = L, .nsack = 1,
                 .sack = { { L + MSS, L + 3 * MSS } }));
     expect_no_tx(t);
+    expect_tcp_after(t, 25, .seq = L, .len = MSS);
+    expect_no_tx(t);
+    assert_int_equal(counter(t, "tcp.rack_reo_timeouts"), 1);
+    /* That is lost too: the RTO resends it once more. */
     expect_tcp_after(t, 300, .seq = L, .len = MSS);
     expect_no_tx(t);
+    assert_int_equal(counter(t, "tcp.timeouts"), 1);
     /* The cumulative ACK covers the first; of the rest only the 4th and 5th go again. */
     feed(t, tcp(.flags = ACK, .seq = R, .ack = L + MSS, .nsack = 1,
                 .sack = { { L + MSS, L + 3 * MSS } }));
@@ -407,8 +416,9 @@ static void test_sack_recovery_resends_exactly_the_holes(void **state)
     conn_send(&c, payload, 10 * MSS);
     for (int k = 1; k <= 10; k++)
         expect_tcp(t, .seq = SEG(k), .len = MSS);
-    /* Segments 1 and 5 are lost. Two SACKed segments above the first: not yet (RFC 6675 4
-     * IsLost needs DupThresh = 3 segments, or more than 2 * SMSS bytes, SACKed above). */
+    /* Segments 1 and 5 are lost. Two SACKed segments above the first: not yet (RACK's
+     * reordering window, a quarter of min_RTT, has not passed; it is zero once DupThresh = 3
+     * segments, more than 2 * SMSS bytes, are SACKed: RFC 8985 6.2 step 4, RFC 6675 4). */
     sack_ack(t, &c, L, 1, (struct tcp_sack_block[]){ { SEG(2), SEG(3) } });
     sack_ack(t, &c, L, 1, (struct tcp_sack_block[]){ { SEG(2), SEG(4) } });
     expect_no_tx(t);
@@ -416,11 +426,13 @@ static void test_sack_recovery_resends_exactly_the_holes(void **state)
     expect_tcp(t, .seq = SEG(1), .len = MSS);
     expect_no_tx(t);
     assert_int_equal(counter(t, "tcp.sack_recoveries"), 1);
-    /* Segments 6 and 7 SACKed: two above segment 5, not enough; the third makes it lost. */
+    /* Segment 6 SACKed: in recovery, with no reordering seen, RACK's reordering window is
+     * zero (RFC 8985 6.2 step 4), so segment 5, sent before it, is lost at once (as Linux;
+     * RFC 6675's IsLost alone would wait for a third SACKed segment above it). */
     sack_ack(t, &c, L, 2, (struct tcp_sack_block[]){ { SEG(6), SEG(8) }, { SEG(2), SEG(5) } });
+    expect_tcp(t, .seq = SEG(5), .len = MSS);
     expect_no_tx(t);
     sack_ack(t, &c, L, 2, (struct tcp_sack_block[]){ { SEG(6), SEG(9) }, { SEG(2), SEG(5) } });
-    expect_tcp(t, .seq = SEG(5), .len = MSS);
     expect_no_tx(t);
     sack_ack(t, &c, L, 2, (struct tcp_sack_block[]){ { SEG(6), SEG(11) }, { SEG(2), SEG(5) } });
     expect_no_tx(t);
@@ -476,6 +488,121 @@ static void test_sack_blocks_outside_what_was_sent_are_ignored(void **state)
     assert_int_equal(st_tcp_info(c.fd).sacked, 0);
 }
 
+
+/* ---- RACK-TLP (RFC 8985) ---- */
+
+static void test_rack_detects_a_lost_retransmission_without_an_rto(void **state)
+{
+    struct st *t = *state;
+    struct conn c = reno_conn(t, true, false);
+    uint32_t L = c.iss + 1;
+    fill(12 * MSS);
+    conn_send(&c, payload, 12 * MSS);   /* ten go (IW10), two wait */
+    for (int k = 1; k <= 10; k++)
+        expect_tcp(t, .seq = SEG(k), .len = MSS);
+    expect_no_tx(t);
+    /* Segment 1 lost: three SACKed above it, so it goes at once (6.2 step 4: zero window). */
+    sack_ack(t, &c, L, 1, (struct tcp_sack_block[]){ { SEG(2), SEG(5) } });
+    expect_tcp(t, .seq = SEG(1), .len = MSS);
+    expect_no_tx(t);
+    /* The rest arrive; the pipe empties and the two new segments go. */
+    advance(t, 10);
+    sack_ack(t, &c, L, 1, (struct tcp_sack_block[]){ { SEG(2), SEG(11) } });
+    expect_tcp(t, .seq = SEG(11), .len = MSS);
+    expect_tcp(t, .seq = SEG(12), .len = MSS);
+    expect_no_tx(t);
+    /* Segment 11, sent after the retransmission of 1, is SACKed while 1 is not: the
+     * retransmission was lost as well (RFC 8985 2.2, 6.2 step 5), and goes again now rather
+     * than after an RTO. */
+    advance(t, 50);
+    sack_ack(t, &c, L, 1, (struct tcp_sack_block[]){ { SEG(2), SEG(12) } });
+    expect_tcp(t, .seq = SEG(1), .len = MSS);
+    expect_no_tx(t);
+    assert_int_equal(counter(t, "tcp.timeouts"), 0);
+    assert_int_equal(counter(t, "tcp.retrans_segs"), 2);
+    assert_int_equal(counter(t, "tcp.sack_recoveries"), 1);
+}
+
+static void test_rack_waits_a_reordering_window_once_reordering_is_seen(void **state)
+{
+    struct st *t = *state;
+    struct conn c = reno_conn(t, true, false);
+    uint32_t L = c.iss + 1;
+    fill(10 * MSS);
+    conn_send(&c, payload, 10 * MSS);
+    for (int k = 1; k <= 10; k++)
+        expect_tcp(t, .seq = SEG(k), .len = MSS);
+    /* Segment 2 arrives after 3: delivered below the highest delivered, never resent, so
+     * that is reordering (RFC 8985 6.2 step 3). */
+    sack_ack(t, &c, L, 1, (struct tcp_sack_block[]){ { SEG(3), SEG(4) } });
+    feed(t, tcp(.flags = ACK, .seq = c.irs + 1, .ack = SEG(4)));
+    expect_no_tx(t);
+    /* Now three segments SACKed above a hole are not enough: the hole gets a quarter of
+     * min_RTT (25 ms) from its transmission before it counts as lost. */
+    sack_ack(t, &c, SEG(4), 1, (struct tcp_sack_block[]){ { SEG(5), SEG(8) } });
+    expect_no_tx(t);
+    expect_tcp_after(t, 25, .seq = SEG(4), .len = MSS);
+    expect_no_tx(t);
+}
+
+static void test_tlp_resends_the_last_segment_after_two_rtts(void **state)
+{
+    struct st *t = *state;
+    struct conn c = reno_conn(t, true, false);
+    uint32_t L = c.iss + 1;
+    fill(3 * MSS);
+    conn_send(&c, payload, 3 * MSS);
+    for (int k = 1; k <= 3; k++)
+        expect_tcp(t, .seq = SEG(k), .len = MSS);
+    /* RFC 8985 7.2: PTO = 2 * SRTT (+ 2 ms, as Linux, with more than one segment out) = 202
+     * ms, before the 300 ms RTO; with no new data, the probe is the last segment (7.3). */
+    expect_tcp_after(t, 202, .seq = SEG(3), .len = MSS);
+    expect_no_tx(t);
+    assert_int_equal(counter(t, "tcp.tlp_probes"), 1);
+    /* Its SACK, an RTT later, shows 1 and 2 missing: sent more than RACK.rtt + reo_wnd (100
+     * + 25 ms) before the probe, they are lost, and fast recovery resends both instead of
+     * waiting for the RTO. */
+    advance(t, 100);
+    sack_ack(t, &c, L, 1, (struct tcp_sack_block[]){ { SEG(3), SEG(4) } });
+    expect_tcp(t, .seq = SEG(1), .len = MSS);
+    expect_tcp(t, .seq = SEG(2), .len = MSS);
+    expect_no_tx(t);
+    assert_int_equal(counter(t, "tcp.timeouts"), 0);
+    assert_int_equal(st_tcp_info(c.fd).in_recovery, 1);
+}
+
+static void test_tlp_sends_new_data_then_the_rto_follows(void **state)
+{
+    struct st *t = *state;
+    struct conn c = reno_conn(t, true, false);
+    fill(11 * MSS);
+    uint32_t L = c.iss + 1;
+    conn_send(&c, payload, 11 * MSS);   /* ten go (IW10) */
+    for (int k = 1; k <= 10; k++)
+        expect_tcp(t, .seq = SEG(k), .len = MSS);
+    expect_no_tx(t);
+    /* The probe is new data when there is some, whatever cwnd says (RFC 8985 7.3). */
+    expect_tcp_after(t, 202, .seq = SEG(11), .len = MSS);
+    expect_no_tx(t);
+    /* One probe per episode: then the RTO, from the probe. */
+    expect_tcp_after(t, 300, .seq = SEG(1), .len = MSS);
+    assert_int_equal(counter(t, "tcp.tlp_probes"), 1);
+    assert_int_equal(counter(t, "tcp.timeouts"), 1);
+}
+
+static void test_tlp_is_off_without_sack(void **state)
+{
+    struct st *t = *state;
+    struct conn c = reno_conn(t, false, false);
+    uint32_t L = c.iss + 1;
+    fill(3 * MSS);
+    conn_send(&c, payload, 3 * MSS);
+    for (int k = 1; k <= 3; k++)
+        expect_tcp(t, .seq = SEG(k), .len = MSS);
+    expect_tcp_after(t, 300, .seq = SEG(1), .len = MSS);   /* the RTO, as before */
+    assert_int_equal(counter(t, "tcp.tlp_probes"), 0);
+}
+
 /* ---- D-SACK from the peer (RFC 2883) ---- */
 
 static void test_dsack_received_is_counted_and_marks_nothing(void **state)
@@ -518,6 +645,11 @@ int main(void)
         T(test_dupacks_during_recovery_clock_out_new_data),
         T(test_newreno_partial_ack_resends_the_next_hole_at_once),
         T(test_window_update_is_not_a_duplicate_ack),
+        T(test_rack_detects_a_lost_retransmission_without_an_rto),
+        T(test_rack_waits_a_reordering_window_once_reordering_is_seen),
+        T(test_tlp_resends_the_last_segment_after_two_rtts),
+        T(test_tlp_sends_new_data_then_the_rto_follows),
+        T(test_tlp_is_off_without_sack),
         T(test_sack_recovery_resends_exactly_the_holes),
         T(test_sack_recovery_with_three_holes_in_one_ack),
         T(test_sack_blocks_outside_what_was_sent_are_ignored),
