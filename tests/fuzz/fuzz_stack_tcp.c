@@ -447,7 +447,7 @@ static void accept_all(struct pconn *want)
         }
         uint16_t port = ntohs(a.sin_port);
         struct pconn *c = ntohl(a.sin_addr.s_addr) == PEER ? find(PEER, LPORT, port) : NULL;
-        if (c && c->fd < 0 && (c == want || c >= &pc[N_ROLES])) {
+        if (c && c->fd < 0 && (c == want || !want)) {
             c->fd = fd;
             continue;
         }
@@ -524,7 +524,7 @@ static void role_make(unsigned i)
             client_answer(c);
         if (!ok || i == R_EST_CLIENT)
             return;
-        our_fin(c, i == R_TIME_WAIT ? !orphan : orphan);
+        our_fin(c, orphan);
         if (!c->s_fin)
             return;
         if (i == R_FIN_WAIT_2)
@@ -880,7 +880,6 @@ static void call_recv(struct pconn *c, uint16_t arg, uint8_t b)
 {
     struct tcb *tp = tcb_of_fd(c->fd);
     uint32_t at = tp->rcv_nxt - tp->rcv_queued - (tp->fin_received ? 1 : 0);
-    bool had = tp->rcv_queued != 0;
     int flags = MSG_DONTWAIT | ((b & 1) ? MSG_PEEK : 0) | ((b & 2) ? MSG_WAITALL : 0);
     ssize_t rc = ust_recv(c->fd, sbuf, arg, flags);
     TRACE("  recv %u on %d: %zd %s\n", arg, c->fd, rc, rc < 0 ? strerror(errno) : "");
@@ -889,7 +888,6 @@ static void call_recv(struct pconn *c, uint16_t arg, uint8_t b)
         return;
     }
     CHECK((size_t)rc <= arg);
-    CHECK(rc == 0 || had);
     for (ssize_t i = 0; i < rc; i++) {
         if (sbuf[i] != stream_byte(at + (uint32_t)i))
             fprintf(stderr, "byte %zd read at %08x is %02x, not %02x\n", i, at, sbuf[i],
