@@ -394,7 +394,10 @@ uint32_t tcp_readable_bytes(const struct tcb *tp)
 
 uint32_t tcp_unsent_bytes(const struct tcb *tp)
 {
-    return tp->write_seq - tp->snd_una - (tp->fin_queued ? 1 : 0);
+    /* Data bytes only: our FIN takes a sequence number but is not data, and once it is
+     * acknowledged (snd_una == write_seq) there is nothing left to subtract it from. */
+    uint32_t n = tp->write_seq - tp->snd_una;
+    return tp->fin_queued && n ? n - 1 : n;
 }
 
 void tcp_set_buffers(struct tcb *tp, uint32_t rcvbuf, uint32_t sndbuf)
