@@ -6,7 +6,7 @@
  * RESET_EVERY inputs, or every UST_FUZZ_STACK_RESET inputs from the environment (1 makes every
  * input stand alone). UST_FUZZ_STACK_TRACE prints each operation, socket call and frame sent and,
  * at the end of each input, the nonzero counters. The limits are small so that the edges are
- * reachable: 64 frame buffers, 2 big ones, a 64-frame link ring, 8 ARP entries with 4 queued
+ * reachable: 128 frame buffers, 2 big ones, a 64-frame link ring, 8 ARP entries with 4 queued
  * packets each, 4 datagrams and 64 KiB under reassembly, an ICMP burst of 4, 16 KiB receive
  * buffers. Sockets (all non-blocking):
  *   SK_ADDR    198.18.0.2:5000, SO_REUSEADDR        SK_ANY      0.0.0.0:5000, SO_REUSEADDR
@@ -14,7 +14,11 @@
  *   SK_BCAST   *:5002, SO_BROADCAST                 SK_PENDING  *:5003 connected to PENDING:7003
  *   SK_EPHEM   unbound until it sends               SK_PING     an ICMP echo ("ping") socket
  * ARP starts with PEER (198.18.0.1, also the gateway) resolved and PENDING (198.18.0.3)
- * incomplete with two of SK_PENDING's datagrams queued on it.
+ * incomplete with two of SK_PENDING's datagrams queued on it. PEER answers the stack's ARP
+ * requests (at the next drain); PENDING never does. TCP's listener and connections in every
+ * state, with their own operations and checks, are fuzz_stack_tcp.c's (see its header comment);
+ * UST_FUZZ_STACK_PARANOID settles the stack and checks the buffer accounting after every
+ * operation (slow; for finding which operation leaked).
  *
  * An input is a sequence of operations: an op byte (taken modulo OP_COUNT) and its arguments;
  * bytes past the end read as zero, and the input ends at an op boundary. A fed frame waits in the
@@ -56,6 +60,7 @@
  *   OP_POLL      u8 count: ust_stack_poll
  *   OP_DRAIN     the stack runs until idle; every frame it sent is checked and freed; the
  *                buffer accounting is checked
+ *   OP_TCP_SEG, OP_TCP_ICMP, OP_TCP_CALL, OP_TCP_FLOOD: see fuzz_stack_tcp.c
  *
  * Checked throughout: every frame the stack sends parses with wire/ (IPv4 header checksum, and
  * for whole datagrams, and datagrams rebuilt from the stack's own fragments, the UDP or ICMP
