@@ -613,6 +613,14 @@ static void check_accounting(void)
 
 /* ---- Making and unmaking the world ---- */
 
+/* A datagram under reassembly, whole, from which fragments are cut. */
+static struct slot {
+    bool valid;
+    uint8_t kind;
+    uint16_t total;              /* IP payload bytes */
+    uint8_t data[IPV4_MAX_LEN];
+} slots[4];
+
 static void build_arp(uint8_t *frame, uint16_t op, const struct eth_addr *sha, uint32_t spa,
                       const struct eth_addr *tha, uint32_t tpa, const struct eth_addr *dst)
 {
@@ -665,6 +673,8 @@ static void world_make(void)
     prime_arp();
     fz_tcp_make();
     memset(&defrag, 0, sizeof defrag);
+    memset(slots, 0, sizeof slots);   /* a history replays from the same start */
+    peer_owes_arp_reply = false;
     w.last_frame_len = 0;
     w.last_sent_len = 0;
     w.inputs = 0;
@@ -890,13 +900,6 @@ static void op_udp(struct rd *r)
 
 /* ---- Fragments ---- */
 
-/* A datagram under reassembly, whole, from which fragments are cut. */
-static struct slot {
-    bool valid;
-    uint8_t kind;
-    uint16_t total;              /* IP payload bytes */
-    uint8_t data[IPV4_MAX_LEN];
-} slots[4];
 
 static void slot_build(struct slot *sl, uint8_t kind, uint16_t total, uint32_t src)
 {

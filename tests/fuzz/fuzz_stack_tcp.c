@@ -606,6 +606,7 @@ void fz_tcp_unmake(void)
                                            : timer_wheel_resolution_ns(&w.s->wheel));
         settle();
     }
+    CHECK(tcp_connection_count(w.s) == 0);
 }
 
 /* ---- Checks ---- */
