@@ -121,6 +121,13 @@ SEEDS = {
     "tcp_sack_blocks_wild": call(EST_SERVER, C_SEND, 4000, 1) + drain()
         + seg(EST_SERVER, ACK, amode=A_UNA, sack=[(1, 100, 50), (2, 0, 5000), (4, 300, 10), (8 | 0, 1, 2000)])
         + drain(),
+    # Without SACK (the remade EST_SERVER's peer offers no options): NewReno's partial ACK.
+    "tcp_reno_recovery_partial_ack": call(EST_SERVER, C_REMAKE) + call(EST_SERVER, C_SEND, 6000, 1) + drain()
+        + seg(EST_SERVER, ACK, amode=A_UNA) * 5 + drain() + seg(EST_SERVER, ACK, amode=A_PART, ad=536)
+        + seg(EST_SERVER, ACK, amode=A_PART, ad=1600) + seg(EST_SERVER, ACK) + drain(),
+    "tcp_newreno_module": call(EST_CLIENT, C_SETOPT, 14 | 1 << 4) + call(EST_CLIENT, C_SEND, 5000, 1) + drain()
+        + seg(EST_CLIENT, ACK, amode=A_PART, ad=1400) + seg(EST_CLIENT, ACK, amode=A_UNA) * 4
+        + seg(EST_CLIENT, ACK) + drain(),
     "tcp_rto_until_death": call(EST_SERVER, C_SEND, 2000, 1) + next_timer(12) + drain(),
     # Zero window: persist probes; the window opens again.
     "tcp_zero_window_persist": seg(EST_CLIENT, ACK, win=0) + call(EST_CLIENT, C_SEND, 2000, 1) + next_timer(4)
