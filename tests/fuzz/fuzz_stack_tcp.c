@@ -115,6 +115,9 @@ struct pconn {
     uint32_t s_tsval;
     bool s_fin;
     uint32_t s_fin_seq;
+    bool s_edge_ok;
+    uint32_t s_edge;             /* right edge of the window the stack offered: never moves left */
+    uint32_t rd_bytes;           /* bytes the user has read from fd (the stream's offset) */
 };
 
 static struct pconn pc[N_CONNS];
@@ -312,6 +315,7 @@ static void learn(struct pconn *c, const struct tcp_repr *t)
         c->s_wscale = t->opt.wscale;
         bool peer_ws = (syn_options(c, false).present & TCP_HAS_WSCALE) != 0;
         c->s_shift = c->s_ws && peer_ws ? c->s_wscale : 0;
+        c->s_edge_ok = false;   /* a new incarnation; its SYN's window is not scaled */
         if (!(fl & TCP_ACK))
             c->p_ack = 0;   /* our SYN-ACK will acknowledge it */
     }
@@ -322,6 +326,26 @@ static void learn(struct pconn *c, const struct tcp_repr *t)
     if (fl & TCP_FIN) {
         c->s_fin = true;
         c->s_fin_seq = t->seq + (uint32_t)t->payload_len;
+    }
+    if ((fl & TCP_ACK) && !(fl & (TCP_RST | TCP_SYN)) && c->have_iss) {
+        /* RFC 9293 3.8.6.2.2 (and RFC 7323 2.4): the window's right edge must not move left
+         * (a scaled window may round down by less than one unit). */
+        uint32_t edge = t->ack + ((uint32_t)t->window << c->s_shift);
+        if (c->s_edge_ok && seq_lt(edge + ((1u << c->s_shift) - 1), c->s_edge)) {
+            const struct tcb *tp = conn_tcb(c);
+            fprintf(stderr, "window edge %u -> %u moved left: %08x -> %08x (ack %08x win %u "
+                    "shift %u flags %03x)\n", c->lport, c->rport, c->s_edge, edge, t->ack,
+                    t->window, c->s_shift, t->flags);
+            if (tp)
+                fprintf(stderr, "  tcb state %u rcv_nxt %08x rcv_adv %08x rcv_wnd %u rcv_wscale "
+                        "%u rcvbuf %u queued %u ooo %u irs %08x fd %d\n", tp->c.state,
+                        tp->rcv_nxt, tp->rcv_adv, tp->rcv_wnd, tp->rcv_wscale, tp->rcvbuf,
+                        tp->rcv_queued, tp->ooo_bytes, tp->irs, c->fd);
+        }
+        CHECK(!c->s_edge_ok || seq_geq(edge + ((1u << c->s_shift) - 1), c->s_edge));
+        if (!c->s_edge_ok || seq_gt(edge, c->s_edge))
+            c->s_edge = edge;
+        c->s_edge_ok = true;
     }
     if ((fl & TCP_ACK) && !(fl & TCP_RST)) {
         c->s_ack = t->ack;
@@ -449,6 +473,7 @@ static void accept_all(struct pconn *want)
         struct pconn *c = ntohl(a.sin_addr.s_addr) == PEER ? find(PEER, LPORT, port) : NULL;
         if (c && c->fd < 0 && (c == want || !want)) {
             c->fd = fd;
+            c->rd_bytes = 0;
             continue;
         }
         TRACE("  accepted %08x:%u: no place, reset\n", ntohl(a.sin_addr.s_addr), port);
@@ -889,6 +914,13 @@ static void call_recv(struct pconn *c, uint16_t arg, uint8_t b)
         return;
     }
     CHECK((size_t)rc <= arg);
+    /* In order and without holes: the next byte to read is the one after the last read. */
+    if (rc > 0 && at != tp->irs + 1 + c->rd_bytes)
+        fprintf(stderr, "read at %08x, but irs %08x + 1 + %u bytes read before\n", at, tp->irs,
+                c->rd_bytes);
+    CHECK(rc == 0 || at == tp->irs + 1 + c->rd_bytes);
+    if (!(b & 1))
+        c->rd_bytes += (uint32_t)rc;
     for (ssize_t i = 0; i < rc; i++) {
         if (sbuf[i] != stream_byte(at + (uint32_t)i))
             fprintf(stderr, "byte %zd read at %08x is %02x, not %02x\n", i, at, sbuf[i],
