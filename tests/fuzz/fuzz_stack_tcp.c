@@ -48,11 +48,16 @@
  * no data on an RST, DF set; every data byte it sends, and every byte a recv returns, is the
  * byte of the stream at that sequence number: both ends write stream_byte(seq) (the peer for its
  * payloads, the harness for what it passes to send), so any misplaced, stale or corrupted byte
- * shows, whatever the reassembly, retransmission or SACK path it took. Every connection keeps
+ * shows, whatever the reassembly, retransmission or SACK path it took. The right edge of the
+ * window the stack offers on a 4-tuple never moves left (RFC 9293 3.8.6; the peer scales
+ * the window field by the shift both SYNs agreed on, so a wrong shift shows here too), and
+ * TcpCurrEstab equals the connections in ESTABLISHED or CLOSE_WAIT. Every connection keeps
  * snd_una <= snd_nxt <= write_seq and its queue byte counts equal to its queues. With the stack
- * idle, every buffer a connection holds is counted (accounting). At reset every socket is
- * closed with SO_LINGER 0 and the listener closed; then the clock runs (bounded: at most two
- * hours of fake time) until no connection, control block or TIME_WAIT entry is left.
+ * idle, every buffer a connection holds is counted (accounting), including those of reset
+ * connections still waiting on the accept queue, and each listener's SYN and accept queue
+ * lengths match what it holds. At reset every socket is closed with SO_LINGER 0 and the
+ * listener closed; then the clock runs (bounded: at most two hours of fake time) until no
+ * connection, control block or TIME_WAIT entry is left.
  */
 #include "fuzz_stack.h"
 
@@ -327,7 +332,8 @@ static void learn(struct pconn *c, const struct tcp_repr *t)
         c->s_fin_seq = t->seq + (uint32_t)t->payload_len;
     }
     if ((fl & TCP_ACK) && !(fl & (TCP_RST | TCP_SYN)) && c->have_iss) {
-        /* RFC 9293 3.8.6.2.2 (and RFC 7323 2.4): the window's right edge must not move left
+        /* RFC 9293 3.8.6 (shrinking is strongly discouraged; ustack never shrinks), RFC 7323
+         * 2.4: the window's right edge must not move left
          * (a scaled window may round down by less than one unit). */
         uint32_t edge = t->ack + ((uint32_t)t->window << c->s_shift);
         if (c->s_edge_ok && seq_lt(edge + ((1u << c->s_shift) - 1), c->s_edge)) {
