@@ -332,9 +332,9 @@ static void learn(struct pconn *c, const struct tcp_repr *t)
         c->s_fin_seq = t->seq + (uint32_t)t->payload_len;
     }
     if ((fl & TCP_ACK) && !(fl & (TCP_RST | TCP_SYN)) && c->have_iss) {
-        /* RFC 9293 3.8.6 (shrinking is strongly discouraged; ustack never shrinks), RFC 7323
-         * 2.4: the window's right edge must not move left
-         * (a scaled window may round down by less than one unit). */
+        /* RFC 9293 3.8.6 (shrinking is strongly discouraged; ustack never shrinks) and RFC
+         * 7323 2.4: the window's right edge must not move left (a scaled window may round
+         * down by less than one unit). */
         uint32_t edge = t->ack + ((uint32_t)t->window << c->s_shift);
         if (c->s_edge_ok && seq_lt(edge + ((1u << c->s_shift) - 1), c->s_edge)) {
             const struct tcb *tp = conn_tcb(c);
