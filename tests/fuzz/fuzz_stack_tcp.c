@@ -49,8 +49,7 @@
  * byte of the stream at that sequence number: both ends write stream_byte(seq) (the peer for its
  * payloads, the harness for what it passes to send), so any misplaced, stale or corrupted byte
  * shows, whatever the reassembly, retransmission or SACK path it took. The right edge of the
- * window the stack offers on a 4-tuple never moves left (RFC 9293 3.8.6; the peer scales
- * the window field by the shift both SYNs agreed on, so a wrong shift shows here too), and
+ * window the stack offers on a 4-tuple never moves left (RFC 9293 3.8.6), and
  * TcpCurrEstab equals the connections in ESTABLISHED or CLOSE_WAIT. Every connection keeps
  * snd_una <= snd_nxt <= write_seq and its queue byte counts equal to its queues. With the stack
  * idle, every buffer a connection holds is counted (accounting), including those of reset
@@ -335,19 +334,24 @@ static void learn(struct pconn *c, const struct tcp_repr *t)
         /* RFC 9293 3.8.6 (shrinking is strongly discouraged; ustack never shrinks) and RFC
          * 7323 2.4: the window's right edge must not move left (a scaled window may round
          * down by less than one unit). */
-        uint32_t edge = t->ack + ((uint32_t)t->window << c->s_shift);
-        if (c->s_edge_ok && seq_lt(edge + ((1u << c->s_shift) - 1), c->s_edge)) {
-            const struct tcb *tp = conn_tcb(c);
+        /* The shift the connection applies: a peer can make a cookie connection disagree with
+         * the SYNs by echoing a TSecr that is not the cookie's (its low bits carry the
+         * options, as Linux's), so the SYNs' agreement is not always the truth. */
+        const struct tcb *ctp = conn_tcb(c);
+        uint8_t shift = ctp ? ctp->rcv_wscale : c->s_shift;
+        uint32_t edge = t->ack + ((uint32_t)t->window << shift);
+        if (c->s_edge_ok && seq_lt(edge + ((1u << shift) - 1), c->s_edge)) {
+            const struct tcb *tp = ctp;
             fprintf(stderr, "window edge %u -> %u moved left: %08x -> %08x (ack %08x win %u "
                     "shift %u flags %03x)\n", c->lport, c->rport, c->s_edge, edge, t->ack,
-                    t->window, c->s_shift, t->flags);
+                    t->window, shift, t->flags);
             if (tp)
                 fprintf(stderr, "  tcb state %u rcv_nxt %08x rcv_adv %08x rcv_wnd %u rcv_wscale "
                         "%u rcvbuf %u queued %u ooo %u irs %08x fd %d\n", tp->c.state,
                         tp->rcv_nxt, tp->rcv_adv, tp->rcv_wnd, tp->rcv_wscale, tp->rcvbuf,
                         tp->rcv_queued, tp->ooo_bytes, tp->irs, c->fd);
         }
-        CHECK(!c->s_edge_ok || seq_geq(edge + ((1u << c->s_shift) - 1), c->s_edge));
+        CHECK(!c->s_edge_ok || seq_geq(edge + ((1u << shift) - 1), c->s_edge));
         if (!c->s_edge_ok || seq_gt(edge, c->s_edge))
             c->s_edge = edge;
         c->s_edge_ok = true;
