@@ -148,6 +148,16 @@ static void send_cookie(struct tcb *lp, const struct ipv4_repr *ip, const struct
     struct tcb *tp = child_new(lp, ip, th);
     if (!tp)
         return;
+    if (!tp->ts_ok) {
+        /* Without timestamps the cookie cannot carry window scale and SACK-permitted, and the
+         * connection it makes will use neither (cookie_accept): so the SYN-ACK must not offer
+         * them either, or the peer would scale our windows (RFC 7323 2.2: in effect when both
+         * SYNs carry the option). Linux clears the options the same way. */
+        tp->wscale_ok = false;
+        tp->snd_wscale = 0;
+        tp->rcv_wscale = 0;
+        tp->sack_ok = false;
+    }
     tp->iss = cookie_make(s, tp, tp->peer_mss);
     tp->snd_nxt = tp->iss + 1;
     if (tp->ts_ok)

@@ -256,11 +256,12 @@ ssize_t tcp_recv(struct tcb *tp, const struct iovec *iov, size_t iovcnt, int fla
 
 /* ---- Closing ---- */
 
-/* Our FIN and the state it leads to (RFC 9293 3.10.4). */
-static void send_fin(struct tcb *tp)
+/* Our FIN and the state it leads to (RFC 9293 3.10.4). Returns false if the connection was
+ * aborted instead (no buffer for the FIN): an orphan's tcb is then freed. */
+static bool send_fin(struct tcb *tp)
 {
     if (tp->fin_queued)
-        return;
+        return true;
     switch (tp->c.state) {
     case TCPS_SYN_RECEIVED:
     case TCPS_ESTABLISHED:
@@ -270,14 +271,15 @@ static void send_fin(struct tcb *tp)
         tcp_set_state(tp, TCPS_LAST_ACK);
         break;
     default:
-        return;
+        return true;
     }
     if (!tcp_queue_fin(tp)) {
         tcp_send_rst_for(tp);   /* no buffer even for a FIN: abort rather than hang */
         tcp_abort(tp, ENOBUFS);
-        return;
+        return false;
     }
     tcp_output(tp);
+    return true;
 }
 
 int tcp_shutdown(struct tcb *tp, int how)
@@ -329,7 +331,8 @@ void tcp_close(struct tcb *tp)
         tcp_done(tp);
         return;
     }
-    send_fin(tp);
+    if (!send_fin(tp))
+        return;   /* aborted and freed */
     if (tp->c.state == TCPS_FIN_WAIT_2)
         timer_arm(&tp->stack->wheel, &tp->keep_timer,
                   tp->stack->now + (uint64_t)tp->stack->cfg.tcp_fin_timeout_s * NS_PER_SEC);
@@ -398,7 +401,10 @@ uint32_t tcp_readable_bytes(const struct tcb *tp)
 
 uint32_t tcp_unsent_bytes(const struct tcb *tp)
 {
-    return tp->write_seq - tp->snd_una - (tp->fin_queued ? 1 : 0);
+    /* Data bytes only: our FIN takes a sequence number but is not data, and once it is
+     * acknowledged (snd_una == write_seq) there is nothing left to subtract it from. */
+    uint32_t n = tp->write_seq - tp->snd_una;
+    return tp->fin_queued && n ? n - 1 : n;
 }
 
 void tcp_set_buffers(struct tcb *tp, uint32_t rcvbuf, uint32_t sndbuf)

@@ -6,7 +6,7 @@
  * RESET_EVERY inputs, or every UST_FUZZ_STACK_RESET inputs from the environment (1 makes every
  * input stand alone). UST_FUZZ_STACK_TRACE prints each operation, socket call and frame sent and,
  * at the end of each input, the nonzero counters. The limits are small so that the edges are
- * reachable: 64 frame buffers, 2 big ones, a 64-frame link ring, 8 ARP entries with 4 queued
+ * reachable: 128 frame buffers, 2 big ones, a 64-frame link ring, 8 ARP entries with 4 queued
  * packets each, 4 datagrams and 64 KiB under reassembly, an ICMP burst of 4, 16 KiB receive
  * buffers. Sockets (all non-blocking):
  *   SK_ADDR    198.18.0.2:5000, SO_REUSEADDR        SK_ANY      0.0.0.0:5000, SO_REUSEADDR
@@ -14,7 +14,11 @@
  *   SK_BCAST   *:5002, SO_BROADCAST                 SK_PENDING  *:5003 connected to PENDING:7003
  *   SK_EPHEM   unbound until it sends               SK_PING     an ICMP echo ("ping") socket
  * ARP starts with PEER (198.18.0.1, also the gateway) resolved and PENDING (198.18.0.3)
- * incomplete with two of SK_PENDING's datagrams queued on it.
+ * incomplete with two of SK_PENDING's datagrams queued on it. PEER answers the stack's ARP
+ * requests (at the next drain); PENDING never does. TCP's listener and connections in every
+ * state, with their own operations and checks, are fuzz_stack_tcp.c's (see its header comment);
+ * UST_FUZZ_STACK_PARANOID settles the stack and checks the buffer accounting after every
+ * operation (slow; for finding which operation leaked).
  *
  * An input is a sequence of operations: an op byte (taken modulo OP_COUNT) and its arguments;
  * bytes past the end read as zero, and the input ends at an op boundary. A fed frame waits in the
@@ -56,6 +60,7 @@
  *   OP_POLL      u8 count: ust_stack_poll
  *   OP_DRAIN     the stack runs until idle; every frame it sent is checked and freed; the
  *                buffer accounting is checked
+ *   OP_TCP_SEG, OP_TCP_ICMP, OP_TCP_CALL, OP_TCP_FLOOD: see fuzz_stack_tcp.c
  *
  * Checked throughout: every frame the stack sends parses with wire/ (IPv4 header checksum, and
  * for whole datagrams, and datagrams rebuilt from the stack's own fragments, the UDP or ICMP
@@ -72,7 +77,7 @@
  * written next to the crash (the -artifact_prefix) as fuzz_stack-history-NNNN; running the
  * target on those files in order replays the failure.
  */
-#include "fuzz_common.h"
+#include "fuzz_stack.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -107,21 +112,10 @@
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 #define RESET_EVERY 64
-#define MTU 1500
-#define FRAME_CAP (ETH_HDR_LEN + ETH_VLAN_TAG_LEN + MTU + 64)
 #define MAX_HISTORY_BYTES (8u << 20)
 
-/* Addresses, host order (198.18.0.0/15, as the packet tests). */
-#define ADDR 0xc6120002u         /* the stack */
-#define PEER 0xc6120001u         /* resolved neighbour and gateway */
-#define PENDING 0xc6120003u      /* incomplete neighbour */
-#define BCAST 0xc61200ffu        /* the directed broadcast */
-#define NET(h) (0xc6120000u | (h))
-#define FAR(h) (0xc0000200u | (h))   /* off link, reached through the gateway */
-#define LIMITED_BCAST 0xffffffffu
-
-static const struct eth_addr our_mac = { { 0x02, 0, 0, 0, 0, 0x02 } };
-static const struct eth_addr peer_mac = { { 0x02, 0, 0, 0, 0, 0x01 } };
+const struct eth_addr our_mac = { { 0x02, 0, 0, 0, 0, 0x02 } };
+const struct eth_addr peer_mac = { { 0x02, 0, 0, 0, 0, 0x01 } };
 static const struct eth_addr pending_mac = { { 0x02, 0, 0, 0, 0, 0x03 } };
 static const struct eth_addr other_mac = { { 0x02, 0, 0, 0, 0, 0x42 } };
 static const struct eth_addr bcast_mac = { { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff } };
@@ -130,13 +124,7 @@ static const struct eth_addr mcast_mac = { { 0x01, 0x00, 0x5e, 0, 0, 0x01 } };
 /* ---- Failing, and leaving the history behind ---- */
 
 static char artifact_prefix[512] = "./";
-static bool tracing;             /* UST_FUZZ_STACK_TRACE set: say what happens, on stderr */
-
-#define TRACE(...)                                                                     \
-    do {                                                                               \
-        if (tracing)                                                                   \
-            fprintf(stderr, __VA_ARGS__);                                              \
-    } while (0)
+bool tracing;
 /* Kept in static memory: a malloc per input would look like a leak to libFuzzer, which would
  * then run LeakSanitizer after every input. */
 static struct {
@@ -164,7 +152,7 @@ static void history_add(const uint8_t *data, size_t size)
 }
 
 /* Writes with plain system calls: this also runs inside AddressSanitizer's report. */
-static void history_dump(void)
+void history_dump(void)
 {
     char path[600];
     for (unsigned i = 0; i < history.n; i++) {
@@ -181,14 +169,6 @@ static void history_dump(void)
             history.n, artifact_prefix, history.complete ? "" : " (incomplete)");
 }
 
-#define CHECK(cond)                                                                    \
-    do {                                                                               \
-        if (!(cond)) {                                                                 \
-            fprintf(stderr, "%s:%d: invariant broken: %s\n", __FILE__, __LINE__, #cond); \
-            history_dump();                                                            \
-            abort();                                                                   \
-        }                                                                              \
-    } while (0)
 
 #ifdef HAVE_ASAN_CALLBACK
 static void on_asan_report(const char *report)
@@ -200,46 +180,7 @@ static void on_asan_report(const char *report)
 
 /* ---- Reading the input ---- */
 
-struct rd {
-    const uint8_t *p;
-    size_t n;
-};
 
-static uint8_t rd_u8(struct rd *r)
-{
-    if (!r->n)
-        return 0;
-    r->n--;
-    return *r->p++;
-}
-
-static uint16_t rd_u16(struct rd *r)
-{
-    uint16_t hi = rd_u8(r);
-    return (uint16_t)(hi << 8 | rd_u8(r));
-}
-
-static uint32_t rd_u32(struct rd *r)
-{
-    uint32_t hi = rd_u16(r);
-    return hi << 16 | rd_u16(r);
-}
-
-/* Copies up to n bytes; what the input lacks is zero. */
-static void rd_bytes(struct rd *r, uint8_t *dst, size_t n)
-{
-    size_t k = n < r->n ? n : r->n;
-    memcpy(dst, r->p, k);
-    memset(dst + k, 0, n - k);
-    r->p += k;
-    r->n -= k;
-}
-
-/* ---- The world ---- */
-
-enum sock_id {
-    SK_ADDR, SK_ANY, SK_DBCAST, SK_CONN, SK_BCAST, SK_PENDING, SK_EPHEM, SK_PING, N_SOCKS
-};
 
 struct sock_plan {
     int protocol;
@@ -265,30 +206,14 @@ static const struct sock_plan plans[N_SOCKS] = {
     [SK_PING] = { .protocol = IPPROTO_ICMP },
 };
 
-#define MAX_CTRS 1024
 
-struct world {
-    struct clk clock;
-    struct ust_stack *s;
-    struct link *peer;
-    struct pkt_pool *pool;       /* the peer's frames */
-    int fd[N_SOCKS];
-    uint64_t ctrs[MAX_CTRS];
-    unsigned n_ctrs;
-    uint8_t last_frame[FRAME_CAP];   /* the last template frame fed, for OP_REPEAT */
-    size_t last_frame_len;
-    size_t last_l3;              /* where its ARP or IP header starts */
-    uint8_t last_sent[576];      /* the start of the last datagram the stack sent */
-    size_t last_sent_len;
-    unsigned inputs;             /* since the world was made */
-};
-
-static struct world w;
+struct world w;
 static unsigned reset_every = RESET_EVERY;
+static bool paranoid;            /* UST_FUZZ_STACK_PARANOID: settle and account after each op */
 static uint8_t pattern[65536];   /* payload bytes for everything we build */
 static uint8_t rxbuf[65536];
 
-static void set_opt(struct ust_config *c, const char *name, const char *value)
+void set_opt(struct ust_config *c, const char *name, const char *value)
 {
     int rc = ust_config_set(c, name, value);
     if (rc)
@@ -300,7 +225,7 @@ static void make_config(struct ust_config *c)
 {
     static const char *const opts[][2] = {
         { "addr", "198.18.0.2/24" }, { "mac", "02:00:00:00:00:02" }, { "gw", "198.18.0.1" },
-        { "log", "error" }, { "mtu", "1500" }, { "pool_buffers", "64" }, { "big_buffers", "2" },
+        { "log", "error" }, { "mtu", "1500" }, { "pool_buffers", "128" }, { "big_buffers", "2" },
         { "rx_burst", "16" }, { "arp_cache", "8" }, { "arp_queue", "4" },
         { "arp_reachable_ms", "2000" }, { "arp_retrans_ms", "200" }, { "arp_retries", "3" },
         { "arp_stale_ms", "4000" }, { "reasm_timeout_ms", "1000" }, { "reasm_mem", "65536" },
@@ -310,6 +235,7 @@ static void make_config(struct ust_config *c)
     ust_config_defaults(c);
     for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
         set_opt(c, opts[i][0], opts[i][1]);
+    fz_tcp_config(c);
 }
 
 static struct sock *sock_of(enum sock_id k)
@@ -352,7 +278,7 @@ static void open_socket(enum sock_id k, bool must)
 
 /* ---- Feeding frames ---- */
 
-static void feed(const uint8_t *frame, size_t len)
+void feed(const uint8_t *frame, size_t len)
 {
     struct pkt *p = pkt_alloc(w.pool);
     if (!p)
@@ -449,16 +375,25 @@ static void check_sent_ipv4(const struct eth_repr *e)
         memcpy(w.last_sent, e->payload, n);
         w.last_sent_len = n;
     }
+    if (!ipv4_is_fragment(&ip) && ip.protocol == IPPROTO_TCP) {
+        CHECK(ip.df);   /* TCP does path MTU discovery: never fragmented */
+        fz_tcp_sent(&ip);
+        return;
+    }
     if (!ipv4_is_fragment(&ip)) {
         check_sent_l4(ip.protocol, ip.payload, ip.payload_len, ip.dst);
         return;
     }
-    CHECK(!ip.df);
+    CHECK(!ip.df && ip.protocol != IPPROTO_TCP);
     CHECK((uint32_t)ip.frag_off + ip.payload_len <= IPV4_MAX_LEN - IPV4_HDR_LEN);
     if (ip.mf)
         CHECK(ip.payload_len > 0 && ip.payload_len % 8 == 0);
     defrag_add(&ip);
 }
+
+/* PEER is a live host: it answers the stack's ARP requests (after the drain that saw them), so
+ * its TCP connections outlive the ARP cache's timers. PENDING never answers. */
+static bool peer_owes_arp_reply;
 
 static void check_sent_arp(const struct eth_repr *e)
 {
@@ -467,6 +402,8 @@ static void check_sent_arp(const struct eth_repr *e)
     CHECK(eth_addr_equal(&a.sha, &our_mac) && a.spa == ADDR);
     if (a.op == ARP_OP_REQUEST) {
         CHECK(eth_addr_is_broadcast(&e->dst) || a.tpa != ADDR);
+        if (a.tpa == PEER)
+            peer_owes_arp_reply = true;
     } else {
         CHECK(a.op == ARP_OP_REPLY);
         CHECK(eth_addr_equal(&e->dst, &a.tha) && a.tpa != ADDR);
@@ -503,7 +440,7 @@ static void check_sent_frame(const uint8_t *buf, size_t len)
 }
 
 /* Takes, checks and frees everything the stack sent. Returns how many frames that was. */
-static unsigned drain_peer(void)
+unsigned drain_peer(void)
 {
     struct pkt *burst[64];
     unsigned total = 0;
@@ -516,11 +453,21 @@ static unsigned drain_peer(void)
         total += (unsigned)n;
     }
     CHECK(n == 0);
+    if (peer_owes_arp_reply) {
+        uint8_t f[ETH_HDR_LEN + ARP_LEN];
+        struct eth_repr e = { .dst = our_mac, .src = peer_mac, .ethertype = ETHERTYPE_ARP };
+        struct arp_repr a = { .op = ARP_OP_REPLY, .sha = peer_mac, .spa = PEER, .tha = our_mac,
+                              .tpa = ADDR };
+        eth_emit(&e, f, ETH_HDR_LEN);
+        arp_emit(&a, f + ETH_HDR_LEN, ARP_LEN);
+        peer_owes_arp_reply = false;
+        feed(f, sizeof f);
+    }
     return total;
 }
 
 /* Runs the stack until it has nothing left to do at this time. */
-static void settle(void)
+void settle(void)
 {
     for (unsigned round = 0;; round++) {
         CHECK(round < 10000);   /* more would be a livelock */
@@ -542,7 +489,9 @@ static void check_counters(bool snapshot_only)
         for (unsigned i = 0; i < set->groups[g].n; i++, k++) {
             CHECK(k < MAX_CTRS);
             uint64_t v = ctr_group_value(&set->groups[g], i);
-            if (!snapshot_only && v < w.ctrs[k]) {
+            /* A gauge, not a counter: fuzz_stack_tcp.c checks it against the connections. */
+            bool gauge = strcmp(set->groups[g].desc[i].name, "curr_estab") == 0;
+            if (!snapshot_only && !gauge && v < w.ctrs[k]) {
                 fprintf(stderr, "counter %s.%s went from %llu to %llu\n", set->groups[g].name,
                         set->groups[g].desc[i].name, (unsigned long long)w.ctrs[k],
                         (unsigned long long)v);
@@ -609,10 +558,11 @@ static void check_state(void)
     check_counters(false);
     check_reassembly();
     check_arp();
+    fz_tcp_check();
 }
 
 /* Counts held buffers by pool: [0] the stack's frames, [1] its big buffers, [2] the peer's. */
-static void count_chain(uint32_t held[3], const struct pkt *p)
+void count_chain(uint32_t held[3], const struct pkt *p)
 {
     for (unsigned k = 0; p; p = p->next, k++) {
         CHECK(k < 1u << 20);
@@ -639,6 +589,8 @@ static void check_accounting(void)
         if (s->ipv4.reasm[i].in_use)
             count_chain(held, s->ipv4.reasm[i].frags);
     for (const struct sock *so = s->socks; so; so = so->stack_next) {
+        if (so->type != SOCK_DGRAM)
+            continue;
         uint32_t before = held[0] + held[1] + held[2], bytes = 0;
         count_chain(held, so->udp.rx_head);
         for (const struct pkt *p = so->udp.rx_head; p; p = p->next)
@@ -647,6 +599,7 @@ static void check_accounting(void)
         CHECK(bytes == so->udp.rx_bytes);
     }
     count_chain(held, s->loopq_head);
+    fz_tcp_count_held(held);
     CHECK(s->ifaces[0].txq_len == 0);
     if (pkt_pool_in_use(s->pool) != held[0] || pkt_pool_in_use(s->big_pool) != held[1] ||
         pkt_pool_in_use(w.pool) != held[2])
@@ -659,6 +612,14 @@ static void check_accounting(void)
 }
 
 /* ---- Making and unmaking the world ---- */
+
+/* A datagram under reassembly, whole, from which fragments are cut. */
+static struct slot {
+    bool valid;
+    uint8_t kind;
+    uint16_t total;              /* IP payload bytes */
+    uint8_t data[IPV4_MAX_LEN];
+} slots[4];
 
 static void build_arp(uint8_t *frame, uint16_t op, const struct eth_addr *sha, uint32_t spa,
                       const struct eth_addr *tha, uint32_t tpa, const struct eth_addr *dst)
@@ -710,7 +671,10 @@ static void world_make(void)
     for (int k = 0; k < N_SOCKS; k++)
         open_socket((enum sock_id)k, true);
     prime_arp();
+    fz_tcp_make();
     memset(&defrag, 0, sizeof defrag);
+    memset(slots, 0, sizeof slots);   /* a history replays from the same start */
+    peer_owes_arp_reply = false;
     w.last_frame_len = 0;
     w.last_sent_len = 0;
     w.inputs = 0;
@@ -722,6 +686,7 @@ static void world_make(void)
 static void world_unmake(void)
 {
     settle();
+    fz_tcp_unmake();
     /* Read every socket dry: what remains in use is held by ARP and reassembly alone. */
     for (int k = 0; k < N_SOCKS; k++) {
         const struct udp_pcb *pcb = &sock_of((enum sock_id)k)->udp;
@@ -935,13 +900,6 @@ static void op_udp(struct rd *r)
 
 /* ---- Fragments ---- */
 
-/* A datagram under reassembly, whole, from which fragments are cut. */
-static struct slot {
-    bool valid;
-    uint8_t kind;
-    uint16_t total;              /* IP payload bytes */
-    uint8_t data[IPV4_MAX_LEN];
-} slots[4];
 
 static void slot_build(struct slot *sl, uint8_t kind, uint16_t total, uint32_t src)
 {
@@ -1449,7 +1407,9 @@ static const struct {
     { op_echo, "echo" }, { op_icmp_err, "icmp_err" }, { op_repeat, "repeat" },
     { op_advance, "advance" }, { op_send, "send" }, { op_recv, "recv" },
     { op_connect, "connect" }, { op_setopt, "setopt" }, { op_sockmisc, "sockmisc" },
-    { op_poll, "poll" }, { op_drain, "drain" },
+    { op_poll, "poll" }, { op_drain, "drain" }, { fz_op_tcp_seg, "tcp_seg" },
+    { fz_op_tcp_icmp, "tcp_icmp" }, { fz_op_tcp_call, "tcp_call" },
+    { fz_op_tcp_flood, "tcp_flood" },
 };
 
 #define OP_COUNT (sizeof ops / sizeof ops[0])
@@ -1462,6 +1422,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
             snprintf(artifact_prefix, sizeof artifact_prefix, "%s", a + 17);
     }
     tracing = getenv("UST_FUZZ_STACK_TRACE") != NULL;
+    paranoid = getenv("UST_FUZZ_STACK_PARANOID") != NULL;
     const char *e = getenv("UST_FUZZ_STACK_RESET");
     if (e && atoi(e) > 0)
         reset_every = (unsigned)atoi(e) < RESET_EVERY * 4 ? (unsigned)atoi(e) : RESET_EVERY * 4;
@@ -1487,12 +1448,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     w.inputs++;
     history_add(data, size);
+    fz_tcp_revive();
     struct rd r = { data, size };
     while (r.n) {
         unsigned op = rd_u8(&r) % OP_COUNT;
         TRACE("op %s\n", ops[op].name);
         ops[op].fn(&r);
         check_state();
+        if (paranoid) {
+            settle();
+            check_accounting();
+        }
     }
     settle();
     check_state();
