@@ -218,8 +218,11 @@ ICOUNTS = [
                20_000, "per call; the implementation valgrind's CPU gets"),
     IcountPath(UDP_ECHO_TOOL, ["{build}/bench/bench_udp", "udp-echo-tool"], 20_000,
                "per 64-byte datagram, in one process over a loop link with a fake clock: "
-               "ust_poll, ust_recvfrom, ust_sendto, ust_recvfrom (EAGAIN), as tools/cmd_echo.c "
-               "loops; includes the scripted peer's part and the loop link (last of these rows)"),
+               "ust_poll, ust_recvfrom, ust_sendto, as tools/cmd_echo.c loops; includes the "
+               "scripted peer's part and the loop link (last of these rows)"),
+    IcountPath("UDP echo reading until EAGAIN, 64 B", ["{build}/bench/bench_udp", "udp-echo-drain"],
+               20_000, "the same plus the ust_recvfrom that finds the socket empty (EAGAIN), "
+                       "as a server loop reading until EAGAIN does"),
     IcountPath("UDP echo: ust_recvfrom+ust_sendto, 64 B", ["{build}/bench/bench_udp", "udp-echo"],
                20_000, "the same datagram with the minimal server loop (no ust_poll, no "
                        "EAGAIN round); includes the peer's part"),

@@ -71,8 +71,8 @@ class Bench:
         netns = _netns()
         self.config = config
         self.ctx = ctx
-        # When set, each server runs under `strace -c -f -o DIR/SIDE.strace` (slow, for system
-        # call counts only: bench/udp_rtt_syscalls.py).
+        # When set, each server runs under `perf trace -s -o DIR/SIDE.strace` (slower, for
+        # system call counts only: bench/udp_rtt_syscalls.py).
         self.strace_dir = strace_dir
         self.udp_rtt = str(ctx.build / "bench" / "udp_rtt")
         self.ustack = str(ctx.build / "tools" / "ustack")
@@ -103,23 +103,23 @@ class Bench:
         self.lab.close()
 
     def traced(self, side: str, argv: list) -> list:
-        """argv, under strace -c if system calls are being counted."""
+        """argv, under perf trace -s if system calls are being counted."""
         if self.strace_dir is None:
             return argv
-        return ["strace", "-I2", "-f", "-c", "-o", str(self.strace_dir / f"{side}.strace")] + argv
+        return ["perf", "trace", "-s", "-o", str(self.strace_dir / f"{side}.strace"), "--"] + argv
 
     def stop_server(self, side: str, server) -> None:
-        """Stops a server; a traced one first gets SIGTERM in its whole process group (strace is
-        not the process `ip netns exec` started) and time to write its summary."""
+        """Stops a server; a traced one first gets SIGINT in its whole process group (the
+        tracer and the server) and time to write its summary."""
         if self.strace_dir is not None and server.alive():
             out = self.strace_dir / f"{side}.strace"
             try:
-                os.killpg(server.pid, signal.SIGTERM)
+                os.killpg(server.pid, signal.SIGINT)
             except ProcessLookupError:
                 pass
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline and \
-                    not (out.exists() and "total" in out.read_text()):
+                    not (out.exists() and "syscall" in out.read_text()):
                 time.sleep(0.05)
         server.stop()
 
