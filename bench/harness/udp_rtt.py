@@ -166,7 +166,7 @@ class Bench:
         counters = server_counters(server.output())
         extra.update(counters)
         if "stack.polls" in counters:
-            # Each poll of the TAP link is at least one readv(2), the last one failing (EAGAIN).
+            # Each look at the TAP link reads until a readv(2) fails with EAGAIN.
             extra["link_polls"] = counters["stack.polls"] / (COUNT + WARMUP)
         return value, extra
 

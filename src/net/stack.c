@@ -426,17 +426,21 @@ static int poll_iface(struct iface *ifc)
 static int process(struct ust_stack *s, bool all)
 {
     int frames = 0;
-    s->ctrs.polls++;
+    bool looked = false;
     s->rx_skipped = false;
     for (unsigned i = 0; i < s->n_ifaces; i++) {
         struct iface *ifc = &s->ifaces[i];
         if (ifc->down)
             continue;
-        if (all || !ifc->rx_drained || link_next_event_ns(ifc->link) <= s->now)
+        if (all || !ifc->rx_drained || link_next_event_ns(ifc->link) <= s->now) {
             frames += poll_iface(ifc);
-        else
+            looked = true;
+        } else {
             s->rx_skipped = true;
+        }
     }
+    if (looked || all)
+        s->ctrs.polls++;
     if (!s->rx_skipped)
         s->rx_checked = s->now;
     if (s->loopq_head)

@@ -70,7 +70,7 @@ struct iface {
 };
 
 #define STACK_COUNTERS(X)                                                           \
-    X(polls, "times the links were polled")                                         \
+    X(polls, "times the links were looked at for received frames")                  \
     X(rx_frames, "frames taken from links")                                         \
     X(eth_drop_short, "dropped: frame shorter than an Ethernet header")             \
     X(eth_drop_not_for_us, "dropped: destination MAC neither ours nor broadcast")  \

@@ -1054,7 +1054,8 @@ static int ep_wait(struct ep *ep, struct epoll_event *events, int maxevents, int
     uint64_t spin[2] = { start, start };    /* from, until */
     if (timeout != 0)
         epoll_for_each_stack(ep, spin_add, spin);
-    struct spin sp = { .blocked = false };
+    struct spin sp;
+    sp.blocked = false;   /* spin_begin fills in the rest */
     int n;
     for (;;) {
         n = collect(ep, events, maxevents);

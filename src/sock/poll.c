@@ -270,7 +270,8 @@ static int poll_loop(struct poll_ctx *c, int timeout_ms)
     uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : start + (uint64_t)timeout_ms * NS_PER_MS;
     uint64_t spin_until = timeout_ms == 0 ? start : poll_spin_until(c, start);
     bool all = timeout_ms == 0;
-    struct spin sp = { .blocked = false };
+    struct spin sp;
+    sp.blocked = false;   /* spin_begin fills in the rest */
     int rc;
     for (;;) {
         rc = poll_round(c, all);
