@@ -33,7 +33,7 @@ extern "C" {
     X(pool_buffers, U32, 16384, 64, 1u << 22, "frame buffers in the stack's pool (2 KiB each at MTU 1500)") \
     X(big_buffers, U32, 64, 2, 4096, "64 KiB buffers for reassembled datagrams")                 \
     X(rx_burst, U32, 32, 1, 256, "frames taken from a link per receive call")                    \
-    X(spin_us, U32, 0, 0, 10000000, "microseconds a blocking call polls before it sleeps")       \
+    X(spin_us, U32, 0, 0, 10000000, "busy polling: microseconds a blocking call (recv, send, accept, connect, ust_poll, ust_epoll_wait) polls the links before it sleeps") \
     X(ttl, U32, 64, 1, 255, "IPv4 time to live of packets we originate")                         \
     X(arp_cache, U32, 256, 8, 65536, "neighbour entries in the ARP cache")                        \
     X(arp_queue, U32, 101, 1, 65536, "packets held per neighbour while its address is resolved")    \

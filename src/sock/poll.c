@@ -261,21 +261,23 @@ static uint64_t poll_spin_until(const struct poll_ctx *c, uint64_t now_mono)
     return until;
 }
 
-/* The first round checks every link only if the caller will not sleep (timeout 0); otherwise
- * only those not known to be empty, the sleep watching the rest. Spinning rounds and rounds after
- * a sleep check every link. */
+/* With timeout 0 one round, checking every link. Otherwise the first round checks only the links
+ * not known to be empty (the sleep watches the rest); spinning rounds and rounds after a sleep
+ * check every link. */
 static int poll_loop(struct poll_ctx *c, int timeout_ms)
 {
+    if (timeout_ms == 0)
+        return poll_round(c, true);
     uint64_t start = clk_mono_ns();
     uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : start + (uint64_t)timeout_ms * NS_PER_MS;
-    uint64_t spin_until = timeout_ms == 0 ? start : poll_spin_until(c, start);
-    bool all = timeout_ms == 0;
+    uint64_t spin_until = poll_spin_until(c, start);
+    bool all = false;
     struct spin sp;
     sp.blocked = false;   /* spin_begin fills in the rest */
     int rc;
     for (;;) {
         rc = poll_round(c, all);
-        if (rc || timeout_ms == 0)
+        if (rc)
             break;
         uint64_t now = clk_mono_ns();
         if (now >= deadline)
