@@ -556,10 +556,9 @@ static bool ignored_by_default(int sig)
     return sigaction(sig, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL;
 }
 
-bool spin_signalled(struct spin *sp)
+/* True if a signal that should interrupt the caller is pending now. */
+static bool spin_signal_pending(const struct spin *sp)
 {
-    if (!sp->blocked || ++sp->rounds % 64 != 0)
-        return false;
     sigset_t pending;
     if (sigpending(&pending) != 0)
         return false;
@@ -571,11 +570,21 @@ bool spin_signalled(struct spin *sp)
     return false;
 }
 
-void spin_end(struct spin *sp)
+bool spin_signalled(struct spin *sp)
 {
-    if (sp->blocked)
-        pthread_sigmask(SIG_SETMASK, &sp->old, NULL);
+    return sp->blocked && ++sp->rounds % 64 == 0 && spin_signal_pending(sp);
+}
+
+bool spin_end(struct spin *sp)
+{
+    if (!sp->blocked)
+        return false;
+    /* A signal that came after the last look is delivered when the mask is restored: the
+     * caller must report it (EINTR), or a sleep that follows would wait as if none came. */
+    bool signalled = spin_signal_pending(sp);
+    pthread_sigmask(SIG_SETMASK, &sp->old, NULL);
     sp->blocked = false;
+    return signalled;
 }
 
 /* Polls the links for up to the configured spin time (real time, whatever the stack's clock)
@@ -604,7 +613,8 @@ static int spin_for_work(struct ust_stack *s, uint64_t deadline_ns)
     }
     /* Signals are delivered with the lock released (a handler may call into the stack). */
     pthread_mutex_unlock(&s->lock);
-    spin_end(&sp);
+    if (spin_end(&sp) && rc == 0)
+        rc = -EINTR;
     pthread_mutex_lock(&s->lock);
     return rc;
 }

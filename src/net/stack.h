@@ -163,8 +163,9 @@ struct spin {
 void spin_begin(struct spin *sp, const sigset_t *sigmask);
 /* True if a signal that should interrupt the caller is waiting (checked every few rounds). */
 bool spin_signalled(struct spin *sp);
-/* Restores the mask; pending signals are delivered now. */
-void spin_end(struct spin *sp);
+/* Restores the mask (pending signals are delivered now); true if one of them should interrupt
+ * the caller. Does nothing (false) if the spin was not begun or has ended. */
+bool spin_end(struct spin *sp);
 /* Wakes every thread sleeping in stack_wait. */
 void stack_wake(struct ust_stack *s);
 

@@ -1072,12 +1072,16 @@ static int ep_wait(struct ep *ep, struct epoll_event *events, int maxevents, int
                 break;
             continue;
         }
-        spin_end(&sp);
+        if (spin_end(&sp)) {
+            n = -EINTR;
+            break;
+        }
         n = ep_sleep(ep, deadline, sigmask);
         if (n)
             break;
     }
-    spin_end(&sp);
+    if (spin_end(&sp) && n == 0)
+        n = -EINTR;
     return n;
 }
 

@@ -292,12 +292,16 @@ static int poll_loop(struct poll_ctx *c, int timeout_ms)
                 break;
             continue;
         }
-        spin_end(&sp);
+        if (spin_end(&sp)) {
+            rc = -EINTR;
+            break;
+        }
         rc = poll_sleep(c, deadline);
         if (rc)
             break;
     }
-    spin_end(&sp);
+    if (spin_end(&sp) && rc == 0)
+        rc = -EINTR;
     return rc;
 }
 
