@@ -8,8 +8,9 @@
  *                             frame: UDP to port 7), the server does ust_recvfrom(MSG_DONTWAIT)
  *                             and ust_sendto of the same bytes, the peer takes the reply back
  *   bench_udp udp-echo-tool   the same, with the server's loop as `ustack echo` runs it:
- *                             ust_poll, ust_recvfrom, ust_sendto, and the ust_recvfrom that
- *                             finds the socket empty (EAGAIN) before it polls again
+ *                             ust_poll (timeout 0), ust_recvfrom, ust_sendto
+ *   bench_udp udp-echo-drain  the same with a ust_recvfrom that finds the socket empty
+ *                             (EAGAIN) after the echo, as a loop reading until EAGAIN does
  *   bench_udp peer            the same without a stack: the peer allocates the request frame,
  *                             copies it in and sends it, the far end of the loop takes it and
  *                             sends the same frame back, the peer takes it and frees it: what
@@ -131,6 +132,12 @@ static void server_tool(struct echo_ctx *c)
     if (ust_poll(&pfd, 1, 0) != 1)
         bench_die("ust_poll: the socket is not readable");
     server_plain(c);
+}
+
+/* The same, reading until EAGAIN. */
+static void server_drain(struct echo_ctx *c)
+{
+    server_tool(c);
     struct sockaddr_in from;
     socklen_t fl = sizeof(from);
     if (ust_recvfrom(c->fd, c->buf, sizeof(c->buf), MSG_DONTWAIT, (struct sockaddr *)&from,
@@ -155,6 +162,17 @@ static uint64_t k_echo_tool(void *ctx, uint64_t n)
     for (uint64_t i = 0; i < n; i++) {
         inject(c, c->peer);
         server_tool(c);
+        take_reply(c);
+    }
+    return n;
+}
+
+static uint64_t k_echo_drain(void *ctx, uint64_t n)
+{
+    struct echo_ctx *c = ctx;
+    for (uint64_t i = 0; i < n; i++) {
+        inject(c, c->peer);
+        server_drain(c);
         take_reply(c);
     }
     return n;
@@ -233,7 +251,7 @@ int main(int argc, char **argv)
     static struct echo_ctx c;
     struct bench_args a;
     bench_args_parse(&a, argc, argv, known,
-                     "udp-echo|udp-echo-tool|peer [size=64] [ms=N] [icount=N]");
+                     "udp-echo|udp-echo-tool|udp-echo-drain|peer [size=64] [ms=N] [icount=N]");
     c.size = (size_t)bench_arg_u64(&a, "size", 64);
     if (c.size < 1 || c.size > MAX_PAYLOAD)
         bench_die("size must be 1..%u", MAX_PAYLOAD);
@@ -254,6 +272,10 @@ int main(int argc, char **argv)
         setup_stack(&c);
         verify_echo(&c, server_tool);
         k = k_echo_tool;
+    } else if (strcmp(a.scenario, "udp-echo-drain") == 0) {
+        setup_stack(&c);
+        verify_echo(&c, server_drain);
+        k = k_echo_drain;
     } else {
         bench_die("unknown scenario '%s'", a.scenario);
     }

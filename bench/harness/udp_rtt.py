@@ -14,7 +14,10 @@ and stops the server by PID: one server at a time, so a spinning server never co
 the other side's run.
 """
 
+import os
 import re
+import signal
+import time
 import types
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,10 +67,13 @@ def _netns():
 class Bench:
     """The namespaces of one scenario and how to run one figure on either side."""
 
-    def __init__(self, config: Config, ctx: RunContext):
+    def __init__(self, config: Config, ctx: RunContext, strace_dir: Path = None):
         netns = _netns()
         self.config = config
         self.ctx = ctx
+        # When set, each server runs under `perf trace -s -o DIR/SIDE.strace` (slower, for
+        # system call counts only: bench/udp_rtt_syscalls.py).
+        self.strace_dir = strace_dir
         self.udp_rtt = str(ctx.build / "bench" / "udp_rtt")
         self.ustack = str(ctx.build / "tools" / "ustack")
         for path in (self.udp_rtt, self.ustack):
@@ -95,6 +101,27 @@ class Bench:
 
     def close(self) -> None:
         self.lab.close()
+
+    def traced(self, side: str, argv: list) -> list:
+        """argv, under perf trace -s if system calls are being counted."""
+        if self.strace_dir is None:
+            return argv
+        return ["perf", "trace", "-s", "-o", str(self.strace_dir / f"{side}.strace"), "--"] + argv
+
+    def stop_server(self, side: str, server) -> None:
+        """Stops a server; a traced one first gets SIGINT in its whole process group (the
+        tracer and the server) and time to write its summary."""
+        if self.strace_dir is not None and server.alive():
+            out = self.strace_dir / f"{side}.strace"
+            try:
+                os.killpg(server.pid, signal.SIGINT)
+            except ProcessLookupError:
+                pass
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and \
+                    not (out.exists() and "syscall" in out.read_text()):
+                time.sleep(0.05)
+        server.stop()
 
     def client_argv(self, to_ip: str) -> list:
         c = self.config
@@ -129,30 +156,31 @@ class Bench:
         """One figure: the client against `ustack echo` on the TAP device."""
         c, t = self.config, self.tap
         t.forget_neighbours()       # each ustack process picks a new MAC
-        argv = ["taskset", "-c", c.server_cpu] + t.ustack_argv(
-            "echo", "--port", PORT, f"--spin_us={c.spin_us}", pcap=False)
+        argv = ["taskset", "-c", c.server_cpu] + self.traced("ustack", t.ustack_argv(
+            "echo", "--port", PORT, f"--spin_us={c.spin_us}", pcap=False))
         server = t.ustack_ns.spawn(argv, name="ustack-echo", ready=r"^ustack echo: ready")
         try:
             value, extra = self.run_client(t.kernel, t.ustack_ip, server)
         finally:
-            server.stop()
+            self.stop_server("ustack", server)
         counters = server_counters(server.output())
         extra.update(counters)
         if "stack.polls" in counters:
-            # Each poll of the TAP link is at least one readv(2), the last one failing (EAGAIN).
+            # Each look at the TAP link reads until a readv(2) fails with EAGAIN.
             extra["link_polls"] = counters["stack.polls"] / (COUNT + WARMUP)
         return value, extra
 
     def kernel_run(self, ctx: RunContext) -> tuple:
         """One figure: the client against udp_rtt's kernel echo server over veth."""
         c = self.config
-        argv = ["taskset", "-c", c.server_cpu, self.udp_rtt, "server", "--addr", self.ks_ip,
-                "--port", PORT, "--lifetime", SERVER_LIFETIME_S] + (["--spin"] if c.spin else [])
+        argv = ["taskset", "-c", c.server_cpu] + self.traced("kernel", [
+            self.udp_rtt, "server", "--addr", self.ks_ip, "--port", PORT, "--lifetime",
+            SERVER_LIFETIME_S] + (["--spin"] if c.spin else []))
         server = self.ks.spawn(argv, name="kernel-udp-echo", ready=r"^udp_rtt server: ready")
         try:
             return self.run_client(self.kc, self.ks_ip, server)
         finally:
-            server.stop()
+            self.stop_server("kernel", server)
 
 
 def process_usage(pid: int) -> dict:

@@ -34,7 +34,7 @@ extern "C" {
     X(big_buffers, U32, 64, 2, 4096, "64 KiB buffers: reassembled and large datagrams, received super-frames")                 \
     X(prefault, BOOL, 0, 0, 1, "make all buffer memory resident at start (no page faults later)") \
     X(rx_burst, U32, 32, 1, 256, "frames taken from a link per receive call")                    \
-    X(spin_us, U32, 0, 0, 10000000, "microseconds a blocking call polls before it sleeps")       \
+    X(spin_us, U32, 0, 0, 10000000, "busy polling: microseconds a blocking call (recv, send, accept, connect, ust_poll, ust_epoll_wait) polls the links before it sleeps") \
     X(ttl, U32, 64, 1, 255, "IPv4 time to live of packets we originate")                         \
     X(arp_cache, U32, 256, 8, 65536, "neighbour entries in the ARP cache")                        \
     X(arp_queue, U32, 101, 1, 65536, "packets held per neighbour while its address is resolved")    \

@@ -38,6 +38,9 @@ enum link_offload {
     LINK_TX_SYNC = 1u << 4,       /* tx_burst is done with each frame when it returns (it copied
                                    * it out), so it may be handed shared packets (pkt_ref) */
     LINK_OFF_SG = 1u << 5,        /* accepts frames continued in a ->frag chain (gather) */
+    LINK_RX_LEVEL = 1u << 6,      /* rx_burst returning fewer frames than asked means the link
+                                   * is empty, and wait_fd stays readable while frames wait
+                                   * (level-triggered); without it only a return of 0 says so */
 };
 
 struct link_caps {

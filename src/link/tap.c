@@ -313,7 +313,9 @@ int link_tap_open(const char *spec, const struct link_env *env, struct link **ou
     link_init(&t->link, &tap_ops, name);
     t->link.caps.mtu = info.mtu;
     memcpy(t->link.caps.mac, info.mac, 6);
-    t->link.caps.offloads = LINK_TX_SYNC | LINK_OFF_SG;   /* writev() gathers and copies */
+    /* writev() gathers and copies; rx_burst reads until EAGAIN, and the descriptor is
+     * readable while the device queue holds a frame. */
+    t->link.caps.offloads = LINK_TX_SYNC | LINK_OFF_SG | LINK_RX_LEVEL;
     if (t->vnet)
         t->link.caps.offloads |= LINK_OFF_RX_CSUM | LINK_OFF_TX_CSUM | LINK_OFF_TSO4;
     *out = &t->link;

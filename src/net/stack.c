@@ -414,6 +414,7 @@ static int poll_iface(struct iface *ifc)
         iface_failed(ifc, n);
         return 0;
     }
+    ifc->rx_drained = n == 0 || ((unsigned)n < want && (ifc->link->caps.offloads & LINK_RX_LEVEL));
     s->ctrs.rx_frames += (unsigned)n;
     for (int i = 0; i < n; i++) {
         /* Warm the next frame's header while this one is handled. */
@@ -424,17 +425,36 @@ static int poll_iface(struct iface *ifc)
     return n;
 }
 
-int stack_process(struct ust_stack *s)
+/* Checks the links (all, or only those not known to be empty), then loopback and timers. */
+static int process(struct ust_stack *s, bool all)
 {
     int frames = 0;
-    s->ctrs.polls++;
-    for (unsigned i = 0; i < s->n_ifaces; i++)
-        if (!s->ifaces[i].down)
-            frames += poll_iface(&s->ifaces[i]);
+    bool looked = false;
+    s->rx_skipped = false;
+    for (unsigned i = 0; i < s->n_ifaces; i++) {
+        struct iface *ifc = &s->ifaces[i];
+        if (ifc->down)
+            continue;
+        if (all || !ifc->rx_drained || link_next_event_ns(ifc->link) <= s->now) {
+            frames += poll_iface(ifc);
+            looked = true;
+        } else {
+            s->rx_skipped = true;
+        }
+    }
+    if (looked || all)
+        s->ctrs.polls++;
+    if (!s->rx_skipped)
+        s->rx_checked = s->now;
     if (s->loopq_head)
         run_loopback(s);
     timer_wheel_advance(&s->wheel, s->now);
     return frames;
+}
+
+int stack_process(struct ust_stack *s)
+{
+    return process(s, true);
 }
 
 void stack_enter(struct ust_stack *s)
@@ -442,6 +462,32 @@ void stack_enter(struct ust_stack *s)
     pthread_mutex_lock(&s->lock);
     s->now = clk_now(s->clock);
     stack_process(s);
+}
+
+void stack_enter_lazy(struct ust_stack *s)
+{
+    pthread_mutex_lock(&s->lock);
+    s->now = clk_now(s->clock);
+    if (s->now - s->rx_checked >= STACK_LAZY_RX_NS) {
+        stack_process(s);
+        return;
+    }
+    s->rx_skipped = true;
+    if (s->loopq_head)
+        run_loopback(s);
+    timer_wheel_advance(&s->wheel, s->now);
+}
+
+void stack_enter_before_sleep(struct ust_stack *s)
+{
+    pthread_mutex_lock(&s->lock);
+    s->now = clk_now(s->clock);
+    process(s, false);
+}
+
+bool stack_rx_is_stale(const struct ust_stack *s)
+{
+    return s->rx_skipped;
 }
 
 void stack_leave(struct ust_stack *s)
@@ -496,36 +542,105 @@ static uint64_t stack_next_event(struct ust_stack *s)
     return next;
 }
 
-static void drain_eventfd(int fd)
+uint64_t stack_spin_until(const struct ust_stack *s, uint64_t now_mono)
 {
-    uint64_t v;
-    while (read(fd, &v, sizeof(v)) == (ssize_t)sizeof(v))
-        ;
+    return now_mono + (uint64_t)s->cfg.spin_us * NS_PER_US;
 }
 
-/* Spins for up to the configured time; true if something arrived. Lock held. */
-static bool spin_for_work(struct ust_stack *s, uint64_t deadline_ns)
+void spin_begin(struct spin *sp, const sigset_t *sigmask)
+{
+    sigset_t all;
+    sigfillset(&all);
+    sp->rounds = 0;
+    sp->allowed = sigmask;
+    sp->blocked = pthread_sigmask(SIG_BLOCK, &all, &sp->old) == 0;
+}
+
+/* A signal whose default action is to do nothing interrupts nobody unless it has a handler. */
+static bool ignored_by_default(int sig)
+{
+    if (sig != SIGCHLD && sig != SIGURG && sig != SIGWINCH && sig != SIGCONT)
+        return false;
+    struct sigaction sa;
+    return sigaction(sig, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL;
+}
+
+/* True if a signal that should interrupt the caller is pending now. */
+static bool spin_signal_pending(const struct spin *sp)
+{
+    sigset_t pending;
+    if (sigpending(&pending) != 0)
+        return false;
+    const sigset_t *mask = sp->allowed ? sp->allowed : &sp->old;
+    for (int sig = 1; sig < NSIG; sig++)
+        if (sigismember(&pending, sig) == 1 && sigismember(mask, sig) == 0 &&
+            !ignored_by_default(sig))
+            return true;
+    return false;
+}
+
+bool spin_signalled(struct spin *sp)
+{
+    return sp->blocked && ++sp->rounds % 64 == 0 && spin_signal_pending(sp);
+}
+
+bool spin_end(struct spin *sp)
+{
+    if (!sp->blocked)
+        return false;
+    /* A signal that came after the last look is delivered when the mask is restored: the
+     * caller must report it (EINTR), or a sleep that follows would wait as if none came. */
+    bool signalled = spin_signal_pending(sp);
+    pthread_sigmask(SIG_SETMASK, &sp->old, NULL);
+    sp->blocked = false;
+    return signalled;
+}
+
+/* Polls the links for up to the configured spin time (real time, whatever the stack's clock)
+ * or until deadline_ns (stack clock). Returns 1 as soon as a round processed a frame, -EINTR if
+ * a signal came, else 0. Lock held. */
+static int spin_for_work(struct ust_stack *s, uint64_t deadline_ns)
 {
     if (!s->cfg.spin_us)
-        return false;
-    uint64_t until = s->now + (uint64_t)s->cfg.spin_us * NS_PER_US;
-    if (until > deadline_ns)
-        until = deadline_ns;
-    while (s->now < until) {
+        return 0;
+    uint64_t until = stack_spin_until(s, clk_mono_ns());
+    struct spin sp;
+    spin_begin(&sp, NULL);
+    int rc = 0;
+    while (s->now < deadline_ns && clk_mono_ns() < until) {
         /* Let other threads in between rounds. */
         pthread_mutex_unlock(&s->lock);
+        if (spin_signalled(&sp)) {
+            rc = -EINTR;
+        }
         pthread_mutex_lock(&s->lock);
         s->now = clk_now(s->clock);
-        if (stack_process(s) > 0)
-            return true;
+        if (rc || stack_process(s) > 0) {
+            rc = rc ? rc : 1;
+            break;
+        }
     }
-    return false;
+    /* Signals are delivered with the lock released (a handler may call into the stack). */
+    pthread_mutex_unlock(&s->lock);
+    if (spin_end(&sp) && rc == 0)
+        rc = -EINTR;
+    pthread_mutex_lock(&s->lock);
+    return rc;
+}
+
+/* Reads an eventfd that poll(2) said was readable: one read resets its counter. */
+static void drain_eventfd(const struct pollfd *p)
+{
+    uint64_t v;
+    if ((p->revents & POLLIN) && read(p->fd, &v, sizeof(v)) < 0)
+        v = 0;   /* another thread drained it first */
 }
 
 int stack_wait(struct ust_stack *s, uint64_t deadline_ns, int extra_fd)
 {
-    if (spin_for_work(s, deadline_ns))
-        return 0;
+    int spun = spin_for_work(s, deadline_ns);
+    if (spun)
+        return spun < 0 ? spun : 0;
     /* Anything queued must go out before we sleep: the answer may depend on it. */
     for (unsigned i = 0; i < s->n_ifaces; i++)
         iface_flush(&s->ifaces[i]);
@@ -539,6 +654,7 @@ int stack_wait(struct ust_stack *s, uint64_t deadline_ns, int extra_fd)
         if (fd >= 0)
             pfd[n++] = (struct pollfd){ .fd = fd, .events = POLLIN };
     }
+    nfds_t wake = n;
     pfd[n++] = (struct pollfd){ .fd = s->wake_fd, .events = POLLIN };
     if (extra_fd >= 0)
         pfd[n++] = (struct pollfd){ .fd = extra_fd, .events = POLLIN };
@@ -556,9 +672,12 @@ int stack_wait(struct ust_stack *s, uint64_t deadline_ns, int extra_fd)
     int err = rc < 0 ? errno : 0;
     pthread_mutex_lock(&s->lock);
     s->sleepers--;
-    drain_eventfd(s->wake_fd);
-    if (extra_fd >= 0)
-        drain_eventfd(extra_fd);
+    if (rc > 0) {
+        /* Only the lines that fired need reading; link descriptors are drained by their own
+         * receive calls. */
+        for (nfds_t i = wake; i < n; i++)
+            drain_eventfd(&pfd[i]);
+    }
     s->now = clk_now(s->clock);
     stack_process(s);
     return err == EINTR ? -EINTR : 0;

@@ -1036,19 +1036,53 @@ static int ep_sleep(struct ep *ep, uint64_t deadline, const sigset_t *sigmask)
     return err;
 }
 
+/* Busy polling: the largest spin time of the stacks behind the instance. */
+static int spin_add(void *ctx, struct ust_stack *s)
+{
+    uint64_t *until = ctx;
+    uint64_t t = stack_spin_until(s, until[0]);
+    if (t > until[1])
+        until[1] = t;
+    return 0;
+}
+
 static int ep_wait(struct ep *ep, struct epoll_event *events, int maxevents, int timeout,
                    const sigset_t *sigmask)
 {
-    uint64_t deadline = timeout < 0 ? UINT64_MAX
-                                    : clk_mono_ns() + (uint64_t)timeout * NS_PER_MS;
+    uint64_t start = clk_mono_ns();
+    uint64_t deadline = timeout < 0 ? UINT64_MAX : start + (uint64_t)timeout * NS_PER_MS;
+    uint64_t spin[2] = { start, start };    /* from, until */
+    if (timeout != 0)
+        epoll_for_each_stack(ep, spin_add, spin);
+    struct spin sp;
+    sp.blocked = false;   /* spin_begin fills in the rest */
+    int n;
     for (;;) {
-        int n = collect(ep, events, maxevents);
-        if (n != 0 || timeout == 0 || clk_mono_ns() >= deadline)
-            return n;
-        int err = ep_sleep(ep, deadline, sigmask);
-        if (err)
-            return err;
+        n = collect(ep, events, maxevents);
+        uint64_t now = clk_mono_ns();
+        if (n != 0 || timeout == 0 || now >= deadline)
+            break;
+        if (now < spin[1]) {
+            /* Spinning: every round runs the stacks (collect checks their links). */
+            if (!sp.blocked)
+                spin_begin(&sp, sigmask);
+            else if (spin_signalled(&sp))
+                n = -EINTR;
+            if (n)
+                break;
+            continue;
+        }
+        if (spin_end(&sp)) {
+            n = -EINTR;
+            break;
+        }
+        n = ep_sleep(ep, deadline, sigmask);
+        if (n)
+            break;
     }
+    if (spin_end(&sp) && n == 0)
+        n = -EINTR;
+    return n;
 }
 
 int ust_epoll_pwait(int epfd, struct epoll_event *events, int maxevents, int timeout,

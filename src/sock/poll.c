@@ -147,13 +147,18 @@ static short sock_revents(struct sock *so, short events)
     return (short)(ev & ((unsigned)events | POLLERR | POLLHUP | POLLNVAL));
 }
 
-/* Evaluates every descriptor once. Returns the number with events (poll's count). */
-static int poll_round(struct poll_ctx *c)
+/* Evaluates every descriptor once. Returns the number with events (poll's count). With
+ * `all` false the stacks check only the links not known to be empty: for a round after which
+ * the caller sleeps on the links if nothing is ready. */
+static int poll_round(struct poll_ctx *c, bool all)
 {
     int ready = 0;
     for (unsigned k = 0; k < c->n_stacks; k++) {
         struct ust_stack *s = c->stacks[k];
-        stack_enter(s);
+        if (all)
+            stack_enter(s);
+        else
+            stack_enter_before_sleep(s);
         for (nfds_t i = 0; i < c->nfds; i++) {
             struct sock *so = c->obj[i].so;
             if (so && so->stack == s)
@@ -243,20 +248,61 @@ static int add_stack(void *ctx, struct ust_stack *s)
     return 0;
 }
 
+/* Busy polling: until when the caller polls instead of sleeping (the largest spin time of the
+ * stacks involved, from now_mono). */
+static uint64_t poll_spin_until(const struct poll_ctx *c, uint64_t now_mono)
+{
+    uint64_t until = now_mono;
+    for (unsigned k = 0; k < c->n_stacks; k++) {
+        uint64_t t = stack_spin_until(c->stacks[k], now_mono);
+        if (t > until)
+            until = t;
+    }
+    return until;
+}
+
+/* With timeout 0 one round, checking every link. Otherwise the first round checks only the links
+ * not known to be empty (the sleep watches the rest); spinning rounds and rounds after a sleep
+ * check every link. */
 static int poll_loop(struct poll_ctx *c, int timeout_ms)
 {
-    uint64_t deadline = timeout_ms < 0 ? UINT64_MAX
-                                       : clk_mono_ns() + (uint64_t)timeout_ms * NS_PER_MS;
+    if (timeout_ms == 0)
+        return poll_round(c, true);
+    uint64_t start = clk_mono_ns();
+    uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : start + (uint64_t)timeout_ms * NS_PER_MS;
+    uint64_t spin_until = poll_spin_until(c, start);
+    bool all = false;
+    struct spin sp;
+    sp.blocked = false;   /* spin_begin fills in the rest */
+    int rc;
     for (;;) {
-        int ready = poll_round(c);
-        if (ready || timeout_ms == 0)
-            return ready;
-        if (clk_mono_ns() >= deadline)
-            return 0;
-        int err = poll_sleep(c, deadline);
-        if (err)
-            return err;
+        rc = poll_round(c, all);
+        if (rc)
+            break;
+        uint64_t now = clk_mono_ns();
+        if (now >= deadline)
+            break;
+        all = true;
+        if (now < spin_until) {
+            if (!sp.blocked)
+                spin_begin(&sp, NULL);
+            else if (spin_signalled(&sp))
+                rc = -EINTR;
+            if (rc)
+                break;
+            continue;
+        }
+        if (spin_end(&sp)) {
+            rc = -EINTR;
+            break;
+        }
+        rc = poll_sleep(c, deadline);
+        if (rc)
+            break;
     }
+    if (spin_end(&sp) && rc == 0)
+        rc = -EINTR;
+    return rc;
 }
 
 /* Finds the ustack objects among the descriptors and the stacks behind them. */

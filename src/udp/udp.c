@@ -242,6 +242,15 @@ static int take_error(struct udp_pcb *pcb)
     return err;
 }
 
+/* The one's complement sum of a UDP header whose checksum field is still zero: its four 16-bit
+ * words in memory order, as csum_partial would give (cheaper than a call for 8 bytes). */
+static inline uint32_t udp_hdr_sum(const uint8_t *hdr)
+{
+    uint16_t w[4];
+    memcpy(w, hdr, sizeof(w));
+    return (uint32_t)w[0] + w[1] + w[2] + w[3];
+}
+
 /* Builds and sends one UDP datagram from the user's bytes (copied once, summed on the way). */
 static ssize_t udp_send_datagram(struct udp_pcb *pcb, const struct route *rt, uint32_t saddr,
                                  uint32_t daddr, uint16_t dport, const struct iovec *iov,
@@ -258,7 +267,7 @@ static ssize_t udp_send_datagram(struct udp_pcb *pcb, const struct route *rt, ui
     uint32_t sum = dgram_copy_iov(hdr + UDP_HDR_LEN, iov, iovcnt);
     struct udp_repr u = { .sport = pcb->lport, .dport = dport, .payload_len = len };
     udp_emit(&u, hdr, UDP_HDR_LEN);
-    sum = csum_add(sum, csum_partial(hdr, UDP_HDR_LEN, 0));
+    sum = csum_add(sum, udp_hdr_sum(hdr));
     sum = csum_add(sum, csum_ipv4_pseudo(saddr, daddr, IPPROTO_UDP, (uint16_t)total));
     udp_store_checksum(hdr, csum_fold(sum));
 
