@@ -11,6 +11,8 @@
  *   a full one;
  * - we may send TCP super-frames and partial checksums (LINK_OFF_TSO4 | LINK_OFF_TX_CSUM), which
  *   the kernel segments and completes, or hands as they are to a receiver that takes them.
+ * If the interface has TSO off, the kernel cuts our super-frames in software (GSO) before they
+ * leave it, so a bridge or wire behind it sees MTU-sized frames either way.
  * With vnet=0 frames are plain (a super-frame arrives cut short and is dropped, counted as
  * rx_truncated), and frames the kernel left with an unfinished checksum are still marked
  * PKT_F_CSUM_PARTIAL from the ring's TP_STATUS_CSUMNOTREADY, without its place. The impairment
