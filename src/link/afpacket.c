@@ -34,11 +34,14 @@
  * super-frame the kernel could not queue (receive buffer full) arrives cut short and is dropped
  * (rx_truncated).
  *
- * Transmit: sendmmsg(), one system call per burst, bypassing the qdisc layer. Each message
+ * Transmit: sendmmsg(), one system call per burst. Each message
  * gathers its frame's buffers (a ->frag chain: LINK_OFF_SG) behind the virtio-net header, and
  * the kernel copies them before the call returns (LINK_TX_SYNC). A PACKET_TX_RING would need our
  * copy of each frame into the ring, could not gather chains, and still a send() to start it:
- * sendmmsg moves the same frames with the one copy the kernel makes anyway.
+ * sendmmsg moves the same frames with the one copy the kernel makes anyway. Frames go through
+ * the interface's qdisc (a veth's is noqueue: straight to the driver): PACKET_QDISC_BYPASS would
+ * also skip the kernel's software segmentation (GSO), and the kernel drops a super-frame for an
+ * interface with TSO off instead of cutting it (__dev_direct_xmit). With vnet=0 the bypass is on.
  *
  * The socket ignores frames the host itself sends (PACKET_IGNORE_OUTGOING) and puts the
  * interface in promiscuous mode (our MAC is not the interface's). The interface should carry no
@@ -420,10 +423,13 @@ static int af_setup(struct afpacket_link *a, const struct ifinfo *info, uint32_t
     struct packet_mreq mr = { .mr_ifindex = info->index, .mr_type = PACKET_MR_PROMISC };
     if (setsockopt(a->fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof(mr)) < 0)
         return -errno;
-    /* Both are optimisations or conveniences the kernel may lack; not fatal. */
+    /* Both are optimisations or conveniences the kernel may lack; not fatal. The qdisc bypass
+     * only without super-frames: it also bypasses the kernel's software segmentation, so a
+     * super-frame for an interface with TSO off would be dropped (ENOBUFS) instead of cut. */
     if (set_int(a->fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, 1) != 0)
         ust_log(UST_LOG_WARN, "afpacket: PACKET_IGNORE_OUTGOING unavailable");
-    set_int(a->fd, SOL_PACKET, PACKET_QDISC_BYPASS, 1);
+    if (!a->vnet)
+        set_int(a->fd, SOL_PACKET, PACKET_QDISC_BYPASS, 1);
     return 0;
 }
 
