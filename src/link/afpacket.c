@@ -298,9 +298,10 @@ static int tx_send(struct afpacket_link *a, struct pkt **pkts, unsigned m)
         if (r < 0 && (errno == EAGAIN || errno == ENOBUFS))
             break;      /* back-pressure */
         if (r < 0 && (errno == ENETDOWN || errno == ENXIO || errno == EMSGSIZE ||
-                      errno == EINVAL)) {
+                      errno == EINVAL || errno == ENOMEM)) {
             /* The interface went down or away, or the kernel refused this one frame (too long
-             * for the device, or a header it finds malformed): drop it, keep going. */
+             * for the device, a header it finds malformed, or one its software segmentation
+             * could not cut: dev_queue_xmit says ENOMEM): drop it, keep going. */
             a->ctrs.tx_errors++;
             pkt_free_frame(pkts[done]);
             done++;

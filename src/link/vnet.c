@@ -35,7 +35,10 @@ void vnet_hdr_from_pkt(const struct pkt *p, struct virtio_net_hdr *h)
         h->csum_start = p->csum_start;
         h->csum_offset = p->csum_offset;
     }
-    if (p->gso_size) {
+    /* A "super-frame" of one segment goes out plain: Linux's segmenter refuses a GSO packet no
+     * longer than its segment size (tcp_gso_segment: -EINVAL), and the kernel then drops it
+     * (dev_queue_xmit says ENOMEM) wherever it must cut it in software. */
+    if (p->gso_size && pkt_frame_len(p) > (uint32_t)p->gso_hdr_len + p->gso_size) {
         h->gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
         h->gso_size = p->gso_size;
         h->hdr_len = p->gso_hdr_len;

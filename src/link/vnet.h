@@ -16,7 +16,8 @@
  *   as a full checksum. The place must lie inside the frame;
  * - DATA_VALID: the checksum was verified already (PKT_F_CSUM_VALID).
  * Transmitted: PKT_F_CSUM_PARTIAL becomes NEEDS_CSUM, gso_size a TCPV4 super-frame with the
- * header length every segment repeats (gso_hdr_len).
+ * header length every segment repeats (gso_hdr_len), unless the frame holds one segment at most
+ * (then it goes out as an ordinary frame).
  *
  * Both borrow the packet. The fields are in host byte order (the legacy header, which tap and
  * packet sockets use by default, is native-endian on a little-endian host).

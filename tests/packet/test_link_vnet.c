@@ -112,14 +112,14 @@ static void test_tx_header_for_superframe_and_plain_frame(void **state)
     p->flags = PKT_F_CSUM_PARTIAL;
     p->csum_start = L4;
     p->csum_offset = TCP_CSUM_AT;
-    p->gso_size = 1448;
+    p->gso_size = 500;
     p->gso_hdr_len = 66;
     struct virtio_net_hdr h;
     memset(&h, 0xa5, sizeof(h));
     vnet_hdr_from_pkt(p, &h);
     assert_int_equal(h.flags, VIRTIO_NET_HDR_F_NEEDS_CSUM);
     assert_int_equal(h.gso_type, VIRTIO_NET_HDR_GSO_TCPV4);
-    assert_int_equal(h.gso_size, 1448);
+    assert_int_equal(h.gso_size, 500);
     assert_int_equal(h.hdr_len, 66);
     assert_int_equal(h.csum_start, L4);
     assert_int_equal(h.csum_offset, TCP_CSUM_AT);
@@ -130,6 +130,15 @@ static void test_tx_header_for_superframe_and_plain_frame(void **state)
     assert_int_equal(q->gso_size, p->gso_size);
     assert_int_equal(q->csum_start, p->csum_start);
     assert_int_equal(q->csum_offset, p->csum_offset);
+    /* One segment's worth (66 + 934 bytes): an ordinary frame, checksum still partial. */
+    p->gso_size = 934;
+    vnet_hdr_from_pkt(p, &h);
+    assert_int_equal(h.gso_type, VIRTIO_NET_HDR_GSO_NONE);
+    assert_int_equal(h.gso_size, 0);
+    assert_int_equal(h.flags, VIRTIO_NET_HDR_F_NEEDS_CSUM);
+    p->gso_size = 933;
+    vnet_hdr_from_pkt(p, &h);
+    assert_int_equal(h.gso_type, VIRTIO_NET_HDR_GSO_TCPV4);
     /* A plain frame: an all-zero header (nothing for the kernel to do). */
     p->flags = 0;
     p->gso_size = 0;
