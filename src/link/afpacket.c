@@ -43,6 +43,12 @@
  * also skip the kernel's software segmentation (GSO), and the kernel drops a super-frame for an
  * interface with TSO off instead of cutting it (__dev_direct_xmit). With vnet=0 the bypass is on.
  *
+ * Measured (64 MiB over a veth pair against the kernel's TCP, 2-vCPU VM, quiet, medians of 5):
+ * kernel -> ustack 4.2-4.4 Gbit/s with the kernel's TSO on (about 1,100 frames, 1,050 of them
+ * read by recvmsg), against 2.7 Gbit/s before this design with TSO turned off on the kernel's
+ * side (with it on, the old ring dropped every super-frame: 0.4 MB in 20 s); ustack -> kernel
+ * 1.73-1.76 Gbit/s in about 830 super-frames, against 1.54-1.64 Gbit/s in 46,000 frames.
+ *
  * The socket ignores frames the host itself sends (PACKET_IGNORE_OUTGOING) and puts the
  * interface in promiscuous mode (our MAC is not the interface's). The interface should carry no
  * kernel IP address, or the kernel will answer ARP and reset connections for addresses that are
