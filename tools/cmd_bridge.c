@@ -34,9 +34,10 @@
  * is never lost between the check and the sleep. When traffic flows it moves up to a burst per
  * direction per turn, and sleeps only when a turn found nothing to do.
  *
- * Frames are never larger than the interfaces' MTU: a TCP sender with segmentation offload on
- * (TSO/GSO, the veth default) hands an AF_PACKET socket super-frames larger than any ring slot,
- * which are dropped and counted as truncated; turn it off on the sending interfaces
+ * Frames are never larger than the interfaces' MTU: afpacket ports are opened without offloads
+ * (",vnet=0", unless the spec says vnet=1), so a TCP sender with segmentation offload on
+ * (TSO/GSO, the veth default) hands the bridge super-frames larger than any ring slot, which are
+ * dropped and counted as truncated; turn it off on the sending interfaces
  * (`ip link set dev IF gso_max_segs 1`, or `ethtool -K IF tso off`).
  */
 #include <errno.h>
@@ -383,10 +384,22 @@ static uint32_t spec_mtu(const char *spec)
     return info.mtu;
 }
 
+/* The spec the bridge opens: an afpacket port without offloads (",vnet=0") unless it says
+ * otherwise. A wire carries no super-frames, and the bridge keeps frames as they crossed it (no
+ * big buffers here to take them). */
+static const char *port_spec(const struct port *p, char *buf, size_t cap)
+{
+    if (strncmp(p->spec, "afpacket:", 9) != 0 || strstr(p->spec, "vnet="))
+        return p->spec;
+    snprintf(buf, cap, "%s,vnet=0", p->spec);
+    return buf;
+}
+
 static int open_port(struct bridge *br, struct port *p, struct direction *leaving, uint32_t mtu)
 {
     struct link_env env = { .mtu = mtu, .clock = &br->clock, .pool = br->pool };
-    int err = link_open(p->spec, &env, &p->drv);
+    char spec[128];
+    int err = link_open(port_spec(p, spec, sizeof(spec)), &env, &p->drv);
     if (err) {
         fprintf(stderr, "ustack bridge: --%c %s: %s\n", p->label, p->spec, strerror(-err));
         return err;

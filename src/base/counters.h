@@ -62,7 +62,7 @@ int ctr_group_find(const struct ctr_group *g, const char *name, uint64_t *value)
 void ctr_group_print(FILE *f, const struct ctr_group *g, bool nonzero_only);
 
 /* A bounded set of groups, e.g. everything one stack or one test owns. */
-#define CTR_SET_MAX 32
+#define CTR_SET_MAX 64
 
 struct ctr_set {
     struct ctr_group groups[CTR_SET_MAX];

@@ -1,5 +1,6 @@
 /*
- * The AF_PACKET link driver ("afpacket:IFNAME"); see afpacket.c.
+ * The AF_PACKET link driver ("afpacket:IFNAME[,vnet=0]"); see afpacket.c for offloads and
+ * behaviour.
  */
 #ifndef UST_LINK_AFPACKET_H
 #define UST_LINK_AFPACKET_H
@@ -9,7 +10,13 @@
 
 #define AFPACKET_COUNTERS(X)                                                        \
     X(rx_csum_partial, "frames received with a checksum the kernel left unfinished")  \
-    X(rx_truncated, "dropped: frames longer than a ring slot")                      \
+    X(rx_gso, "TCP super-frames received (the kernel's segmentation left to us)")     \
+    X(rx_copied, "frames longer than a ring slot read whole from the socket queue")  \
+    X(rx_gso_dropped, "dropped: super-frames of a kind we do not take (not TCP/IPv4)")  \
+    X(rx_gso_nobufs, "dropped: super-frames that found no big buffer free")           \
+    X(rx_bad_vnet, "dropped: a partial checksum placed outside the frame")            \
+    X(rx_copy_missing, "ring slots marked copied whose frame was not queued")        \
+    X(rx_truncated, "dropped: frames longer than a ring slot, not queued whole")    \
     X(rx_ring_drops, "frames the kernel dropped because the ring was full")         \
     X(tx_errors, "frames lost: sendmmsg failed for them")
 

@@ -491,12 +491,21 @@ static void fault_destroy(struct link *l)
     link_destroy(inner);
 }
 
+static int fault_add_counters(struct link *l, struct ctr_set *set)
+{
+    int err = ctr_set_add(set, link_fault_ctr_group(l, FAULT_TX));
+    if (!err)
+        err = ctr_set_add(set, link_fault_ctr_group(l, FAULT_RX));
+    return err ? err : link_add_counters(fault_of(l)->inner, set);
+}
+
 static const struct link_ops fault_ops = {
     .rx_burst = fault_rx_burst,
     .tx_burst = fault_tx_burst,
     .wait_fd = fault_wait_fd,
     .next_event_ns = fault_next_event_ns,
     .destroy = fault_destroy,
+    .add_counters = fault_add_counters,
 };
 
 /* ---- creation ---- */

@@ -23,6 +23,7 @@ struct gso_link {
     struct link *inner;
     struct pkt_pool *pool;
     struct gso_ctrs ctrs;
+    char ctr_name[48];
 };
 
 static struct gso_link *gso_of(struct link *l)
@@ -204,12 +205,20 @@ static void gso_destroy(struct link *l)
     free(g);
 }
 
+static int gso_add_counters(struct link *l, struct ctr_set *set)
+{
+    struct gso_link *g = gso_of(l);
+    int err = ctr_set_add(set, CTR_GROUP(g->ctr_name, gso_ctrs, &g->ctrs));
+    return err ? err : link_add_counters(g->inner, set);
+}
+
 static const struct link_ops gso_ops = {
     .rx_burst = gso_rx_burst,
     .tx_burst = gso_tx_burst,
     .wait_fd = gso_wait_fd,
     .next_event_ns = gso_next_event_ns,
     .destroy = gso_destroy,
+    .add_counters = gso_add_counters,
 };
 
 int link_gso_create(struct link *inner, struct pkt_pool *pool, struct link **out)
@@ -222,6 +231,7 @@ int link_gso_create(struct link *inner, struct pkt_pool *pool, struct link **out
     char name[sizeof(g->link.name)];
     snprintf(name, sizeof(name), "%.27s+gso", inner->name);
     link_init(&g->link, &gso_ops, name);
+    snprintf(g->ctr_name, sizeof(g->ctr_name), "%s.gso", g->link.name);
     g->link.caps = inner->caps;
     g->link.caps.offloads |= LINK_OFF_TSO4 | LINK_OFF_SG | LINK_OFF_TX_CSUM | LINK_TX_SYNC;
     g->inner = inner;

@@ -36,3 +36,11 @@ struct ctr_group link_ctr_group(struct link *l)
 {
     return CTR_GROUP(l->name, link_ctrs, &l->ctrs);
 }
+
+int link_add_counters(struct link *l, struct ctr_set *set)
+{
+    int err = ctr_set_add(set, link_ctr_group(l));
+    if (!err && l->ops->add_counters)
+        err = l->ops->add_counters(l, set);
+    return err;
+}

@@ -64,6 +64,11 @@ struct link_ops {
     /* Releases the link and every frame it still holds; a middleware also destroys the link it
      * wraps. */
     void (*destroy)(struct link *l);
+    /* Adds the driver's own counter groups (beyond the common ones, struct link_ctrs) to set; a
+     * middleware adds its own, then those of the link it wraps (link_add_counters). Group names
+     * are the link's name and the kind, "afpacket:veth0.afpacket". Returns 0 or -ENOSPC (the
+     * set is full). Optional. */
+    int (*add_counters)(struct link *l, struct ctr_set *set);
 };
 
 #define LINK_COUNTERS(X)                                                            \
@@ -114,5 +119,9 @@ int link_tx_all_or_drop(struct link *l, struct pkt **pkts, unsigned n);
 void link_init(struct link *l, const struct link_ops *ops, const char *name);
 
 struct ctr_group link_ctr_group(struct link *l);
+/* Adds every counter group of l to set: its common counters (link_ctr_group) and its driver's
+ * own, through a middleware to the links it wraps. Returns 0, or -ENOSPC if the set filled up
+ * (the groups that fitted are in). */
+int link_add_counters(struct link *l, struct ctr_set *set);
 
 #endif

@@ -267,12 +267,18 @@ static void loop_destroy(struct link *l)
         pair_free(pair);
 }
 
+static int loop_add_counters(struct link *l, struct ctr_set *set)
+{
+    return ctr_set_add(set, link_loop_ctr_group(l));
+}
+
 static const struct link_ops loop_ops = {
     .rx_burst = loop_rx_burst,
     .tx_burst = loop_tx_burst,
     .wait_fd = loop_wait_fd,
     .next_event_ns = NULL,
     .destroy = loop_destroy,
+    .add_counters = loop_add_counters,
 };
 
 /* ---- creation ---- */

@@ -5,7 +5,8 @@
  *   tap:IFNAME        a TAP device (created if it does not exist) in this network namespace;
  *                     ",vnet=0" without the virtio-net header (no offloads), ",tso=0" without
  *                     receiving super-frames
- *   afpacket:IFNAME   an AF_PACKET socket bound to an existing interface
+ *   afpacket:IFNAME   an AF_PACKET socket bound to an existing interface; ",vnet=0" without
+ *                     the virtio-net header (no offloads, no super-frames received)
  *   loop:NAME         one end of an in-process loop link; the second open of NAME gets the other
  *
  * With env->fault set the link is wrapped in a fault injector (see link/fault.h for the

@@ -144,12 +144,19 @@ static void pcap_destroy(struct link *l)
     free(c);
 }
 
+static int pcap_add_counters(struct link *l, struct ctr_set *set)
+{
+    int err = ctr_set_add(set, link_pcap_ctr_group(l));
+    return err ? err : link_add_counters(pcap_of(l)->inner, set);
+}
+
 static const struct link_ops pcap_ops = {
     .rx_burst = pcap_rx_burst,
     .tx_burst = pcap_tx_burst,
     .wait_fd = pcap_wait_fd,
     .next_event_ns = pcap_next_event_ns,
     .destroy = pcap_destroy,
+    .add_counters = pcap_add_counters,
 };
 
 int link_pcap_create(struct link *inner, const char *path, struct clk *clock, struct link **out)

@@ -32,7 +32,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_tun.h>
-#include <linux/virtio_net.h>
 #include <net/if.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +41,7 @@
 
 #include "base/log.h"
 #include "link/ifinfo.h"
+#include "link/vnet.h"
 
 CTR_DESCRIBE(tap_ctrs, TAP_COUNTERS)
 
@@ -56,6 +56,7 @@ struct tap_link {
     struct pkt_pool *big_pool;
     struct pkt *spare;           /* big buffer behind each read (rx_gso), or NULL */
     struct tap_ctrs ctrs;
+    char ctr_name[48];
 };
 
 /* A scratch tail for reads without a spare: a super-frame that lands here is dropped. */
@@ -66,25 +67,23 @@ static struct tap_link *tap_of(struct link *l)
     return (struct tap_link *)(void *)l;   /* the link is the first member */
 }
 
-/* Turns a received virtio-net header into packet flags. False: drop the frame. */
+/* Turns a received virtio-net header into packet flags. False: drop the frame (counted). */
 static bool take_vnet_hdr(struct tap_link *t, const struct virtio_net_hdr *h, struct pkt *p)
 {
-    if (h->gso_type != VIRTIO_NET_HDR_GSO_NONE) {
-        if (!t->rx_gso || (h->gso_type & ~VIRTIO_NET_HDR_GSO_ECN) != VIRTIO_NET_HDR_GSO_TCPV4) {
-            t->ctrs.rx_gso_dropped++;   /* a kind never offered: a kernel surprise */
-            return false;
-        }
-        p->gso_size = h->gso_size;   /* for information: TCP takes the frame as one segment */
+    switch (vnet_hdr_to_pkt(h, t->rx_gso, p)) {
+    case VNET_RX_OK:
+        break;
+    case VNET_RX_BAD_GSO:
+        t->ctrs.rx_gso_dropped++;   /* a kind never offered: a kernel surprise */
+        return false;
+    case VNET_RX_BAD_CSUM:
+        t->ctrs.rx_bad_vnet++;
+        return false;
+    }
+    if (p->gso_size)
         t->ctrs.rx_gso++;
-    }
-    if (h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
-        p->flags |= PKT_F_CSUM_PARTIAL;
-        p->csum_start = h->csum_start;
-        p->csum_offset = h->csum_offset;
+    if (p->flags & PKT_F_CSUM_PARTIAL)
         t->ctrs.rx_csum_partial++;
-    } else if (h->flags & VIRTIO_NET_HDR_F_DATA_VALID) {
-        p->flags |= PKT_F_CSUM_VALID;
-    }
     return true;
 }
 
@@ -134,11 +133,17 @@ static ssize_t tap_read(struct tap_link *t, struct pkt *p, struct pkt **out)
             f = big;
         }
     }
+    f->len = (uint32_t)len;
     if (len == 0 || !take_vnet_hdr(t, &h, f)) {
-        if (f == big)
-            t->spare = big;   /* still empty as far as anyone knows: kept for the next read */
-        else
+        if (f == big) {
+            /* Emptied again, kept for the next read. */
+            big->len = 0;
+            big->flags = 0;
+            big->gso_size = 0;
+            t->spare = big;
+        } else {
             pkt_free(f);
+        }
         return 0;
     }
     *out = f;
@@ -172,21 +177,6 @@ static int tap_rx_burst(struct link *l, struct pkt **pkts, unsigned n)
     return (int)got;
 }
 
-static void fill_vnet_hdr(const struct pkt *p, struct virtio_net_hdr *h)
-{
-    memset(h, 0, sizeof(*h));
-    if (p->flags & PKT_F_CSUM_PARTIAL) {
-        h->flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
-        h->csum_start = p->csum_start;
-        h->csum_offset = p->csum_offset;
-    }
-    if (p->gso_size) {
-        h->gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
-        h->gso_size = p->gso_size;
-        h->hdr_len = p->gso_hdr_len;
-    }
-}
-
 /* The frame's buffers (a ->frag chain for a gathered super-frame) as an iovec after iov[0]. */
 static int frame_iov(struct pkt *p, struct iovec *iov, int max)
 {
@@ -203,7 +193,7 @@ static int tap_tx_burst(struct link *l, struct pkt **pkts, unsigned n)
     for (; sent < n; sent++) {
         struct pkt *p = pkts[sent];
         struct virtio_net_hdr h;
-        fill_vnet_hdr(p, &h);
+        vnet_hdr_from_pkt(p, &h);
         struct iovec iov[TAP_IOV_MAX];
         iov[0] = (struct iovec){ &h, sizeof(h) };
         int niov = frame_iov(p, iov, TAP_IOV_MAX);
@@ -249,11 +239,18 @@ static void tap_destroy(struct link *l)
     free(t);
 }
 
+static int tap_add_counters(struct link *l, struct ctr_set *set)
+{
+    struct tap_link *t = tap_of(l);
+    return ctr_set_add(set, CTR_GROUP(t->ctr_name, tap_ctrs, &t->ctrs));
+}
+
 static const struct link_ops tap_ops = {
     .rx_burst = tap_rx_burst,
     .tx_burst = tap_tx_burst,
     .wait_fd = tap_wait_fd,
     .destroy = tap_destroy,
+    .add_counters = tap_add_counters,
 };
 
 static int tap_attach(struct tap_link *t, const char *ifname)
@@ -311,6 +308,7 @@ int link_tap_open(const char *spec, const struct link_env *env, struct link **ou
     char name[40];
     snprintf(name, sizeof(name), "tap:%s", ifname);
     link_init(&t->link, &tap_ops, name);
+    snprintf(t->ctr_name, sizeof(t->ctr_name), "%s.tap", t->link.name);
     t->link.caps.mtu = info.mtu;
     memcpy(t->link.caps.mac, info.mac, 6);
     /* writev() gathers and copies; rx_burst reads until EAGAIN, and the descriptor is

@@ -12,6 +12,7 @@
     X(rx_gso, "TCP super-frames received (the kernel's segmentation left to us)")     \
     X(rx_gso_dropped, "dropped: super-frames of a kind we did not offer to take")     \
     X(rx_gso_nobufs, "dropped: super-frames that found no big buffer free")           \
+    X(rx_bad_vnet, "dropped: a partial checksum placed outside the frame")              \
     X(rx_too_long, "dropped: frames longer than every buffer offered")               \
     X(tx_errors, "frames lost: the device refused them (interface down)")
 

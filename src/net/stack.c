@@ -119,7 +119,7 @@ static int iface_setup(struct ust_stack *s, struct link *l, const char *addr, co
         return -EINVAL;
     }
     s->n_ifaces++;
-    ctr_set_add(&s->ctr_set, link_ctr_group(l));
+    link_add_counters(l, &s->ctr_set);
     return 0;
 }
 

@@ -893,7 +893,7 @@ class BridgeTopology(Topology):
               far="ustack": no address, a ustack process on afpacket:uk2 at <net>.2 (start_ustack)
 
     Frames from near to far go a2b, replies b2a. IPv6 is off in all three, so the wire carries
-    only what the test sends (and ARP). The kernels' interfaces send no super-frames
+    only what the test sends (and ARP). The veth ends of near and far send no super-frames
     (disable_tso). The Topology attributes keep their meaning (kernel = near, ustack_ns = far,
     link = "afpacket:uk2", kernel_ip, ustack_ip), so start_ustack / run_ustack / ustack_argv
     work on the far side; also near, far, near_ip, far_ip, far_kind, bridge_ns, offload.
@@ -915,7 +915,9 @@ class BridgeTopology(Topology):
         self.offload = disable_tso(self.near, self.kernel_dev)
         if far == "kernel":
             self.far.ip("addr", "add", lab.cidr(2), "dev", self.far_dev)
-            disable_tso(self.far, self.far_dev)
+        # A ustack far end sends TSO super-frames over afpacket too: with TSO off on its veth
+        # end, its kernel cuts them in software (GSO) before they reach the bridge.
+        disable_tso(self.far, self.far_dev)
         lab.assert_isolated()
         self._n = 0
         self.bridge = None        # the running bridge's Proc

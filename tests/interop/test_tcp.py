@@ -27,8 +27,10 @@ against the same known value.
   from ustack's pcap of the handshake; once with ustack passive (the kernel connects to
   `ustack echo`) and once active (`ustack tcp-client` to a kernel server).
 
-Over afpacket the kernel's veth end has TSO off (netns.disable_tso): ustack's AF_PACKET link
-cannot take in the kernel's 64 KiB super-frames yet (--kernel-tso shows it; not registered).
+Over afpacket the kernel's veth end keeps its default, TSO on: the kernel's TCP hands ustack
+super-frames of up to 64 KiB, which its AF_PACKET link takes whole (virtio-net header), and
+ustack sends its own, which the kernel takes whole. --kernel-tso off turns TSO off there
+(netns.disable_tso), so the kernel sends MTU-sized frames instead (not registered).
 
 Transfer times and rates are printed, not checked (the machine is shared); each transfer has its
 own time limit, and the whole run its deadline.
@@ -719,21 +721,17 @@ GROUPS = {"bulk": group_bulk, "conns": group_conns, "options": group_options}
 def main():
     def extra(ap):
         ap.add_argument("--group", required=True, choices=sorted(GROUPS))
-        ap.add_argument("--kernel-tso", action="store_true",
-                        help="afpacket: leave TSO on on the kernel's veth end (fails until "
-                             "ustack's AF_PACKET link takes in super-frames; not registered)")
+        ap.add_argument("--kernel-tso", choices=("on", "off"), default="on",
+                        help="afpacket: TSO on the kernel's veth end (default on, the veth "
+                             "default: the kernel sends ustack super-frames)")
     args = netns.parse_args(__doc__, extra=extra)
     if os.environ.get("UST_SOAK"):
         args.deadline = max(args.deadline, 1800)
     with netns.Lab("tcp_%s_%s" % (args.link, args.group), args) as lab:
         lab.ustack_path()
         t = lab.ustack_topology(args.link)
-        if t.kind == "afpacket" and not args.kernel_tso:
-            # The kernel's TCP hands a veth TSO super-frames (up to 64 KiB) which no wire
-            # carries, and ustack's AF_PACKET link, whose ring slots hold one MTU-sized frame,
-            # drops them (counted as afpacket rx_truncated). Like test_bridge.py, make the
-            # kernel cut its sends into frames itself, as it does for a real NIC without TSO.
-            # (--kernel-tso leaves TSO on: kernel_to_ustack then stalls.)
+        if t.kind == "afpacket" and args.kernel_tso == "off":
+            # The kernel cuts its sends into MTU-sized frames itself, as for a NIC without TSO.
             netns.log("afpacket: %s on %s" % (netns.disable_tso(t.kernel, t.kernel_dev),
                                              t.kernel_dev))
         netns.log("tcp %s over %s: kernel %s on %s in %s, ustack %s in %s" % (
