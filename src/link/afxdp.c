@@ -33,8 +33,8 @@
  * not finish is retried on the next rx_burst or tx_burst, and next_event_ns asks for one soon.
  *
  * Modes: zero-copy needs driver support (veth has none: EOPNOTSUPP); then we fall back to copy
- * mode and say so. libxdp attaches its program in native (driver) mode where it can and in
- * generic (skb) mode otherwise; native XDP on veth needs a small MTU (about 3.5 KB here).
+ * mode and say so. libxdp attaches its program in native (driver) mode; where the driver
+ * refuses (veth above an MTU of about 3.5 KB: ERANGE) we retry in generic (skb) mode and say so.
  *
  * Checksums: AF_XDP carries no checksum metadata, so frames the kernel generated with a partial
  * checksum (veth with tx checksum offload on the other end) arrive with an unfinished checksum
@@ -72,6 +72,8 @@ const int link_afxdp_built = 1;
 #define COMP_BATCH 256u
 #define KICK_TRIES 8u            /* sendto calls per kick before leaving the rest for later */
 #define UMEM_CHUNK_MAX 4096u     /* aligned-mode chunks are at most a page */
+#define BUSY_RETRIES 100u        /* waiting for the kernel to release a queue: 100 x 10 ms */
+#define BUSY_RETRY_US 10000u
 
 struct afxdp_link {
     struct link link;
@@ -93,6 +95,7 @@ struct afxdp_link {
     uint32_t tx_lent;            /* buffers on the tx ring or awaiting completion */
     uint64_t *lent;              /* one bit per pool buffer: lent to the kernel */
     bool zerocopy;
+    bool skb_mode;               /* generic XDP: native refused */
     bool need_wakeup;            /* the kernel honours XDP_USE_NEED_WAKEUP */
     bool kick_pending;           /* frames left on the tx ring without a finished kick */
     struct afxdp_ctrs ctrs;
@@ -468,15 +471,30 @@ static int create_umem(struct afxdp_link *x)
     return xsk_umem__create(&x->umem, x->region, x->region_size, &x->fill, &x->comp, &uc);
 }
 
-static int create_socket(struct afxdp_link *x, const struct afxdp_opts *o, bool zc)
+/* Registers a fresh UMEM and creates the socket on it. A failed attempt leaves libxdp's UMEM
+ * socket bound (libxdp uses the UMEM's own socket for the first XSK), so each attempt starts
+ * from a new registration. */
+static int create_socket(struct afxdp_link *x, const struct afxdp_opts *o, bool zc,
+                         uint32_t xdp_flags)
 {
+    if (x->umem) {
+        xsk_umem__delete(x->umem);
+        x->umem = NULL;
+    }
+    int uerr = create_umem(x);
+    if (uerr) {
+        x->umem = NULL;
+        ust_log(UST_LOG_ERROR, "afxdp:%s: cannot register the packet pool as UMEM: %s",
+                o->ifname, strerror(-uerr));
+        return uerr;
+    }
     struct xsk_socket_config sc = {
         .rx_size = x->ring_size, .tx_size = x->ring_size, .libxdp_flags = 0,
-        .xdp_flags = 0,   /* libxdp chooses: native where the driver has it, else generic */
+        .xdp_flags = xdp_flags,
         .bind_flags = (uint16_t)(XDP_USE_NEED_WAKEUP | (zc ? XDP_ZEROCOPY : XDP_COPY)),
     };
     int err = xsk_socket__create(&x->xsk, o->ifname, o->queue, x->umem, &x->rx, &x->tx, &sc);
-    if (err == -EINVAL || err == -EOPNOTSUPP) {
+    if (err == -EINVAL) {
         /* Kernels before 5.3 reject the wake-up flag; then every kick is made. */
         sc.bind_flags &= (uint16_t)~XDP_USE_NEED_WAKEUP;
         int err2 = xsk_socket__create(&x->xsk, o->ifname, o->queue, x->umem, &x->rx, &x->tx,
@@ -486,16 +504,43 @@ static int create_socket(struct afxdp_link *x, const struct afxdp_opts *o, bool 
             return 0;
         }
     }
+    if (err)
+        x->xsk = NULL;
     x->need_wakeup = err == 0;
     return err;
+}
+
+/* Copy mode: libxdp attaches its program in native (driver) mode where it can; a driver may
+ * still refuse native XDP for this interface (veth: ERANGE above an MTU of about 3.5 KB), and
+ * then generic (skb) mode, which every interface has, is used instead. */
+static int bind_copy(struct afxdp_link *x, const struct afxdp_opts *o)
+{
+    int err = create_socket(x, o, false, 0);
+    if (err == 0 || err == -EPERM || err == -ENODEV)
+        return err;
+    /* The failed attempt had bound the queue before the attach failed; the kernel frees a
+     * closed socket's claim on the queue from a work queue (xp_release_deferred), so for a
+     * moment the queue is still busy: retry for up to about a second. */
+    int err2 = create_socket(x, o, false, XDP_FLAGS_SKB_MODE);
+    for (unsigned i = 0; err2 == -EBUSY && i < BUSY_RETRIES; i++) {
+        usleep(BUSY_RETRY_US);
+        err2 = create_socket(x, o, false, XDP_FLAGS_SKB_MODE);
+    }
+    if (err2 == 0) {
+        ust_log(UST_LOG_WARN, "afxdp:%s: native XDP refused (%s%s); using generic (skb) XDP",
+                o->ifname, strerror(-err),
+                err == -ERANGE ? ": the MTU is too large for this driver's native XDP" : "");
+        x->skb_mode = true;
+    }
+    return err2;
 }
 
 /* Binds zero-copy or copy mode as asked, falling back from zero-copy when allowed. */
 static int bind_socket(struct afxdp_link *x, const struct afxdp_opts *o)
 {
-    int err = -EOPNOTSUPP;
+    int err;
     if (o->zerocopy != 0) {
-        err = create_socket(x, o, true);
+        err = create_socket(x, o, true, 0);
         if (err == 0) {
             x->zerocopy = true;
             return 0;
@@ -508,7 +553,7 @@ static int bind_socket(struct afxdp_link *x, const struct afxdp_opts *o)
         ust_log(UST_LOG_WARN, "afxdp:%s: no zero-copy on this interface (%s); using copy mode",
                 o->ifname, strerror(-err));
     }
-    err = create_socket(x, o, false);
+    err = bind_copy(x, o);
     if (err)
         ust_log(UST_LOG_ERROR, "afxdp:%s queue %u: cannot create the XDP socket: %s%s",
                 o->ifname, o->queue, strerror(-err),
@@ -533,18 +578,9 @@ static int xl_setup(struct afxdp_link *x, const struct afxdp_opts *o)
     x->lent = calloc((count + 63) / 64, sizeof(uint64_t));
     if (!x->lent)
         return -ENOMEM;
-    int err = create_umem(x);
-    if (err) {
-        x->umem = NULL;
-        ust_log(UST_LOG_ERROR, "afxdp:%s: cannot register the packet pool as UMEM: %s",
-                o->ifname, strerror(-err));
+    int err = bind_socket(x, o);
+    if (err)
         return err;
-    }
-    err = bind_socket(x, o);
-    if (err) {
-        x->xsk = NULL;
-        return err;
-    }
     x->fd = xsk_socket__fd(x->xsk);
     refill(x);
     return 0;
@@ -586,9 +622,9 @@ int link_afxdp_open(const char *spec, const struct link_env *env, struct link **
     x->link.caps.mtu = info.mtu < room ? info.mtu : room;
     x->link.caps.offloads = 0;   /* frames are in flight after tx_burst: not LINK_TX_SYNC */
     memcpy(x->link.caps.mac, info.mac, 6);
-    ust_log(UST_LOG_INFO, "afxdp:%s queue %u: %s mode, rings of %u, UMEM %zu bytes in %u-byte "
-            "chunks", o.ifname, o.queue, x->zerocopy ? "zero-copy" : "copy", x->ring_size,
-            x->region_size, x->buf_size);
+    ust_log(UST_LOG_INFO, "afxdp:%s queue %u: %s mode, %s XDP, rings of %u, UMEM %zu bytes in "
+            "%u-byte chunks", o.ifname, o.queue, x->zerocopy ? "zero-copy" : "copy",
+            x->skb_mode ? "generic" : "native", x->ring_size, x->region_size, x->buf_size);
     *out = &x->link;
     return 0;
 }
