@@ -380,6 +380,7 @@ static const struct link_ops xl_ops = {
 /* libbpf and libxdp print to stderr by default, including chatter such as "No bpffs found"
  * on every start; their lines go to our log at debug level instead (UST_LOG=debug shows them).
  * Our own messages carry the errno of whatever failed. */
+__attribute__((format(printf, 2, 0)))
 static void lib_vprint(const char *lib, const char *fmt, va_list ap)
 {
     char line[400];
@@ -390,6 +391,7 @@ static void lib_vprint(const char *lib, const char *fmt, va_list ap)
     ust_debug("afxdp: %s: %s", lib, line);
 }
 
+__attribute__((format(printf, 2, 0)))
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
     (void)level;
@@ -397,6 +399,7 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
     return 0;
 }
 
+__attribute__((format(printf, 2, 0)))
 static int libxdp_print(enum libxdp_print_level level, const char *fmt, va_list ap)
 {
     (void)level;
