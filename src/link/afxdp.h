@@ -15,7 +15,7 @@
     X(comp_bad_desc, "completions for buffers the kernel did not hold (ignored)")    \
     X(fill_short, "receive bursts after which the fill ring could not be refilled")  \
     X(tx_copied, "frames copied into the pool before transmission (foreign buffer)") \
-    X(tx_nobufs, "frames lost: no pool buffer to copy a foreign frame into")          \
+    X(tx_nobufs, "frames lost: a foreign frame too large for, or no buffer to copy into") \
     X(tx_kicks, "sendto() calls that told the kernel to transmit")                   \
     X(tx_kick_errors, "sendto() calls that failed with an unexpected errno")          \
     X(rx_kicks, "wake-ups of the kernel's receive side (fill ring needed it)")       \
