@@ -23,6 +23,8 @@ iputils-ping         the kernel's ping in interop tests (floods, fragmented echo
 socat                UDP echo client and server on the kernel side in interop tests
 ncat                 a second UDP client on the kernel side in interop tests
 ethtool              turns TSO off on the kernel's veth ends behind the impairment bridge
+libxdp-dev           the AF_XDP link (libxdp: XSK rings and its default XDP program)
+libbpf-dev           the AF_XDP link (libxdp is built on libbpf)
 "
 
 names=$(printf '%s\n' "$PACKAGES" | awk 'NF { print $1 }')

@@ -10,6 +10,7 @@
 
 #include "base/log.h"
 #include "link/afpacket.h"
+#include "link/afxdp.h"
 #include "link/fault.h"
 #include "link/loop.h"
 #include "link/pcap.h"
@@ -68,8 +69,8 @@ static int open_driver(const char *spec, const struct link_env *env, struct link
 {
     const char *colon = strchr(spec, ':');
     if (!colon || colon == spec) {
-        ust_log(UST_LOG_ERROR, "link \"%s\": expected tap:IFNAME, afpacket:IFNAME or loop:NAME",
-                spec);
+        ust_log(UST_LOG_ERROR, "link \"%s\": expected tap:IFNAME, afpacket:IFNAME, "
+                "afxdp:IFNAME or loop:NAME", spec);
         return -EINVAL;
     }
     size_t kind = (size_t)(colon - spec);
@@ -78,9 +79,11 @@ static int open_driver(const char *spec, const struct link_env *env, struct link
         return link_tap_open(arg, env, out);
     if (kind == 8 && strncmp(spec, "afpacket", 8) == 0)
         return link_afpacket_open(arg, env, out);
+    if (kind == 5 && strncmp(spec, "afxdp", 5) == 0)
+        return link_afxdp_open(arg, env, out);
     if (kind == 4 && strncmp(spec, "loop", 4) == 0)
         return open_loop(arg, env, out);
-    ust_log(UST_LOG_ERROR, "link \"%s\": unknown kind (tap, afpacket, loop)", spec);
+    ust_log(UST_LOG_ERROR, "link \"%s\": unknown kind (tap, afpacket, afxdp, loop)", spec);
     return -EINVAL;
 }
 

@@ -7,6 +7,10 @@
  *                     receiving super-frames
  *   afpacket:IFNAME   an AF_PACKET socket bound to an existing interface; ",vnet=0" without
  *                     the virtio-net header (no offloads, no super-frames received)
+ *   afxdp:IFNAME[,queue=N][,zerocopy=0|1]
+ *                     an AF_XDP socket on queue N (default 0) of an existing interface, the
+ *                     stack's packet pool as its UMEM; zero-copy tried first unless zerocopy=0
+ *                     (zerocopy=1: zero-copy or fail). Needs a build with libxdp and libbpf
  *   loop:NAME         one end of an in-process loop link; the second open of NAME gets the other
  *
  * With env->fault set the link is wrapped in a fault injector (see link/fault.h for the

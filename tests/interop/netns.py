@@ -783,7 +783,7 @@ class Lab:
 # --------------------------------------------------------------------------------------------
 # The usual topology: the kernel and one ustack stack on one link.
 
-LINK_KINDS = ("tap", "tap-novnet", "afpacket")
+LINK_KINDS = ("tap", "tap-novnet", "afpacket", "afxdp")
 
 
 class Topology:
@@ -795,7 +795,7 @@ class Topology:
 
     kind "afpacket": namespace K (the kernel, veth end uk0 with <net>.1) and namespace U (veth
     end uu0, up, no address, IPv6 off so its kernel stays silent); ustack runs in U on
-    afpacket:uu0 with its own random MAC.
+    afpacket:uu0 with its own random MAC. kind "afxdp": the same, ustack on afxdp:uu0.
 
     Attributes: kernel (Namespace), ustack_ns (Namespace), link (ustack's link spec),
     kernel_ip, ustack_ip, prefix, kernel_dev (the kernel's interface).
@@ -815,7 +815,7 @@ class Topology:
             self.kernel = lab.namespace("k")
             self.ustack_ns = lab.namespace("u", ipv6=False)
             self.kernel_dev, udev = lab.veth(self.kernel, "uk0", self.ustack_ns, "uu0", mtu=mtu)
-            self.link = "afpacket:" + udev
+            self.link = ("afxdp:" if kind == "afxdp" else "afpacket:") + udev
         self.kernel.ip("addr", "add", "%s/%d" % (self.kernel_ip, self.prefix),
                        "dev", self.kernel_dev)
         lab.assert_isolated()
