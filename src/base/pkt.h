@@ -88,6 +88,11 @@ struct pkt_pool_config {
     uint32_t count;           /* number of buffers, >= 1 */
     uint32_t buf_size;        /* bytes per buffer, a power of two from 256 to 64 KiB */
     uint32_t headroom;        /* bytes reserved before data at allocation, < buf_size */
+    /* Optional: carve the buffers out of this caller-owned memory (count * buf_size bytes,
+     * page aligned) instead of a mapping of the pool's own, e.g. a shared-memory wire's slab
+     * (link/shm.c). The caller keeps it mapped until pkt_pool_destroy() has returned, then
+     * unmaps it itself; the pool never writes to it except through the packets it hands out. */
+    void *region;
 };
 
 /* Defaults suited to Ethernet frames up to 1514 bytes plus prepended headers. */

@@ -5,6 +5,8 @@
  *   tap:IFNAME        a TAP device (created if it does not exist) in this network namespace
  *   afpacket:IFNAME   an AF_PACKET socket bound to an existing interface
  *   loop:NAME         one end of an in-process loop link; the second open of NAME gets the other
+ *   shm:PATH,side=N[,mtu=N][,slots=N]
+ *                     one side (0 or 1) of a shared-memory wire to another process (link/shm.h)
  *
  * With env->fault set the link is wrapped in a fault injector (see link/fault.h for the
  * syntax), and with env->pcap in a recorder; the recorder is outermost, so the capture shows
