@@ -154,6 +154,7 @@ struct shm_link {
     int door_tx;                   /* the peer's doorbell (O_RDWR: never blocks, never ENXIO) */
     int ready_fd;                  /* an eventfd that is always readable */
     bool armed;                    /* we set me->sleeping and have not cleared it */
+    bool created;                  /* we laid the file out (unlinked again if opening fails) */
     bool down;
     unsigned idle_polls;
     uint64_t next_liveness_ns;
@@ -192,7 +193,7 @@ static int drain_doorbell(struct shm_link *s)
             continue;
         if (r == 0 && atomic_load_explicit(&s->peer->state, memory_order_acquire) !=
                           SHM_SIDE_FREE)
-            return go_down(s, "the peer closed its end (exited)");
+            return go_down(s, "the peer closed its end of the wire (it closed the link or exited)");
         return 0;   /* EAGAIN, or no peer yet (a FIFO nobody ever wrote reads as EOF) */
     }
 }
@@ -533,11 +534,6 @@ static int examine_wire(struct shm_link *s, const struct shm_config *cfg, const 
         ust_log(UST_LOG_ERROR, "shm link %s: refused: %s", s->path, why);
         return err;
     }
-    if ((cfg->mtu && cfg->mtu != h.mtu) || (cfg->slots && cfg->slots != h.slots)) {
-        ust_log(UST_LOG_ERROR, "shm link %s: the wire has mtu=%u,slots=%u; asked for mtu=%u,"
-                "slots=%u", s->path, h.mtu, h.slots, cfg->mtu, cfg->slots);
-        return -EINVAL;
-    }
     s->size = h.file_size;
     s->base = mmap(NULL, s->size, PROT_READ | PROT_WRITE, MAP_SHARED, s->fd, 0);
     if (s->base == MAP_FAILED) {
@@ -554,6 +550,12 @@ static int examine_wire(struct shm_link *s, const struct shm_config *cfg, const 
     }
     bool peer_live = atomic_load(&peer->state) == SHM_SIDE_ATTACHED && pid_alive(peer_pid);
     *verdict = peer_live && atomic_load(&me->state) == SHM_SIDE_FREE ? JOIN_OK : JOIN_STALE;
+    if (*verdict == JOIN_OK &&
+        ((cfg->mtu && cfg->mtu != h.mtu) || (cfg->slots && cfg->slots != h.slots))) {
+        ust_log(UST_LOG_ERROR, "shm link %s: the wire has mtu=%u,slots=%u; asked for mtu=%u,"
+                "slots=%u", s->path, h.mtu, h.slots, cfg->mtu, cfg->slots);
+        return -EINVAL;
+    }
     return 0;
 }
 
@@ -620,6 +622,7 @@ static int try_open(struct shm_link *s, const struct shm_config *cfg)
         return 1;   /* removed while we waited for the lock */
     bool creator = st.st_size == 0;
     if (creator) {
+        s->created = true;
         if ((err = create_wire(s, cfg)) != 0)
             return err;
     } else {
@@ -661,6 +664,13 @@ int link_shm_open(const struct shm_config *cfg, struct link **out)
         ust_log(UST_LOG_ERROR, "shm link: needs a path and side=0 or side=1");
         return -EINVAL;
     }
+    struct shm_hdr probe;
+    if ((cfg->mtu && shm_layout(cfg->mtu, SHM_MIN_SLOTS, &probe) != 0) ||
+        (cfg->slots && shm_layout(1500, cfg->slots, &probe) != 0)) {
+        ust_log(UST_LOG_ERROR, "shm link %s: mtu must be %u..%u and slots a power of two %u..%u",
+                cfg->path, SHM_MIN_MTU, SHM_MAX_MTU, SHM_MIN_SLOTS, SHM_MAX_SLOTS);
+        return -EINVAL;
+    }
     struct shm_link *s = calloc(1, sizeof(*s));
     if (!s)
         return -ENOMEM;
@@ -681,6 +691,8 @@ int link_shm_open(const struct shm_config *cfg, struct link **out)
             ust_log(UST_LOG_ERROR, "shm link %s: the name keeps changing under us", s->path);
             err = -EAGAIN;
         }
+        if (s->created && s->fd >= 0)
+            unlink_names(s->path, s->door);   /* ours, half made: nobody can use it */
         s->hdr = NULL;   /* not attached: leave the file's state alone */
         shm_destroy(&s->link);
         return err;
