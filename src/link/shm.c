@@ -231,10 +231,16 @@ static int refill(struct shm_link *s)
         return go_down(s, "the peer corrupted a free ring index");
     if (n > space)
         n = (uint32_t)space;   /* cannot happen with an honest peer: slots buffers, slots entries */
-    for (uint32_t i = 0; i < n; i++) {
-        struct pkt *p = pkt_alloc(s->pool);
-        s->posted[p->index] = p;
-        s->rx_bufs[s->rx_free.mine++ & s->rx_free.mask] = p->index;
+    struct pkt *batch[64];
+    for (uint32_t done = 0; done < n;) {
+        uint32_t k = n - done < 64 ? n - done : 64;
+        if (pkt_alloc_bulk(s->pool, batch, k) != 0)
+            break;   /* cannot happen: we counted them */
+        for (uint32_t i = 0; i < k; i++) {
+            s->posted[batch[i]->index] = batch[i];
+            s->rx_bufs[s->rx_free.mine++ & s->rx_free.mask] = batch[i]->index;
+        }
+        done += k;
     }
     shm_ring_publish(&s->rx_free, 1);
     return 0;
@@ -264,7 +270,8 @@ static struct pkt *take_desc(struct shm_link *s)
         pkt_free(p);   /* back to the pool: posted again by the next refill */
         return NULL;
     }
-    pkt_reset(p);
+    /* pkt_alloc made it a fresh empty packet when it was posted, and nobody has touched the
+     * descriptor since: only the length is new. */
     p->len = d.len;
     return p;
 }
@@ -329,7 +336,7 @@ static int shm_tx_burst(struct link *l, struct pkt **pkts, unsigned n)
     uint32_t filled = 0;
     for (; done < n; done++) {
         struct pkt *p = pkts[done];
-        uint32_t len = pkt_frame_len(p);
+        uint32_t len = p->frag ? pkt_frame_len(p) : p->len;
         if (len > s->max_frame || len < SHM_ETH_HDR) {
             s->ctrs.tx_too_long++;
             pkt_free_frame(p);
@@ -345,7 +352,11 @@ static int shm_tx_burst(struct link *l, struct pkt **pkts, unsigned n)
             shm_ring_publish(&s->tx_free, 0);
             return go_down(s, "the peer posted a bad buffer index");
         }
-        pkt_frame_copy(p, s->tx_slab + (size_t)b * s->buf_size + SHM_HEADROOM, len);
+        uint8_t *dst = s->tx_slab + (size_t)b * s->buf_size + SHM_HEADROOM;
+        if (p->frag)
+            pkt_frame_copy(p, dst, len);
+        else
+            memcpy(dst, p->data, len);
         s->tx_desc[s->tx_used.mine++ & s->tx_used.mask] = (struct shm_desc){ .buf = b,
                                                                               .len = len };
         filled++;
