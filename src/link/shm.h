@@ -35,7 +35,15 @@
  * protocols' queues first). The peer can write to the slab at any time; memory safety does not
  * depend on it: descriptors are copied once and bounds-checked (index < slots, length within the
  * buffer, buffer actually posted), and the stack's parsers copy header fields into values before
- * use, so a hostile peer can change only payload bytes it sent itself.
+ * use, so a hostile peer can change only payload bytes it sent itself. (A peer of our own uid
+ * could also truncate the file, and our next access would fault; but such a peer could ptrace
+ * us too. The checks are against corrupt files, mistakes and garbage in the mapping.)
+ *
+ * SIZING. A sender that finds no posted buffer leaves its frames to the stack, which drops and
+ * counts them like a full NIC queue (tx_drop_link_full), and TCP retransmits. Frames a receiving
+ * stack keeps (TCP's receive and out-of-order queues hold them in place) keep their buffers, so
+ * `slots` should exceed a receive window's worth of frames: the default (1024 buffers up to
+ * 8 KiB, fewer above, 8 MiB of slab per direction) covers the default 1 MiB TCP buffer.
  *
  * WAKEUPS, only when the peer sleeps. Each side has a doorbell FIFO that it reads (wait_fd). The
  * stack asks for wait_fd just before it sleeps; that call arms the side's `sleeping` flag, and
