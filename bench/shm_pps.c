@@ -5,6 +5,11 @@
  * copy out, 17.8 Mpps at 64 bytes in docs/ANCHORS).
  *
  *   shm_pps [--size 64] [--burst 32] [--seconds 1] [--runs 5] [--cores 0,1] [--slots 1024]
+ *   shm_pps shm|ring [size=64] [burst=32] [seconds=1 | ms=N] [slots=1024] [cores=0,1]
+ *
+ * The second form is bench/run.py's (bench.h): one run of one side, one JSON line
+ * {"scenario", "value": Mpps, "unit": "Mpps"}; the harness interleaves the sides and takes
+ * medians (scenario shm/pps-64).
  *
  * Per run: a fresh wire in /dev/shm/ust-bench-PID-N (the receiver makes it, the sender joins;
  * the names are removed at the join, and again afterwards in case of failure). The parent is the
@@ -290,10 +295,60 @@ static void print_list(const char *name, const double *v, unsigned n)
     printf("], ");
 }
 
+static bool opts_ok(const struct opts *o)
+{
+    return o->size >= 14 && o->size <= 1514 && o->burst >= 1 && o->burst <= MAX_BURST &&
+           o->runs >= 1 && o->runs <= MAX_RUNS && o->seconds > 0 && o->seconds <= 60 &&
+           o->slots >= 64 && o->slots <= 65536 && (o->slots & (o->slots - 1)) == 0;
+}
+
+/* bench/run.py's form: `shm_pps shm|ring key=value...`, one run, one JSON line. */
+static int harness_main(int argc, char **argv, struct opts *o)
+{
+    bool shm = strcmp(argv[1], "shm") == 0, have_seconds = false;
+    double ms_seconds = 0;
+    for (int i = 2; i < argc; i++) {
+        const char *eq = strchr(argv[i], '=');
+        if (!eq)
+            return 2;
+        const char *v = eq + 1;
+        size_t k = (size_t)(eq - argv[i]);
+        if (k == 4 && strncmp(argv[i], "size", 4) == 0)
+            o->size = (unsigned)atoi(v);
+        else if (k == 5 && strncmp(argv[i], "burst", 5) == 0)
+            o->burst = (unsigned)atoi(v);
+        else if (k == 5 && strncmp(argv[i], "slots", 5) == 0)
+            o->slots = (unsigned)atoi(v);
+        else if (k == 7 && strncmp(argv[i], "seconds", 7) == 0)
+            o->seconds = atof(v), have_seconds = true;
+        else if (k == 2 && strncmp(argv[i], "ms", 2) == 0)   /* the harness's run length */
+            ms_seconds = atof(v) / 1000 < 0.2 ? 0.2 : atof(v) / 1000;
+        else if (k == 5 && strncmp(argv[i], "cores", 5) == 0 &&
+                 sscanf(v, "%d,%d", &o->cores[0], &o->cores[1]) == 2)
+            ;
+        else
+            return fprintf(stderr, "shm_pps: unknown parameter %s\n", argv[i]), 2;
+    }
+    if (!have_seconds && ms_seconds > 0)
+        o->seconds = ms_seconds;
+    if (!opts_ok(o))
+        return fprintf(stderr, "shm_pps: parameter out of range\n"), 2;
+    double mpps = one_run(o, shm, 0);
+    if (mpps < 0)
+        return fprintf(stderr, "shm_pps: the run failed\n"), 1;
+    printf("{\"scenario\": \"%s\", \"value\": %.3f, \"unit\": \"Mpps\", \"size\": %u, "
+           "\"burst\": %u, \"cores\": \"%d,%d\", \"polling\": \"spin\"}\n", argv[1], mpps,
+           o->size, o->burst, o->cores[0], o->cores[1]);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     struct opts o = { .size = 64, .burst = 32, .runs = 5, .slots = 1024, .seconds = 1,
                       .cores = { 0, 1 } };
+    ust_log_set_level(UST_LOG_ERROR);   /* the receiver's "link is down" at each end is normal */
+    if (argc > 1 && (strcmp(argv[1], "shm") == 0 || strcmp(argv[1], "ring") == 0))
+        return harness_main(argc, argv, &o);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v)
@@ -314,10 +369,8 @@ int main(int argc, char **argv)
             goto usage;
         i++;
     }
-    if (o.size < 14 || o.size > 1514 || o.burst < 1 || o.burst > MAX_BURST || o.runs < 1 ||
-        o.runs > MAX_RUNS || o.seconds <= 0 || o.seconds > 60)
+    if (!opts_ok(&o))
         goto usage;
-    ust_log_set_level(UST_LOG_ERROR);   /* the receiver's "link is down" at each end is normal */
     double shm[MAX_RUNS], ring[MAX_RUNS];
     for (unsigned i = 0; i < o.runs; i++) {
         /* Interleaved, so drift on a shared machine hits both alike. */
