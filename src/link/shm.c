@@ -79,12 +79,13 @@ int shm_layout(uint32_t mtu, uint32_t slots, struct shm_hdr *h)
     h->buf_size = buf_size;
     h->headroom = SHM_HEADROOM;
     uint64_t off = round_up(sizeof(*h), PAGE);
+    uint64_t used_bytes = sizeof(struct shm_ring_ctl) + (uint64_t)slots * sizeof(struct shm_desc);
+    uint64_t free_bytes = sizeof(struct shm_ring_ctl) + (uint64_t)slots * sizeof(uint32_t);
     for (unsigned d = 0; d < 2; d++) {
         h->dir[d].used_off = off;
-        off = round_up(off + sizeof(struct shm_ring_ctl) + (uint64_t)slots * sizeof(struct shm_desc),
-                       64);
+        off = round_up(off + used_bytes, 64);
         h->dir[d].free_off = off;
-        off = round_up(off + sizeof(struct shm_ring_ctl) + (uint64_t)slots * sizeof(uint32_t), 64);
+        off = round_up(off + free_bytes, 64);
     }
     off = round_up(off, PAGE);
     for (unsigned d = 0; d < 2; d++) {
@@ -191,9 +192,9 @@ static int drain_doorbell(struct shm_link *s)
         ssize_t r = read(s->door_rx, buf, sizeof(buf));
         if (r > 0)
             continue;
-        if (r == 0 && atomic_load_explicit(&s->peer->state, memory_order_acquire) !=
-                          SHM_SIDE_FREE)
-            return go_down(s, "the peer closed its end of the wire (it closed the link or exited)");
+        if (r == 0 &&
+            atomic_load_explicit(&s->peer->state, memory_order_acquire) != SHM_SIDE_FREE)
+            return go_down(s, "the peer closed its end (it closed the link or exited)");
         return 0;   /* EAGAIN, or no peer yet (a FIFO nobody ever wrote reads as EOF) */
     }
 }
@@ -218,6 +219,18 @@ static int maybe_check_peer(struct shm_link *s)
         return 0;
     s->next_liveness_ns = now + SHM_LIVENESS_MS * NS_PER_MS;
     return check_peer(s);
+}
+
+/* Checks on the peer while the receive ring is empty. */
+static int idle_check(struct shm_link *s)
+{
+    /* The peer writes its state once per session, so reading it on every idle poll is cheap;
+     * the pid check is a system call, made at most every SHM_LIVENESS_MS. */
+    if (atomic_load_explicit(&s->peer->state, memory_order_relaxed) == SHM_SIDE_DETACHED)
+        return check_peer(s);
+    if ((++s->idle_polls & 63) != 1)
+        return 0;
+    return maybe_check_peer(s);
 }
 
 /* Posts every buffer our pool has back (the stack freed them) to the peer. */
@@ -299,7 +312,7 @@ static int shm_rx_burst(struct link *l, struct pkt **pkts, unsigned n)
     if (take) {
         shm_ring_publish(&s->rx_used, 0);
         s->idle_polls = 0;
-    } else if ((++s->idle_polls & 63) == 1 && maybe_check_peer(s) < 0) {
+    } else if (idle_check(s) < 0) {
         return -ENETDOWN;
     }
     l->ctrs.rx_frames += got;
