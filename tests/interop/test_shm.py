@@ -6,7 +6,8 @@ namespaces, no root needed.
   discard  `ustack tcp-client --send 64 MiB` -> `ustack echo --discard`: the client sends, closes,
            and exits 0; the sha256 the server printed == the client's == `ustack gen`'s.
   source   `ustack echo --source 64 MiB` -> `ustack tcp-client --send 0`: the same the other way.
-  kill     the discard server is killed (SIGKILL, by PID) while a 6.4 GB send is under way: the
+  kill     the discard server is killed (SIGKILL, by PID) while a 6.4 GB send is under way (the
+           client has used 0.1 s of CPU and is still running): the
            client must end with ETIMEDOUT or ECONNRESET within KILL_BOUND_S (its TCP gives up
            after --tcp_retries2=3 retransmissions at --tcp_max_rto_ms=500; the link itself
            reports down as soon as the peer's doorbell hangs up).
@@ -166,9 +167,15 @@ def case_kill(c):
     wire = wire_name("kill")
     server = c.echo(wire, "--discard")
     client = c.client(wire, 100 * MIB64,
-                      extra=("--tcp_retries2=3", "--tcp_max_rto_ms=500"))
-    # Let the transfer run: wait until the server's stack has taken some data.
-    time.sleep(0.5)
+                      extra=("--tcp_retries2=3", "--tcp_max_rto_ms=500",
+                             "--tcp_syn_retries=2"))
+    # Mid-transfer: the client has spent CPU_TICKS of CPU time (starting and connecting take a
+    # few ms; moving data is what takes more), and is still running.
+    deadline = time.monotonic() + 15
+    while cpu_ticks(client.pid) < CPU_TICKS and time.monotonic() < deadline:
+        expect(client.poll() is None, "the client ended before the kill")
+        time.sleep(0.01)
+    expect(cpu_ticks(client.pid) >= CPU_TICKS, "the client never got going")
     expect(client.poll() is None, "the client finished before the kill")
     kill(server)
     killed_at = time.monotonic()
@@ -184,6 +191,19 @@ def case_kill(c):
     expect(took < KILL_BOUND_S, "the client took %.1f s to give up" % took)
     expect("link is down" in out, "the link did not report the peer's death:\n" + out)
     log("    client gave up %.2f s after the kill" % took)
+
+
+CPU_TICKS = 10   # clock ticks (1/100 s on Linux)
+
+
+def cpu_ticks(pid):
+    """utime + stime of a process, in clock ticks (0 once it is gone)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return 0
 
 
 def case_corrupt(c):
