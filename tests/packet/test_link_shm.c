@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -244,6 +245,45 @@ static void test_shm_killed_peer_is_detected(void **state)
     struct pkt *got[2];
     assert_int_equal(link_rx_burst(a, got, 2), -ENETDOWN);
     link_destroy(a);
+    wire_names_remove(path);
+}
+
+static void test_shm_bad_descriptors_from_the_peer_are_counted_and_dropped(void **state)
+{
+    (void)state;
+    char path[128];
+    new_path(path, sizeof(path));
+    struct link *a = open_side(path, 0, 1500, 16);
+    /* Map the wire ourselves while it still has a name, to play a misbehaving side 0. */
+    int fd = open(path, O_RDWR);
+    assert_true(fd >= 0);
+    struct shm_hdr h;
+    assert_int_equal(pread(fd, &h, sizeof(h), 0), (ssize_t)sizeof(h));
+    uint8_t *m = mmap(NULL, h.file_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    assert_true(m != MAP_FAILED);
+    close(fd);
+    struct link *b = open_side(path, 1, 0, 0);
+    struct shm_ring_ctl *used = (struct shm_ring_ctl *)(void *)(m + h.dir[0].used_off);
+    struct shm_desc *desc = (struct shm_desc *)(void *)(used + 1);
+    uint32_t prod = atomic_load(&used->prod);
+    desc[prod++ & 15] = (struct shm_desc){ .buf = 9999, .len = 60 };    /* no such buffer */
+    desc[prod++ & 15] = (struct shm_desc){ .buf = 3, .len = 70000 };    /* longer than a buffer */
+    desc[prod++ & 15] = (struct shm_desc){ .buf = 4, .len = 10 };       /* shorter than Ethernet */
+    desc[prod++ & 15] = (struct shm_desc){ .buf = 5, .len = 60 };       /* fine */
+    desc[prod++ & 15] = (struct shm_desc){ .buf = 5, .len = 60 };       /* not posted any more */
+    atomic_store(&used->prod, prod);
+    struct pkt *got[8];
+    assert_int_equal(link_rx_burst(b, got, 8), 1);
+    assert_int_equal(got[0]->len, 60);
+    pkt_free(got[0]);
+    assert_int_equal(link_shm_counters(b)->rx_bad_desc, 4);
+    /* An index more than a ring ahead: the peer is broken, the link goes down. */
+    atomic_store(&used->prod, prod + 100);
+    assert_int_equal(link_rx_burst(b, got, 8), -ENETDOWN);
+    assert_int_equal(link_rx_burst(b, got, 8), -ENETDOWN);
+    link_destroy(b);
+    link_destroy(a);
+    munmap(m, h.file_size);
     wire_names_remove(path);
 }
 
@@ -491,6 +531,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_shm_peer_destroyed_means_link_down, wire_setup,
                                         wire_teardown),
         cmocka_unit_test(test_shm_killed_peer_is_detected),
+        cmocka_unit_test(test_shm_bad_descriptors_from_the_peer_are_counted_and_dropped),
         cmocka_unit_test(test_shm_foreign_and_corrupt_files_are_refused_untouched),
         cmocka_unit_test(test_shm_stale_wire_is_replaced_and_sides_are_exclusive),
         cmocka_unit_test(test_shm_spec_strings),
