@@ -259,12 +259,15 @@ static int refill(struct shm_link *s)
     return 0;
 }
 
-/* Disarms after a possible sleep. If the peer rang (it cleared our flag) or we may have been
- * woken by a hang-up, reads the doorbell. */
-static int disarm(struct shm_link *s)
+/* After a possible sleep: if the peer rang (it clears our flag when it does), reads the doorbell
+ * empty and disarms. A flag still set stays armed: another thread of the stack may be asleep on
+ * the doorbell (the bottom-half helper), and the peer's next frames must wake it; the cost is
+ * one doorbell write at most before the next sleep. */
+static int check_doorbell(struct shm_link *s)
 {
+    if (atomic_load_explicit(&s->me->sleeping, memory_order_relaxed))
+        return 0;
     s->armed = false;
-    atomic_exchange_explicit(&s->me->sleeping, 0, memory_order_relaxed);
     return drain_doorbell(s);
 }
 
@@ -294,7 +297,7 @@ static int shm_rx_burst(struct link *l, struct pkt **pkts, unsigned n)
     struct shm_link *s = shm_of(l);
     if (s->down)
         return -ENETDOWN;
-    if (s->armed && disarm(s) < 0)
+    if (s->armed && check_doorbell(s) < 0)
         return -ENETDOWN;
     if (refill(s) < 0)
         return -ENETDOWN;

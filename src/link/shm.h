@@ -49,17 +49,20 @@
  * stack asks for wait_fd just before it sleeps; that call arms the side's `sleeping` flag, and
  * rereads the ring (a seq_cst fence between, the store-buffer pattern); if frames or news came in
  * meanwhile it returns an always-readable descriptor instead, so poll() does not sleep. A sender,
- * after publishing, clears the peer's flag if set and writes one byte to its doorbell. A side that
- * spins never arms, so a busy exchange makes no system call at all. (A futex would need the
- * stack's sleeping path changed, and an eventfd cannot be shared by unrelated processes without a
- * unix socket; a FIFO is named, pollable and needs neither.)
+ * after publishing, clears the peer's flag if set and writes one byte to its doorbell; the
+ * receiver reads the doorbell empty when it finds its flag cleared. A flag nobody cleared stays
+ * armed until the peer's next frames (another thread of the stack may still be asleep on the
+ * doorbell). A side that spins never arms, so a busy exchange makes no system call at all. (A
+ * futex would need the stack's sleeping path changed, and an eventfd cannot be shared by
+ * unrelated processes without a unix socket; a FIFO is named, pollable and needs neither.)
  *
  * PEER DEATH. Each side holds the other's doorbell open for writing (O_RDWR, so the open never
  * blocks), and its own for reading only: when the peer exits, killed or not, the kernel closes
  * its descriptors, the doorbell hangs up (POLLHUP wakes a sleeper) and reads return end-of-file.
  * A side also marks itself detached in the header when it closes, and its pid is checked with
- * kill(pid, 0) at most every SHM_LIVENESS_MS while the ring is idle. Any of these makes rx_burst
- * and tx_burst return -ENETDOWN from then on (the stack marks the interface down).
+ * kill(pid, 0) at most every SHM_LIVENESS_MS while the ring is idle (so a hang-up that wakes a
+ * side whose flag is still armed is noticed within that time). Any of these makes rx_burst and
+ * tx_burst return -ENETDOWN from then on (the stack marks the interface down).
  */
 #ifndef UST_LINK_SHM_H
 #define UST_LINK_SHM_H

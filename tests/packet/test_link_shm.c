@@ -194,6 +194,17 @@ static void test_shm_wakes_only_a_side_that_armed(void **state)
     assert_true(readable(ready));
     assert_int_equal(lt_rx_seqs(w->b, seqs, 4), 1);
     assert_int_equal(seqs[0], 5);
+    /* Armed, then a receive call that finds nothing (another thread of b's stack, while this
+     * one sleeps): still armed, so the next frame still rings. */
+    fd = link_wait_fd(w->b);
+    assert_false(readable(fd));
+    struct pkt *none[1];
+    assert_int_equal(link_rx_burst(w->b, none, 1), 0);
+    lt_tx_seqs(w->a, w->pool, 6, 1, 80, 1);
+    assert_true(readable(fd));
+    assert_int_equal(link_shm_counters(w->a)->tx_wakeups, 2);
+    assert_int_equal(lt_rx_seqs(w->b, seqs, 4), 1);
+    assert_false(readable(fd));
 }
 
 static void test_shm_peer_destroyed_means_link_down(void **state)
