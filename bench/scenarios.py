@@ -186,8 +186,26 @@ def udp_rtt_scenarios() -> list:
     ]
 
 
+def shm_scenarios() -> list:
+    return [
+        Scenario(name="shm/pps-64", group="Shared-memory wire",
+                 title="64-byte frames per second from one process to another over link/shm",
+                 unit="Mpps", better="higher", target=">= 15 Mpps", cpus="0,1",
+                 subject=Side("shm wire (tx_burst/rx_burst)",
+                              program("shm_pps", "shm", size=64, burst=32, seconds=1)),
+                 baseline=Side("plain SPSC ring, memcpy in and out",
+                               program("shm_pps", "ring", size=64, burst=32, seconds=1)),
+                 pins="sender pinned to vCPU 0 and receiver to vCPU 1 by the program itself",
+                 conditions="both processes spin, never sleep; bursts of 32; the shm sender "
+                            "allocates packets from its pool, writes 64 bytes and tx_burst "
+                            "copies them into buffers the receiver posted; the receiver reads "
+                            "every byte in place and frees them (which posts them back); 1024 "
+                            "slots; the receiver times first to last frame over 1 s"),
+    ]
+
+
 SCENARIOS = reference_scenarios() + pool_scenarios() + timer_scenarios() + csum_scenarios("csum") + \
-    csum_scenarios("csum-copy") + udp_rtt_scenarios()
+    csum_scenarios("csum-copy") + udp_rtt_scenarios() + shm_scenarios()
 
 # Code paths whose instructions per operation callgrind counts (exact, unlike time).
 ICOUNTS = [

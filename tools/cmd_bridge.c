@@ -575,8 +575,10 @@ static void bridge_wait(struct bridge *br, uint64_t end_ns, const sigset_t *duri
         uint64_t t = link_next_event_ns(d->from->io);
         if (t < wake)
             wake = t;
-        if (d->from->fd >= 0)
-            pfd[n++] = (struct pollfd){ .fd = d->from->fd, .events = POLLIN };
+        /* Asked again before every sleep: a link may arm its wakeup in the call (shm). */
+        int fd = d->from->fd >= 0 ? link_wait_fd(d->from->io) : -1;
+        if (fd >= 0)
+            pfd[n++] = (struct pollfd){ .fd = fd, .events = POLLIN };
     }
     struct timespec ts, *tsp = NULL;
     if (wake != UINT64_MAX) {

@@ -22,7 +22,7 @@ extern "C" {
 
 /* X(name, type, default, min, max, doc) */
 #define UST_CONFIG_OPTIONS(X)                                                                    \
-    X(link, STR, "", 0, 0, "the link: tap:IFNAME[,vnet=0][,tso=0], afpacket:IFNAME or loop:NAME")                  \
+    X(link, STR, "", 0, 0, "the link: tap:IFNAME[,vnet=0][,tso=0], afpacket:IFNAME, afxdp:IFNAME, loop:NAME or shm:PATH,side=N") \
     X(addr, STR, "", 0, 0, "the stack's IPv4 address and prefix length, e.g. 198.18.0.2/24")      \
     X(gw, STR, "", 0, 0, "default gateway (IPv4 address on the link's network), or empty")       \
     X(mac, STR, "", 0, 0, "the stack's MAC address; empty picks a random locally administered one") \

@@ -1,8 +1,8 @@
 /*
  * Packet buffer pool (see pkt.h for the layout and the ownership rule).
  *
- * One mmap holds the data region (page aligned, buffers back to back); one calloc holds the
- * descriptor array and the free stack. Both are made at creation and never resized.
+ * One mmap holds the data region (page aligned, buffers back to back), unless the caller lends
+ * one (cfg->region); one calloc holds the descriptor array and the free stack. Both are made at creation and never resized.
  */
 #include "base/pkt.h"
 
@@ -25,6 +25,7 @@ struct pkt_pool {
     struct pkt_pool_ctrs ctrs;
     uint8_t *region;            /* count * buf_size bytes */
     size_t region_size;
+    bool region_external;       /* the caller's memory (cfg->region): not ours to unmap */
     struct pkt *descs;          /* count descriptors */
     char name[32];
 };
@@ -52,9 +53,12 @@ int pkt_pool_create(const struct pkt_pool_config *cfg, struct pkt_pool **out)
     snprintf(pool->name, sizeof(pool->name), "%s", cfg->name ? cfg->name : "pool");
 
     pool->region_size = (size_t)cfg->count * cfg->buf_size;
-    pool->region = mmap(NULL, pool->region_size, PROT_READ | PROT_WRITE,
-                        MAP_PRIVATE | MAP_ANONYMOUS | (cfg->prefault ? MAP_POPULATE : 0),
-                        -1, 0);
+    pool->region_external = cfg->region != NULL;
+    pool->region = cfg->region ? cfg->region
+                               : mmap(NULL, pool->region_size, PROT_READ | PROT_WRITE,
+                                      MAP_PRIVATE | MAP_ANONYMOUS |
+                                          (cfg->prefault ? MAP_POPULATE : 0),
+                                      -1, 0);
     pool->descs = calloc(cfg->count, sizeof(*pool->descs));
     pool->free_stack = calloc(cfg->count, sizeof(*pool->free_stack));
     if (pool->region == MAP_FAILED || !pool->descs || !pool->free_stack) {
@@ -86,7 +90,7 @@ uint32_t pkt_pool_destroy(struct pkt_pool *pool)
     if (leaked)
         ust_log(UST_LOG_ERROR, "pool %s destroyed with %u packets still in use", pool->name,
                 leaked);
-    if (pool->region)
+    if (pool->region && !pool->region_external)
         munmap(pool->region, pool->region_size);
     free(pool->descs);
     free(pool->free_stack);

@@ -90,6 +90,11 @@ struct pkt_pool_config {
     uint32_t headroom;        /* bytes reserved before data at allocation, < buf_size */
     bool prefault;            /* make every buffer's pages resident now (MAP_POPULATE), so the
                                * data path never takes a page fault and memory use is flat */
+    /* Optional: carve the buffers out of this caller-owned memory (count * buf_size bytes,
+     * page aligned) instead of a mapping of the pool's own, e.g. a shared-memory wire's slab
+     * (link/shm.c). The caller keeps it mapped until pkt_pool_destroy() has returned, then
+     * unmaps it itself; the pool never writes to it except through the packets it hands out. */
+    void *region;
 };
 
 /* Defaults suited to Ethernet frames up to 1514 bytes plus prepended headers. */

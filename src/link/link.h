@@ -56,7 +56,10 @@ struct link_ops {
     /* Transmits up to n frames; consumes the ones it accepts (see OWNERSHIP). Returns the number
      * accepted, or a negative errno if the link failed. Never blocks. */
     int (*tx_burst)(struct link *l, struct pkt **pkts, unsigned n);
-    /* The file descriptor that becomes readable when rx_burst may return frames, or -1. */
+    /* The file descriptor that becomes readable when rx_burst may return frames, or -1. The
+     * stack asks just before it sleeps, so a driver may use the call to arm its wakeup (shm
+     * sets a flag its peer checks, and answers an always-readable descriptor if frames came in
+     * meanwhile); the next rx_burst disarms. */
     int (*wait_fd)(struct link *l);
     /* The earliest time (ns, the link's clock) at which the link needs to be polled again even if
      * wait_fd stays quiet, or UINT64_MAX. Optional (NULL means never). */

@@ -14,6 +14,7 @@
 #include "link/fault.h"
 #include "link/loop.h"
 #include "link/pcap.h"
+#include "link/shm.h"
 #include "link/tap.h"
 
 /* ---- Named loop links: the second open of a name gets the other end of the first's pair ---- */
@@ -70,7 +71,7 @@ static int open_driver(const char *spec, const struct link_env *env, struct link
     const char *colon = strchr(spec, ':');
     if (!colon || colon == spec) {
         ust_log(UST_LOG_ERROR, "link \"%s\": expected tap:IFNAME, afpacket:IFNAME, "
-                "afxdp:IFNAME or loop:NAME", spec);
+                "afxdp:IFNAME, loop:NAME or shm:PATH,side=N", spec);
         return -EINVAL;
     }
     size_t kind = (size_t)(colon - spec);
@@ -83,7 +84,9 @@ static int open_driver(const char *spec, const struct link_env *env, struct link
         return link_afxdp_open(arg, env, out);
     if (kind == 4 && strncmp(spec, "loop", 4) == 0)
         return open_loop(arg, env, out);
-    ust_log(UST_LOG_ERROR, "link \"%s\": unknown kind (tap, afpacket, afxdp, loop)", spec);
+    if (kind == 3 && strncmp(spec, "shm", 3) == 0)
+        return link_shm_open_spec(arg, env, out);
+    ust_log(UST_LOG_ERROR, "link \"%s\": unknown kind (tap, afpacket, afxdp, loop, shm)", spec);
     return -EINVAL;
 }
 

@@ -12,6 +12,8 @@
  *                     stack's packet pool as its UMEM; zero-copy tried first unless zerocopy=0
  *                     (zerocopy=1: zero-copy or fail). Needs a build with libxdp and libbpf
  *   loop:NAME         one end of an in-process loop link; the second open of NAME gets the other
+ *   shm:PATH,side=N[,mtu=N][,slots=N]
+ *                     one side (0 or 1) of a shared-memory wire to another process (link/shm.h)
  *
  * With env->fault set the link is wrapped in a fault injector (see link/fault.h for the
  * syntax), and with env->pcap in a recorder; the recorder is outermost, so the capture shows
