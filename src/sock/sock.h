@@ -69,6 +69,12 @@ int sock_create(struct ust_stack *s, int type, int protocol, bool nonblock, bool
 /* Gives an accepted connection a descriptor (*out). Stack lock held. */
 int sock_adopt(struct ust_stack *s, struct tcb *tp, bool nonblock, bool cloexec,
                struct sock **out);
+/* Moves the socket behind descriptor `from` to number `to` (which must not be a ustack socket):
+ * the eventfd is duplicated onto `to` (replacing whatever `to` was, atomically, as dup3 does),
+ * the table and the socket follow, and `from` is closed. For the LD_PRELOAD shim, which decides
+ * late that a descriptor the program already holds becomes a ustack socket. The socket must
+ * have no waiters and no epoll watchers yet. Returns 0 or a negative errno. */
+int sock_renumber(int from, int to, bool cloexec);
 /* Closes it (the descriptor becomes free). Returns 0 or a negative errno. */
 int sock_close(int fd);
 /* Closes every socket of a stack being destroyed. */
