@@ -111,9 +111,14 @@ int listen(int fd, int backlog)
         const char *why = "";
         k = pl_settle(fd, pl_decide_listen(&pl_policy, &why), "listen", why);
     }
-    if (k == PL_FD_USTACK)
-        return pl_forked ? pl_child_refuse(fd, "listen") : ust_listen(fd, backlog);
-    return ust_real_listen(fd, backlog);
+    if (k != PL_FD_USTACK)
+        return ust_real_listen(fd, backlog);
+    if (pl_forked)
+        return pl_child_refuse(fd, "listen");
+    int rc = ust_listen(fd, backlog);
+    if (rc == 0)
+        pl_log(UST_LOG_DEBUG, "fd %d listen: ustack, backlog %d", fd, backlog);
+    return rc;
 }
 
 int accept4(int fd, struct sockaddr *a, socklen_t *len, int flags)

@@ -1,0 +1,334 @@
+#!/usr/bin/env python3
+"""
+Unmodified Debian programs on ustack through `ustack run` (the LD_PRELOAD shim, preload/),
+against the Linux kernel over a TAP device: the kernel at .1, the program under ustack at .2.
+
+--group http:  curl under ustack downloads a 50 MiB file from the kernel's `python3 -m
+  http.server`; the kernel's curl downloads it from `ustack run -- python3 -m http.server`.
+  sha256 of what arrived == the file's.
+--group tools: socat and ncat, each both ways (under ustack sending to the kernel, and the
+  kernel sending to them), 8 MiB each, sha256 checked.
+--group ready: tests/preload/mixready (a pipe, an eventfd, a TCP and a UDP socket in select,
+  poll, epoll level- and edge-triggered) prints the same transcript on the kernel's sockets and
+  under ustack; UST_LOG=debug shows each decision, and a loopback connection under ustack stays
+  with the kernel; a forked child using an inherited ustack socket gets ENOTSUP and a log line
+  while the parent's connection keeps working.
+"""
+import hashlib
+import os
+import sys
+import time
+
+import netns
+from netns import expect
+
+HTTP_BYTES = 50 << 20
+TOOL_BYTES = 8 << 20
+ECHO_PORT = 7007
+
+# A kernel TCP and UDP echo service; the TCP side closes its half when it reads end of file.
+KERNEL_ECHO = r"""
+import socket, sys, threading
+ip, port = sys.argv[1], int(sys.argv[2])
+t = socket.socket(); t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+t.bind((ip, port)); t.listen(8)
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind((ip, port))
+def udp():
+    while True:
+        d, a = u.recvfrom(65536); u.sendto(d, a)
+def conn(c):
+    while True:
+        d = c.recv(65536)
+        if not d:
+            c.shutdown(socket.SHUT_WR); return
+        c.sendall(d)
+threading.Thread(target=udp, daemon=True).start()
+print("echo ready", flush=True)
+while True:
+    c, _ = t.accept()
+    threading.Thread(target=conn, args=(c,), daemon=True).start()
+"""
+
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class Env:
+    def __init__(self, lab, t):
+        self.lab, self.t = lab, t
+        self.dir = lab.artifacts
+        self.build = os.path.dirname(os.path.dirname(lab.ustack_path()))
+
+    def run_prefix(self, log=None):
+        t = self.t
+        argv = [self.lab.ustack_path(), "run", "--link", t.link,
+                "--addr", "%s/%d" % (t.ustack_ip, t.prefix)]
+        if log:
+            argv += ["--log", log]
+        return argv + ["--"]
+
+    def make_file(self, name, nbytes):
+        path = os.path.join(self.dir, name)
+        with open(path, "wb") as f:
+            left = nbytes
+            while left:
+                n = min(left, 1 << 20)
+                f.write(os.urandom(n))
+                left -= n
+        return path, sha256_file(path)
+
+    def check_file(self, path, want_sha, what, describe):
+        expect(os.path.exists(path), "%s: nothing arrived\n%s" % (what, describe()))
+        size, got = os.path.getsize(path), sha256_file(path)
+        expect(got == want_sha, "%s: %d bytes arrived, sha256 %s, wanted %s\n%s" % (
+            what, size, got, want_sha, describe()))
+
+    def forget(self):
+        self.t.forget_neighbours()   # every ustack process has a new MAC
+
+
+# ---- http ----
+
+def http_download(e, src, sha):
+    """curl under ustack <- the kernel's python3 http.server."""
+    t = e.t
+    srv = t.kernel.spawn([sys.executable, "-u", "-m", "http.server", "--bind", t.kernel_ip,
+                          "8000", "--directory", e.dir], ready="Serving HTTP", name="k-httpd")
+    out = os.path.join(e.dir, "down.bin")
+    try:
+        r = t.ustack_ns.run(e.run_prefix() + ["curl", "-sS", "--max-time", "25", "-o", out,
+                                              "http://%s:8000/%s" % (t.kernel_ip,
+                                                                     os.path.basename(src))],
+                            timeout=30, text=True)
+        expect(r.returncode == 0, "curl under ustack failed:\n" + r.describe())
+        e.check_file(out, sha, "curl under ustack", r.describe)
+    finally:
+        srv.stop()
+        if os.path.exists(out):
+            os.unlink(out)
+        e.forget()
+
+
+def http_serve(e, src, sha):
+    """The kernel's curl <- python3 http.server under ustack."""
+    t = e.t
+    srv = t.ustack_ns.spawn(e.run_prefix() + ["/usr/bin/python3", "-u", "-m", "http.server",
+                                              "--bind", t.ustack_ip, "8001", "--directory",
+                                              e.dir],
+                            ready="Serving HTTP", name="u-httpd")
+    out = os.path.join(e.dir, "up.bin")
+    try:
+        r = t.kernel.run(["curl", "-sS", "--max-time", "25", "-o", out,
+                          "http://%s:8001/%s" % (t.ustack_ip, os.path.basename(src))],
+                         timeout=30, text=True)
+        expect(r.returncode == 0, "kernel curl from the ustack server failed:\n%s\n%s" % (
+            r.describe(), srv.describe()))
+        e.check_file(out, sha, "kernel curl from http.server under ustack",
+                     lambda: r.describe() + srv.describe())
+        st = srv.stop()
+        expect(st == 0, "http.server under ustack exited %s:\n%s" % (st, srv.describe()))
+    finally:
+        srv.stop()
+        if os.path.exists(out):
+            os.unlink(out)
+        e.forget()
+
+
+# ---- socat and ncat ----
+
+LISTEN_PORT = 9000
+
+
+def wait_listening(ns, proc, on_ustack):
+    """Waits until the receiver listens: a ustack one says so in its debug log, a kernel one
+    shows in `ss`."""
+    if on_ustack:
+        proc.wait_for(r"fd \d+ listen: ustack", timeout=10)
+        return
+    for _ in range(200):
+        r = ns.run(["ss", "-Hltn", "sport = :%d" % LISTEN_PORT], timeout=5, text=True)
+        if r.stdout.strip():
+            return
+        expect(proc.alive(), "the receiver died:\n" + proc.describe())
+        time.sleep(0.05)
+    raise netns.TestFailure("nothing listens on %d:\n%s" % (LISTEN_PORT, proc.describe()))
+
+
+def tool_case(e, name, src, sha, receiver_on_ustack, recv_cmd, send_cmd):
+    """recv_cmd listens and writes what it receives to a file; send_cmd sends the file."""
+    t = e.t
+    out = os.path.join(e.dir, name + ".out")
+    if receiver_on_ustack:
+        recv_argv = e.run_prefix(log="debug") + recv_cmd(t.ustack_ip, out)
+        send_argv = send_cmd(t.ustack_ip, src)
+        recv_ns, send_ns = t.ustack_ns, t.kernel
+    else:
+        recv_argv = recv_cmd(t.kernel_ip, out)
+        send_argv = e.run_prefix() + send_cmd(t.kernel_ip, src)
+        recv_ns, send_ns = t.kernel, t.ustack_ns
+    rx = recv_ns.spawn(recv_argv, name=name + "-rx")
+    try:
+        wait_listening(recv_ns, rx, receiver_on_ustack)
+        r = send_ns.run(send_argv, timeout=30, text=True)
+        expect(r.returncode == 0, "%s sender failed:\n%s\n%s" % (name, r.describe(),
+                                                                  rx.describe()))
+        st = rx.wait(timeout=20)
+        expect(st == 0, "%s receiver exited %s:\n%s" % (name, st, rx.describe()))
+        e.check_file(out, sha, name, lambda: r.describe() + rx.describe())
+    finally:
+        rx.stop()
+        if os.path.exists(out):
+            os.unlink(out)
+        e.forget()
+
+
+def socat_recv(ip, out):
+    return ["socat", "-u", "TCP-LISTEN:%d,bind=%s,reuseaddr" % (LISTEN_PORT, ip),
+            "CREATE:" + out]
+
+
+def socat_send(ip, src):
+    return ["socat", "-u", "OPEN:" + src, "TCP:%s:%d" % (ip, LISTEN_PORT)]
+
+
+def ncat_recv(ip, out):
+    return ["sh", "-c", 'exec ncat -l --recv-only "$0" "$1" > "$2"', ip, str(LISTEN_PORT), out]
+
+
+def ncat_send(ip, src):
+    return ["sh", "-c", 'exec ncat --send-only "$0" "$1" < "$2"', ip, str(LISTEN_PORT), src]
+
+
+# ---- readiness, decisions, fork ----
+
+def mixready(e):
+    t = e.t
+    prog = os.path.join(e.build, "tests", "preload", "preload_mixready")
+    expect(os.access(prog, os.X_OK), "no %s (build the tests)" % prog)
+    echo = t.kernel.spawn_python(KERNEL_ECHO, t.kernel_ip, ECHO_PORT, name="k-echo",
+                                 ready="echo ready")
+    try:
+        k = t.kernel.run([prog, t.kernel_ip, ECHO_PORT], timeout=30, text=True)
+        expect(k.returncode == 0 and k.stdout.endswith("done\n"),
+               "mixready on the kernel failed:\n" + k.describe())
+        u = t.ustack_ns.run(e.run_prefix() + [prog, t.kernel_ip, ECHO_PORT], timeout=30,
+                            text=True)
+        expect(u.returncode == 0, "mixready under ustack failed:\n" + u.describe())
+        if u.stdout != k.stdout:
+            import difflib
+            diff = "".join(difflib.unified_diff(k.stdout.splitlines(True),
+                                                u.stdout.splitlines(True), "kernel", "ustack"))
+            raise netns.TestFailure("readiness differs from Linux's:\n" + netns.indent(diff))
+    finally:
+        echo.stop()
+        e.forget()
+
+
+def decisions(e):
+    """UST_LOG=debug: the on-link connection goes to ustack, a loopback one to the kernel, and
+    both transfers work."""
+    t = e.t
+    src, sha = e.make_file("small.bin", 1 << 20)
+    k1 = t.kernel.spawn([sys.executable, "-u", "-m", "http.server", "--bind", t.kernel_ip,
+                         "8002", "--directory", e.dir], ready="Serving HTTP", name="k-httpd2")
+    k2 = t.kernel.spawn([sys.executable, "-u", "-m", "http.server", "--bind", "127.0.0.1",
+                         "8003", "--directory", e.dir], ready="Serving HTTP", name="k-httpd3")
+    out1, out2 = os.path.join(e.dir, "d1.bin"), os.path.join(e.dir, "d2.bin")
+    try:
+        r = t.ustack_ns.run(e.run_prefix(log="debug") + [
+            "curl", "-sS", "--max-time", "20",
+            "-o", out1, "http://%s:8002/small.bin" % t.kernel_ip,
+            "-o", out2, "http://127.0.0.1:8003/small.bin"], timeout=30, text=True)
+        expect(r.returncode == 0, "curl failed:\n" + r.describe())
+        e.check_file(out1, sha, "on-link download", r.describe)
+        e.check_file(out2, sha, "loopback download", r.describe)
+        log = r.stderr
+        for want in ("socket: pending", "connect: ustack (destination on ustack's network)",
+                     "connect: kernel (loopback destination)"):
+            expect(want in log, "the debug log lacks %r:\n%s" % (want, r.describe()))
+    finally:
+        k1.stop()
+        k2.stop()
+        e.forget()
+
+
+FORK_CHILD = r"""
+import errno, os, socket, sys
+ip, port = sys.argv[1], int(sys.argv[2])
+s = socket.create_connection((ip, port))
+s.sendall(b"before")
+assert s.recv(100) == b"before"
+pid = os.fork()
+if pid == 0:
+    try:
+        s.send(b"child")
+        os._exit(10)
+    except OSError as e:
+        os._exit(0 if e.errno == errno.ENOTSUP else 11)
+_, st = os.waitpid(pid, 0)
+print("child status", os.waitstatus_to_exitcode(st), flush=True)
+s.sendall(b"after")
+got = b""
+while len(got) < 5:
+    d = s.recv(100)
+    if not d:
+        break
+    got += d
+print("parent got", got.decode(), flush=True)
+"""
+
+
+def fork_child(e):
+    t = e.t
+    echo = t.kernel.spawn_python(KERNEL_ECHO, t.kernel_ip, ECHO_PORT, name="k-echo2",
+                                 ready="echo ready")
+    try:
+        r = t.ustack_ns.run(e.run_prefix(log="warn") + ["/usr/bin/python3", "-c", FORK_CHILD,
+                                                        t.kernel_ip, ECHO_PORT],
+                            timeout=30, text=True)
+        expect(r.returncode == 0, "the fork script failed:\n" + r.describe())
+        expect("child status 0" in r.stdout, "the child did not get ENOTSUP:\n" + r.describe())
+        expect("parent got after" in r.stdout, "the parent's connection broke:\n" + r.describe())
+        expect("inherited through fork cannot be used in the child" in r.stderr,
+               "no log line for the child's refused call:\n" + r.describe())
+    finally:
+        echo.stop()
+        e.forget()
+
+
+def main():
+    def extra(ap):
+        ap.add_argument("--group", choices=("http", "tools", "ready"), required=True)
+    args = netns.parse_args(__doc__, extra=extra)
+    with netns.Lab("preload_" + args.group, args) as lab:
+        t = lab.ustack_topology("tap")
+        e = Env(lab, t)
+        suite = netns.Suite(lab, args.only, args.skip)
+        if args.group == "http":
+            src, sha = e.make_file("file.bin", HTTP_BYTES)
+            suite.case("curl_under_ustack_downloads_50MiB", http_download, e, src, sha)
+            suite.case("kernel_curl_from_ustack_http_server", http_serve, e, src, sha)
+        elif args.group == "tools":
+            src, sha = e.make_file("file.bin", TOOL_BYTES)
+            suite.case("socat_ustack_to_kernel", tool_case, e, "socat_u2k", src, sha, False,
+                       socat_recv, socat_send)
+            suite.case("socat_kernel_to_ustack", tool_case, e, "socat_k2u", src, sha, True,
+                       socat_recv, socat_send)
+            suite.case("ncat_ustack_to_kernel", tool_case, e, "ncat_u2k", src, sha, False,
+                       ncat_recv, ncat_send)
+            suite.case("ncat_kernel_to_ustack", tool_case, e, "ncat_k2u", src, sha, True,
+                       ncat_recv, ncat_send)
+        else:
+            suite.case("mixed_readiness_matches_linux", mixready, e)
+            suite.case("decisions_logged_loopback_stays_kernel", decisions, e)
+            suite.case("forked_child_gets_enotsup", fork_child, e)
+        return suite.status()
+
+
+if __name__ == "__main__":
+    netns.main(main)
