@@ -301,6 +301,68 @@ def fork_child(e):
         e.forget()
 
 
+# The kernel sends 256 KiB to a program that sleeps before reading, and watches its own send
+# queue (SIOCOUTQ): it empties only if ustack acknowledges while the program sleeps.
+BH_SENDER = r"""
+import fcntl, socket, struct, sys, time
+ip, port = sys.argv[1], int(sys.argv[2])
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind((ip, port)); l.listen(1)
+print("sender ready", flush=True)
+c, _ = l.accept()
+c.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+c.sendall(b"x" * (256 << 10))
+t0 = time.monotonic()
+while time.monotonic() - t0 < 1.5:
+    if struct.unpack("i", fcntl.ioctl(c, 0x5411, b"    "))[0] == 0:   # TIOCOUTQ
+        print("acked in %.3f s" % (time.monotonic() - t0), flush=True)
+        break
+    time.sleep(0.01)
+else:
+    print("still unacked after 1.5 s", flush=True)
+time.sleep(5)
+"""
+
+BH_SLEEPER = r"""
+import socket, sys, time
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
+time.sleep(2.5)            # computing: no call into the stack
+got = 0
+while got < (256 << 10):
+    d = s.recv(1 << 16)
+    if not d:
+        break
+    got += len(d)
+print("received", got, flush=True)
+"""
+
+
+def bottom_half(e, on):
+    t = e.t
+    port = 9100 + int(on)
+    snd = t.kernel.spawn_python(BH_SENDER, t.kernel_ip, port, name="k-sender-%d" % on,
+                                ready="sender ready")
+    try:
+        prefix = e.run_prefix()
+        if not on:
+            prefix.insert(2, "--no-bottom-half")
+        r = t.ustack_ns.run(prefix + ["/usr/bin/python3", "-c", BH_SLEEPER, t.kernel_ip, port],
+                            timeout=30, text=True)
+        expect(r.returncode == 0 and "received %d" % (256 << 10) in r.stdout,
+               "the sleeping receiver failed:\n" + r.describe())
+        snd.wait_for(r"^(acked|still)", timeout=5)
+        out = snd.output()
+        if on:
+            expect("acked in" in out, "with the bottom half the data was not acknowledged while "
+                   "the program slept:\n" + snd.describe())
+        else:
+            expect("still unacked" in out, "without the bottom half something acknowledged "
+                   "while the program slept (the test cannot tell):\n" + snd.describe())
+    finally:
+        snd.stop()
+        e.forget()
+
+
 def main():
     def extra(ap):
         ap.add_argument("--group", choices=("http", "tools", "ready"), required=True)
@@ -327,6 +389,8 @@ def main():
             suite.case("mixed_readiness_matches_linux", mixready, e)
             suite.case("decisions_logged_loopback_stays_kernel", decisions, e)
             suite.case("forked_child_gets_enotsup", fork_child, e)
+            suite.case("bottom_half_acks_while_program_computes", bottom_half, e, True)
+            suite.case("no_bottom_half_nothing_acks_meanwhile", bottom_half, e, False)
         return suite.status()
 
 
