@@ -27,7 +27,8 @@
 
 static void nap(uint64_t ns)
 {
-    struct timespec ts = { .tv_sec = (time_t)(ns / NS_PER_SEC), .tv_nsec = (long)(ns % NS_PER_SEC) };
+    struct timespec ts = { .tv_sec = (time_t)(ns / NS_PER_SEC),
+                           .tv_nsec = (long)(ns % NS_PER_SEC) };
     nanosleep(&ts, NULL);
 }
 

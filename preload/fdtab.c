@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 
 uint8_t *pl_kinds;
+int32_t *pl_links;
 static struct pl_pending **pendings;
 static int fd_high = -1;
 static pthread_mutex_t fd_mtx = PTHREAD_MUTEX_INITIALIZER;
@@ -21,14 +22,19 @@ static void map_tables(void)
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     void *p = mmap(NULL, PL_FD_MAX * sizeof(*pendings), PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (k == MAP_FAILED || p == MAP_FAILED) {
+    void *l = mmap(NULL, PL_FD_MAX * sizeof(*pl_links), PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (k == MAP_FAILED || p == MAP_FAILED || l == MAP_FAILED) {
         if (k != MAP_FAILED)
             munmap(k, PL_FD_MAX);
         if (p != MAP_FAILED)
             munmap(p, PL_FD_MAX * sizeof(*pendings));
+        if (l != MAP_FAILED)
+            munmap(l, PL_FD_MAX * sizeof(*pl_links));
         return;
     }
     pendings = p;
+    pl_links = l;
     __atomic_store_n(&pl_kinds, (uint8_t *)k, __ATOMIC_RELEASE);
 }
 
@@ -52,6 +58,8 @@ void pl_set_kind(int fd, enum pl_kind k)
 {
     if (fd < 0 || (unsigned)fd >= PL_FD_MAX || !pl_kinds)
         return;
+    if (k == PL_FD_KERNEL)
+        pl_links[fd] = 0;
     if (k != PL_FD_PENDING && pendings[fd]) {
         free(pendings[fd]);
         pendings[fd] = NULL;
@@ -125,6 +133,58 @@ bool pl_pending_epoll(struct pl_pending *p, int epfd, int op, const struct epoll
     p->ep[i].epfd = epfd;
     p->ep[i].ev = ev ? *ev : (struct epoll_event){ 0 };
     return true;
+}
+
+void pl_alias_add(int primary, int alias)
+{
+    if (alias < 0 || (unsigned)alias >= PL_FD_MAX || !pl_kinds)
+        return;
+    pl_links[primary]++;
+    __atomic_store_n(&pl_links[alias], primary, __ATOMIC_RELAXED);
+    pl_set_kind(alias, PL_FD_ALIAS);
+}
+
+int pl_alias_drop(int alias)
+{
+    if (pl_kind(alias) != PL_FD_ALIAS)
+        return -1;
+    int primary = pl_links[alias];
+    pl_links[alias] = 0;
+    pl_set_kind(alias, PL_FD_KERNEL);
+    if (pl_links[primary] > 0)
+        pl_links[primary]--;
+    return primary;
+}
+
+int pl_alias_successor(int primary)
+{
+    if (pl_kind(primary) != PL_FD_USTACK || pl_links[primary] <= 0)
+        return -1;
+    int next = -1;
+    int32_t n = pl_links[primary];
+    for (int fd = 0; fd <= fd_high; fd++) {
+        if (pl_kind(fd) != PL_FD_ALIAS || pl_links[fd] != primary)
+            continue;
+        if (next < 0) {
+            next = fd;
+            pl_set_kind(next, PL_FD_USTACK);
+            pl_links[next] = n - 1;
+        } else {
+            __atomic_store_n(&pl_links[fd], next, __ATOMIC_RELAXED);
+        }
+    }
+    pl_links[primary] = 0;
+    return next;
+}
+
+int pl_alias_first(int primary)
+{
+    if (pl_kind(primary) != PL_FD_USTACK || pl_links[primary] <= 0)
+        return -1;
+    for (int fd = 0; fd <= fd_high; fd++)
+        if (pl_kind(fd) == PL_FD_ALIAS && pl_links[fd] == primary)
+            return fd;
+    return -1;
 }
 
 int pl_fd_high(void)

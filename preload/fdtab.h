@@ -23,6 +23,7 @@ enum pl_kind {
     PL_FD_PENDING = 1,
     PL_FD_USTACK = 2,
     PL_FD_EPOLL = 3,
+    PL_FD_ALIAS = 4,             /* a dup of a ustack socket: pl_links[fd] is its primary */
 };
 
 #define PL_MAX_OPTS 16
@@ -49,6 +50,8 @@ struct pl_pending {
 };
 
 extern uint8_t *pl_kinds;
+/* For an alias: its primary's number. For a primary: how many aliases it has. */
+extern int32_t *pl_links;
 
 /* Maps the tables (idempotent). 0 or a negative errno. */
 int pl_fdtab_init(void);
@@ -58,6 +61,24 @@ static inline enum pl_kind pl_kind(int fd)
     if (fd < 0 || (unsigned)fd >= PL_FD_MAX || !pl_kinds)
         return PL_FD_KERNEL;
     return (enum pl_kind)__atomic_load_n(&pl_kinds[fd], __ATOMIC_RELAXED);
+}
+
+/* True for a ustack socket's descriptor: the socket's own number or a dup of it. */
+static inline bool pl_is_ustack(int fd)
+{
+    enum pl_kind k = pl_kind(fd);
+    return k == PL_FD_USTACK || k == PL_FD_ALIAS;
+}
+
+/* The number ustack knows the socket by (fd itself, or an alias's primary), or -1. */
+static inline int pl_ufd(int fd)
+{
+    enum pl_kind k = pl_kind(fd);
+    if (k == PL_FD_USTACK)
+        return fd;
+    if (k == PL_FD_ALIAS)
+        return __atomic_load_n(&pl_links[fd], __ATOMIC_RELAXED);
+    return -1;
 }
 
 void pl_fd_lock(void);
@@ -73,6 +94,16 @@ bool pl_pending_add_opt(struct pl_pending *p, int level, int name, const void *v
                         socklen_t len);
 /* Records an epoll registration (op ADD/MOD/DEL); false if it does not fit. */
 bool pl_pending_epoll(struct pl_pending *p, int epfd, int op, const struct epoll_event *ev);
+/* Aliases (dup of a ustack socket), under the lock. alias_add makes `alias` (a kernel dup of
+ * the primary's eventfd) an alias of `primary`. alias_drop forgets an alias and returns its
+ * primary. alias_successor, for a primary being closed while it has aliases: picks one of them
+ * to become the primary, repoints the others at it and returns it (or -1 if none). */
+void pl_alias_add(int primary, int alias);
+int pl_alias_drop(int alias);
+int pl_alias_successor(int primary);
+/* The alias alias_successor would pick, without changing anything; -1 if none. */
+int pl_alias_first(int primary);
+
 /* Highest descriptor number ever given a non-kernel kind (for scans). */
 int pl_fd_high(void);
 

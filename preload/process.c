@@ -5,8 +5,10 @@
  * so before execve every ustack descriptor without FD_CLOEXEC gets it, with a log line, and
  * gets it back if execve fails. The new image starts clean; if it runs under the shim too
  * (LD_PRELOAD is inherited), it makes its own stack when it needs one. glibc's execv, execvp,
- * execvpe, execl* and fexecve reach the kernel without calling execve through the PLT, so they
- * are interposed here as well. posix_spawn and vfork children are not seen (see README).
+ * execvpe and execl* reach the kernel without calling execve through the PLT, so they are
+ * interposed here as well, and so are posix_spawn and posix_spawnp (for which the flags are
+ * restored in the parent once the call returns: glibc's child has exec'd or failed by then).
+ * A vfork child that calls execve is covered by execve.
  *
  * sendfile and splice onto a ustack socket copy through a buffer: read from the file (or pipe),
  * send on the socket.
@@ -27,7 +29,7 @@ static unsigned before_exec(int *changed, unsigned cap)
     int high = pl_fd_high();
     for (int fd = 0; fd <= high; fd++) {
         enum pl_kind k = pl_kind(fd);
-        if (k != PL_FD_USTACK && k != PL_FD_EPOLL)
+        if (k != PL_FD_USTACK && k != PL_FD_EPOLL && k != PL_FD_ALIAS)
             continue;
         int fl = ust_real_fcntl(fd, F_GETFD);
         if (fl < 0 || (fl & FD_CLOEXEC))
@@ -42,6 +44,7 @@ static unsigned before_exec(int *changed, unsigned cap)
     return n;
 }
 
+/* Gives the flag back to the descriptors before_exec changed. */
 static void after_failed_exec(const int *changed, unsigned n)
 {
     int e = errno;
@@ -56,8 +59,32 @@ static void after_failed_exec(const int *changed, unsigned n)
 int execve(const char *path, char *const argv[], char *const envp[])
 {
     int changed[PL_EXEC_MAX];
-    unsigned n = pl_forked ? 0 : before_exec(changed, PL_EXEC_MAX);
+    /* Also in a forked child: the descriptors are its copies, and setting the flag touches no
+     * stack state. */
+    unsigned n = before_exec(changed, PL_EXEC_MAX);
     int rc = ust_real_execve(path, argv, envp);
+    after_failed_exec(changed, n);
+    return rc;
+}
+
+/* posix_spawn: glibc's child runs while the parent waits (CLONE_VFORK) and execs without the
+ * PLT, so the flags are set here in the parent around the whole call. */
+int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
+                const posix_spawnattr_t *at, char *const argv[], char *const envp[])
+{
+    int changed[PL_EXEC_MAX];
+    unsigned n = before_exec(changed, PL_EXEC_MAX);
+    int rc = ust_real_posix_spawn(pid, path, fa, at, argv, envp);
+    after_failed_exec(changed, n);
+    return rc;
+}
+
+int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
+                 const posix_spawnattr_t *at, char *const argv[], char *const envp[])
+{
+    int changed[PL_EXEC_MAX];
+    unsigned n = before_exec(changed, PL_EXEC_MAX);
+    int rc = ust_real_posix_spawnp(pid, file, fa, at, argv, envp);
     after_failed_exec(changed, n);
     return rc;
 }
@@ -185,7 +212,7 @@ static ssize_t copy_to_ustack(int out, int in, off_t *off, size_t n)
             }
             break;
         }
-        ssize_t w = ust_send(out, buf, (size_t)r, 0);
+        ssize_t w = ust_send(pl_ufd(out), buf, (size_t)r, 0);
         if (w < 0) {
             int e = errno;
             if (!off && !done) {
@@ -213,7 +240,7 @@ static ssize_t copy_to_ustack(int out, int in, off_t *off, size_t n)
 
 ssize_t sendfile(int out, int in, off_t *off, size_t n)
 {
-    if (pl_kind(out) != PL_FD_USTACK)
+    if (!pl_is_ustack(out))
         return ust_real_sendfile(out, in, off, n);
     if (pl_forked)
         return pl_child_refuse(out, "sendfile");
@@ -236,7 +263,7 @@ ssize_t sendfile64(int out, int in, off_t *off, size_t n)
 
 ssize_t splice(int in, loff_t *oi, int out, loff_t *oo, size_t n, unsigned int f)
 {
-    bool in_us = pl_kind(in) == PL_FD_USTACK, out_us = pl_kind(out) == PL_FD_USTACK;
+    bool in_us = pl_is_ustack(in), out_us = pl_is_ustack(out);
     if (!in_us && !out_us)
         return ust_real_splice(in, oi, out, oo, n, f);
     if (pl_forked)

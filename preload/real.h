@@ -14,6 +14,7 @@
 
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
 #include <sys/sendfile.h>
@@ -67,6 +68,12 @@
     X(int, dup2, (int a, int b), (a, b))                                                         \
     X(int, dup3, (int a, int b, int f), (a, b, f))                                               \
     X(int, execve, (const char *p, char *const a[], char *const e[]), (p, a, e))                 \
+    X(int, posix_spawn, (pid_t *pid, const char *p, const posix_spawn_file_actions_t *fa,        \
+                         const posix_spawnattr_t *at, char *const a[], char *const e[]),         \
+      (pid, p, fa, at, a, e))                                                                    \
+    X(int, posix_spawnp, (pid_t *pid, const char *p, const posix_spawn_file_actions_t *fa,       \
+                          const posix_spawnattr_t *at, char *const a[], char *const e[]),        \
+      (pid, p, fa, at, a, e))                                                                    \
     X(ssize_t, sendfile, (int o, int i, off_t *off, size_t n), (o, i, off, n))                   \
     X(ssize_t, splice, (int i, loff_t *oi, int o, loff_t *oo, size_t n, unsigned int f),         \
       (i, oi, o, oo, n, f))

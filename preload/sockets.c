@@ -16,6 +16,7 @@
 #include <sys/ioctl.h>
 
 #include "pl.h"
+#include "sock/sock.h"
 
 /* ---- Creating ---- */
 
@@ -99,8 +100,8 @@ int bind(int fd, const struct sockaddr *a, socklen_t len)
             k = pl_settle(fd, v, "bind", why);
         }
     }
-    if (k == PL_FD_USTACK)
-        return pl_forked ? pl_child_refuse(fd, "bind") : ust_bind(fd, a, len);
+    if (pl_is_ustack(fd))
+        return pl_forked ? pl_child_refuse(fd, "bind") : ust_bind(pl_ufd(fd), a, len);
     return ust_real_bind(fd, a, len);
 }
 
@@ -111,11 +112,11 @@ int listen(int fd, int backlog)
         const char *why = "";
         k = pl_settle(fd, pl_decide_listen(&pl_policy, &why), "listen", why);
     }
-    if (k != PL_FD_USTACK)
+    if (!pl_is_ustack(fd))
         return ust_real_listen(fd, backlog);
     if (pl_forked)
         return pl_child_refuse(fd, "listen");
-    int rc = ust_listen(fd, backlog);
+    int rc = ust_listen(pl_ufd(fd), backlog);
     if (rc == 0)
         pl_log(UST_LOG_DEBUG, "fd %d listen: ustack, backlog %d", fd, backlog);
     return rc;
@@ -123,11 +124,11 @@ int listen(int fd, int backlog)
 
 int accept4(int fd, struct sockaddr *a, socklen_t *len, int flags)
 {
-    if (pl_kind(fd) != PL_FD_USTACK)
+    if (!pl_is_ustack(fd))
         return ust_real_accept4(fd, a, len, flags);
     if (pl_forked)
         return pl_child_refuse(fd, "accept");
-    int c = ust_accept4(fd, a, len, flags);
+    int c = ust_accept4(pl_ufd(fd), a, len, flags);
     if (c >= 0) {
         pl_adopt(c);
         pl_log(UST_LOG_DEBUG, "fd %d accept: ustack connection fd %d", fd, c);
@@ -137,7 +138,7 @@ int accept4(int fd, struct sockaddr *a, socklen_t *len, int flags)
 
 int accept(int fd, struct sockaddr *a, socklen_t *len)
 {
-    if (pl_kind(fd) != PL_FD_USTACK)
+    if (!pl_is_ustack(fd))
         return ust_real_accept(fd, a, len);
     return accept4(fd, a, len, 0);
 }
@@ -147,67 +148,64 @@ int connect(int fd, const struct sockaddr *a, socklen_t len)
     enum pl_kind k = pl_kind(fd);
     if (k == PL_FD_PENDING)
         k = settle_dst(fd, a, len, "connect");
-    if (k == PL_FD_USTACK)
-        return pl_forked ? pl_child_refuse(fd, "connect") : ust_connect(fd, a, len);
+    if (pl_is_ustack(fd))
+        return pl_forked ? pl_child_refuse(fd, "connect") : ust_connect(pl_ufd(fd), a, len);
     return ust_real_connect(fd, a, len);
 }
 
 /* ---- Sending ---- */
 
-/* The kind after deciding a pending socket by an optional destination. */
-static enum pl_kind kind_for_send(int fd, const struct sockaddr *to, socklen_t tolen,
-                                  const char *call)
+/* Decides a pending socket by the destination of a send, if the call names one. */
+static void settle_for_send(int fd, const struct sockaddr *to, socklen_t tolen, const char *call)
 {
-    enum pl_kind k = pl_kind(fd);
-    if (k == PL_FD_PENDING && to)
-        k = settle_dst(fd, to, tolen, call);
-    return k;
+    if (to && pl_kind(fd) == PL_FD_PENDING)
+        settle_dst(fd, to, tolen, call);
 }
 
 ssize_t sendto(int fd, const void *b, size_t n, int f, const struct sockaddr *to, socklen_t tl)
 {
-    enum pl_kind k = kind_for_send(fd, to, tl, "sendto");
-    if (k == PL_FD_USTACK)
-        return pl_forked ? pl_child_refuse(fd, "sendto") : ust_sendto(fd, b, n, f, to, tl);
+    settle_for_send(fd, to, tl, "sendto");
+    if (pl_is_ustack(fd))
+        return pl_forked ? pl_child_refuse(fd, "sendto")
+                         : ust_sendto(pl_ufd(fd), b, n, f, to, tl);
     return ust_real_sendto(fd, b, n, f, to, tl);
 }
 
 ssize_t send(int fd, const void *b, size_t n, int f)
 {
-    if (pl_kind(fd) == PL_FD_USTACK)
-        return pl_forked ? pl_child_refuse(fd, "send") : ust_send(fd, b, n, f);
+    if (pl_is_ustack(fd))
+        return pl_forked ? pl_child_refuse(fd, "send") : ust_send(pl_ufd(fd), b, n, f);
     return ust_real_send(fd, b, n, f);
 }
 
 ssize_t sendmsg(int fd, const struct msghdr *m, int f)
 {
-    enum pl_kind k = kind_for_send(fd, m ? m->msg_name : NULL, m ? m->msg_namelen : 0,
-                                   "sendmsg");
-    if (k == PL_FD_USTACK)
-        return pl_forked ? pl_child_refuse(fd, "sendmsg") : ust_sendmsg(fd, m, f);
+    settle_for_send(fd, m ? m->msg_name : NULL, m ? m->msg_namelen : 0, "sendmsg");
+    if (pl_is_ustack(fd))
+        return pl_forked ? pl_child_refuse(fd, "sendmsg") : ust_sendmsg(pl_ufd(fd), m, f);
     return ust_real_sendmsg(fd, m, f);
 }
 
 ssize_t write(int fd, const void *b, size_t n)
 {
-    if (pl_kind(fd) == PL_FD_USTACK)
-        return pl_forked ? pl_child_refuse(fd, "write") : ust_send(fd, b, n, 0);
+    if (pl_is_ustack(fd))
+        return pl_forked ? pl_child_refuse(fd, "write") : ust_send(pl_ufd(fd), b, n, 0);
     return ust_real_write(fd, b, n);
 }
 
 ssize_t writev(int fd, const struct iovec *v, int n)
 {
-    if (pl_kind(fd) == PL_FD_USTACK)
-        return pl_forked ? pl_child_refuse(fd, "writev") : ust_writev(fd, v, n);
+    if (pl_is_ustack(fd))
+        return pl_forked ? pl_child_refuse(fd, "writev") : ust_writev(pl_ufd(fd), v, n);
     return ust_real_writev(fd, v, n);
 }
 
 /* Linux's sendmmsg: sends until one fails; returns how many went, or the first error. */
 int sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int f)
 {
-    enum pl_kind k = kind_for_send(fd, n && v ? v[0].msg_hdr.msg_name : NULL,
-                                   n && v ? v[0].msg_hdr.msg_namelen : 0, "sendmmsg");
-    if (k != PL_FD_USTACK)
+    settle_for_send(fd, n && v ? v[0].msg_hdr.msg_name : NULL,
+                    n && v ? v[0].msg_hdr.msg_namelen : 0, "sendmmsg");
+    if (!pl_is_ustack(fd))
         return ust_real_sendmmsg(fd, v, n, f);
     if (pl_forked)
         return pl_child_refuse(fd, "sendmmsg");
@@ -215,7 +213,7 @@ int sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int f)
         n = UIO_MAXIOV;
     unsigned i;
     for (i = 0; i < n; i++) {
-        ssize_t rc = ust_sendmsg(fd, &v[i].msg_hdr, f);
+        ssize_t rc = ust_sendmsg(pl_ufd(fd), &v[i].msg_hdr, f);
         if (rc < 0)
             return i ? (int)i : -1;
         v[i].msg_len = (unsigned)rc;
@@ -227,36 +225,37 @@ int sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int f)
 
 ssize_t recv(int fd, void *b, size_t n, int f)
 {
-    if (pl_kind(fd) == PL_FD_USTACK)
-        return pl_forked ? pl_child_refuse(fd, "recv") : ust_recv(fd, b, n, f);
+    if (pl_is_ustack(fd))
+        return pl_forked ? pl_child_refuse(fd, "recv") : ust_recv(pl_ufd(fd), b, n, f);
     return ust_real_recv(fd, b, n, f);
 }
 
 ssize_t recvfrom(int fd, void *b, size_t n, int f, struct sockaddr *a, socklen_t *l)
 {
-    if (pl_kind(fd) == PL_FD_USTACK)
-        return pl_forked ? pl_child_refuse(fd, "recvfrom") : ust_recvfrom(fd, b, n, f, a, l);
+    if (pl_is_ustack(fd))
+        return pl_forked ? pl_child_refuse(fd, "recvfrom")
+                         : ust_recvfrom(pl_ufd(fd), b, n, f, a, l);
     return ust_real_recvfrom(fd, b, n, f, a, l);
 }
 
 ssize_t recvmsg(int fd, struct msghdr *m, int f)
 {
-    if (pl_kind(fd) == PL_FD_USTACK)
-        return pl_forked ? pl_child_refuse(fd, "recvmsg") : ust_recvmsg(fd, m, f);
+    if (pl_is_ustack(fd))
+        return pl_forked ? pl_child_refuse(fd, "recvmsg") : ust_recvmsg(pl_ufd(fd), m, f);
     return ust_real_recvmsg(fd, m, f);
 }
 
 ssize_t read(int fd, void *b, size_t n)
 {
-    if (pl_kind(fd) == PL_FD_USTACK)
-        return pl_forked ? pl_child_refuse(fd, "read") : ust_recv(fd, b, n, 0);
+    if (pl_is_ustack(fd))
+        return pl_forked ? pl_child_refuse(fd, "read") : ust_recv(pl_ufd(fd), b, n, 0);
     return ust_real_read(fd, b, n);
 }
 
 ssize_t readv(int fd, const struct iovec *v, int n)
 {
-    if (pl_kind(fd) == PL_FD_USTACK)
-        return pl_forked ? pl_child_refuse(fd, "readv") : ust_readv(fd, v, n);
+    if (pl_is_ustack(fd))
+        return pl_forked ? pl_child_refuse(fd, "readv") : ust_readv(pl_ufd(fd), v, n);
     return ust_real_readv(fd, v, n);
 }
 
@@ -265,7 +264,7 @@ ssize_t readv(int fd, const struct iovec *v, int n)
  * timeout is checked between datagrams, as Linux does. */
 int recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int f, struct timespec *t)
 {
-    if (pl_kind(fd) != PL_FD_USTACK)
+    if (!pl_is_ustack(fd))
         return ust_real_recvmmsg(fd, v, n, f, t);
     if (pl_forked)
         return pl_child_refuse(fd, "recvmmsg");
@@ -276,7 +275,7 @@ int recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int f, struct timespec *
         int flags = f & ~MSG_WAITFORONE;
         if (i && (f & MSG_WAITFORONE))
             flags |= MSG_DONTWAIT;
-        ssize_t rc = ust_recvmsg(fd, &v[i].msg_hdr, flags);
+        ssize_t rc = ust_recvmsg(pl_ufd(fd), &v[i].msg_hdr, flags);
         if (rc < 0) {
             if (i && errno == EAGAIN)
                 break;
@@ -321,9 +320,38 @@ ssize_t __recvfrom_chk(int fd, void *b, size_t n, size_t buflen, int f, struct s
 
 int shutdown(int fd, int how)
 {
-    if (pl_kind(fd) == PL_FD_USTACK)
-        return pl_forked ? pl_child_refuse(fd, "shutdown") : ust_shutdown(fd, how);
+    if (pl_is_ustack(fd))
+        return pl_forked ? pl_child_refuse(fd, "shutdown") : ust_shutdown(pl_ufd(fd), how);
     return ust_real_shutdown(fd, how);
+}
+
+/* Closes a ustack socket's number: an alias just goes; a primary with aliases hands the socket
+ * to one of them (as Linux, the socket lives while any descriptor refers to it); the last one
+ * closes the socket. */
+static int close_ustack(int fd, enum pl_kind k)
+{
+    pl_fd_lock();
+    if (k == PL_FD_ALIAS) {
+        pl_alias_drop(fd);
+        pl_fd_unlock();
+        pl_log(UST_LOG_DEBUG, "fd %d close (a duplicate of a ustack socket)", fd);
+        return ust_real_close(fd);
+    }
+    int next = k == PL_FD_USTACK ? pl_alias_first(fd) : -1;
+    if (next >= 0) {
+        int err = sock_rekey(fd, next);
+        if (!err)
+            pl_alias_successor(fd);
+        pl_set_kind(fd, PL_FD_KERNEL);
+        pl_fd_unlock();
+        pl_log(UST_LOG_DEBUG, "fd %d close: the socket lives on as fd %d%s", fd, next,
+               err ? " (rekey failed)" : "");
+        return ust_real_close(fd);
+    }
+    pl_set_kind(fd, PL_FD_KERNEL);
+    pl_fd_unlock();
+    pl_log(UST_LOG_DEBUG, "fd %d close (ustack %s)", fd, k == PL_FD_EPOLL ? "epoll" : "socket");
+    return ust_close(fd);
 }
 
 int close(int fd)
@@ -331,23 +359,24 @@ int close(int fd)
     enum pl_kind k = pl_kind(fd);
     if (k == PL_FD_KERNEL)
         return ust_real_close(fd);
-    pl_fd_lock();
-    pl_set_kind(fd, PL_FD_KERNEL);
-    pl_fd_unlock();
     if (k == PL_FD_PENDING || pl_forked) {
         /* A forked child only lets go of its copy of the number: the socket is the parent's. */
+        pl_fd_lock();
+        if (k == PL_FD_ALIAS)
+            pl_alias_drop(fd);
+        pl_set_kind(fd, PL_FD_KERNEL);
+        pl_fd_unlock();
         return ust_real_close(fd);
     }
-    pl_log(UST_LOG_DEBUG, "fd %d close (ustack %s)", fd, k == PL_FD_EPOLL ? "epoll" : "socket");
-    return ust_close(fd);
+    return close_ustack(fd, k);
 }
 
 int setsockopt(int fd, int level, int name, const void *v, socklen_t l)
 {
     enum pl_kind k = pl_kind(fd);
-    if (k == PL_FD_USTACK)
-        return pl_forked ? pl_child_refuse(fd, "setsockopt") : ust_setsockopt(fd, level, name,
-                                                                               v, l);
+    if (pl_is_ustack(fd))
+        return pl_forked ? pl_child_refuse(fd, "setsockopt")
+                         : ust_setsockopt(pl_ufd(fd), level, name, v, l);
     int rc = ust_real_setsockopt(fd, level, name, v, l);
     if (k == PL_FD_PENDING && rc == 0) {
         pl_fd_lock();
@@ -362,30 +391,44 @@ int setsockopt(int fd, int level, int name, const void *v, socklen_t l)
 
 int getsockopt(int fd, int level, int name, void *v, socklen_t *l)
 {
-    if (pl_kind(fd) != PL_FD_USTACK)
+    if (!pl_is_ustack(fd))
         return ust_real_getsockopt(fd, level, name, v, l);
     if (pl_forked)
         return pl_child_refuse(fd, "getsockopt");
     if (level == IPPROTO_TCP && name == TCP_INFO)
-        return pl_get_tcp_info(fd, v, l);
-    return ust_getsockopt(fd, level, name, v, l);
+        return pl_get_tcp_info(pl_ufd(fd), v, l);
+    return ust_getsockopt(pl_ufd(fd), level, name, v, l);
 }
 
 int getsockname(int fd, struct sockaddr *a, socklen_t *l)
 {
-    if (pl_kind(fd) == PL_FD_USTACK)
-        return pl_forked ? pl_child_refuse(fd, "getsockname") : ust_getsockname(fd, a, l);
+    if (pl_is_ustack(fd))
+        return pl_forked ? pl_child_refuse(fd, "getsockname") : ust_getsockname(pl_ufd(fd), a, l);
     return ust_real_getsockname(fd, a, l);
 }
 
 int getpeername(int fd, struct sockaddr *a, socklen_t *l)
 {
-    if (pl_kind(fd) == PL_FD_USTACK)
-        return pl_forked ? pl_child_refuse(fd, "getpeername") : ust_getpeername(fd, a, l);
+    if (pl_is_ustack(fd))
+        return pl_forked ? pl_child_refuse(fd, "getpeername") : ust_getpeername(pl_ufd(fd), a, l);
     return ust_real_getpeername(fd, a, l);
 }
 
-/* ---- fcntl, ioctl ---- */
+/* ---- fcntl, ioctl, dup ---- */
+
+/* A new descriptor for a ustack socket (dup): a kernel duplicate of its eventfd, recorded as an
+ * alias of the socket's number. `make` performs the kernel's dup; returns its result. */
+static int dup_ustack(int fd, int newfd)
+{
+    if (newfd < 0)
+        return newfd;
+    int primary = pl_ufd(fd);
+    pl_fd_lock();
+    pl_alias_add(primary, newfd);
+    pl_fd_unlock();
+    pl_log(UST_LOG_DEBUG, "fd %d: duplicate of ustack socket %d", newfd, primary);
+    return newfd;
+}
 
 static int ustack_fcntl(int fd, int cmd, long arg)
 {
@@ -394,15 +437,13 @@ static int ustack_fcntl(int fd, int cmd, long arg)
     switch (cmd) {
     case F_GETFL:
     case F_SETFL:
+        return ust_fcntl(pl_ufd(fd), cmd, arg);
     case F_GETFD:
     case F_SETFD:
-        return ust_fcntl(fd, cmd, arg);
+        return ust_real_fcntl(fd, cmd, arg);   /* close-on-exec belongs to the number */
     case F_DUPFD:
     case F_DUPFD_CLOEXEC:
-        pl_log(UST_LOG_WARN, "fcntl(%d, F_DUPFD): duplicating a ustack socket is not supported "
-               "yet: EINVAL", fd);
-        errno = EINVAL;
-        return -1;
+        return dup_ustack(fd, ust_real_fcntl(fd, cmd, arg));
     default:
         /* Locks, owners, signals: meaningless on a socket or unsupported; as for an unknown
          * command. */
@@ -424,7 +465,7 @@ int fcntl(int fd, int cmd, ...)
     va_start(ap, cmd);
     long arg = va_arg(ap, long);
     va_end(ap);
-    if (pl_kind(fd) == PL_FD_USTACK)
+    if (pl_is_ustack(fd))
         return ustack_fcntl(fd, cmd, arg);
     if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
         pending_dup(fd, "fcntl(F_DUPFD)");
@@ -438,7 +479,7 @@ int fcntl64(int fd, int cmd, ...)
     va_start(ap, cmd);
     long arg = va_arg(ap, long);
     va_end(ap);
-    if (pl_kind(fd) == PL_FD_USTACK)
+    if (pl_is_ustack(fd))
         return ustack_fcntl(fd, cmd, arg);
     if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
         pending_dup(fd, "fcntl(F_DUPFD)");
@@ -451,29 +492,19 @@ int ioctl(int fd, unsigned long req, ...)
     va_start(ap, req);
     void *arg = va_arg(ap, void *);
     va_end(ap);
-    if (pl_kind(fd) != PL_FD_USTACK)
+    if (!pl_is_ustack(fd))
         return ust_real_ioctl(fd, req, arg);
     if (pl_forked)
         return pl_child_refuse(fd, "ioctl");
     if (req == FIOCLEX || req == FIONCLEX)
         return ust_real_ioctl(fd, req, arg);   /* the flag lives on the real descriptor */
-    return ust_ioctl(fd, req, arg);
-}
-
-/* ---- dup ---- */
-
-static int refuse_dup(int fd, const char *call)
-{
-    pl_log(UST_LOG_WARN, "%s(%d): duplicating a ustack socket is not supported yet: EINVAL",
-           call, fd);
-    errno = EINVAL;
-    return -1;
+    return ust_ioctl(pl_ufd(fd), req, arg);
 }
 
 int dup(int fd)
 {
-    if (pl_kind(fd) == PL_FD_USTACK)
-        return refuse_dup(fd, "dup");
+    if (pl_is_ustack(fd))
+        return pl_forked ? pl_child_refuse(fd, "dup") : dup_ustack(fd, ust_real_dup(fd));
     pending_dup(fd, "dup");
     return ust_real_dup(fd);
 }
@@ -484,35 +515,58 @@ static void replaced(int newfd)
     enum pl_kind k = pl_kind(newfd);
     if (k == PL_FD_KERNEL)
         return;
+    if (k == PL_FD_PENDING || pl_forked) {
+        pl_fd_lock();
+        if (k == PL_FD_ALIAS)
+            pl_alias_drop(newfd);
+        pl_set_kind(newfd, PL_FD_KERNEL);
+        pl_fd_unlock();
+        return;
+    }
+    /* Hand the socket on (or close it) while the number still refers to the eventfd; the
+     * kernel's dup2 then replaces the number. */
+    int next = -1;
     pl_fd_lock();
+    if (k == PL_FD_ALIAS) {
+        pl_alias_drop(newfd);
+    } else if (k == PL_FD_USTACK && (next = pl_alias_first(newfd)) >= 0) {
+        if (sock_rekey(newfd, next) == 0)
+            pl_alias_successor(newfd);
+    }
     pl_set_kind(newfd, PL_FD_KERNEL);
     pl_fd_unlock();
-    if ((k == PL_FD_USTACK || k == PL_FD_EPOLL) && !pl_forked)
+    if ((k == PL_FD_USTACK && next < 0) || k == PL_FD_EPOLL) {
+        /* ust_close releases the number; dup2 takes it again below. */
         ust_close(newfd);
+    }
+}
+
+static int dup_to(int oldfd, int newfd, int flags, bool three)
+{
+    if (oldfd == newfd)
+        return three ? ust_real_dup3(oldfd, newfd, flags) : ust_real_dup2(oldfd, newfd);
+    if (pl_forked && pl_is_ustack(oldfd))
+        return pl_child_refuse(oldfd, three ? "dup3" : "dup2");
+    pending_dup(oldfd, three ? "dup3" : "dup2");
+    if (ust_real_fcntl(oldfd, F_GETFD) < 0)
+        return -1;   /* EBADF, and newfd untouched, as dup2 */
+    if (three && (flags & ~O_CLOEXEC)) {
+        errno = EINVAL;
+        return -1;
+    }
+    replaced(newfd);
+    int rc = three ? ust_real_dup3(oldfd, newfd, flags) : ust_real_dup2(oldfd, newfd);
+    if (rc >= 0 && pl_is_ustack(oldfd))
+        dup_ustack(oldfd, rc);
+    return rc;
 }
 
 int dup2(int oldfd, int newfd)
 {
-    if (pl_kind(oldfd) == PL_FD_USTACK && oldfd != newfd)
-        return refuse_dup(oldfd, "dup2");
-    if (oldfd == newfd)
-        return ust_real_dup2(oldfd, newfd);
-    pending_dup(oldfd, "dup2");
-    if (ust_real_fcntl(oldfd, F_GETFD) < 0)
-        return -1;   /* EBADF, and newfd untouched, as dup2 */
-    replaced(newfd);
-    return ust_real_dup2(oldfd, newfd);
+    return dup_to(oldfd, newfd, 0, false);
 }
 
 int dup3(int oldfd, int newfd, int flags)
 {
-    if (pl_kind(oldfd) == PL_FD_USTACK && oldfd != newfd)
-        return refuse_dup(oldfd, "dup3");
-    if (oldfd == newfd)
-        return ust_real_dup3(oldfd, newfd, flags);
-    pending_dup(oldfd, "dup3");
-    if (ust_real_fcntl(oldfd, F_GETFD) < 0)
-        return -1;
-    replaced(newfd);
-    return ust_real_dup3(oldfd, newfd, flags);
+    return dup_to(oldfd, newfd, flags, true);
 }

@@ -20,7 +20,7 @@ static bool has_ustack(const struct pollfd *f, nfds_t n)
 {
     for (nfds_t i = 0; i < n; i++) {
         enum pl_kind k = pl_kind(f[i].fd);
-        if (k == PL_FD_USTACK || k == PL_FD_EPOLL)
+        if (k == PL_FD_USTACK || k == PL_FD_EPOLL || k == PL_FD_ALIAS)
             return true;
     }
     return false;
@@ -37,17 +37,43 @@ static int child_poll(struct pollfd *f, nfds_t n, int timeout)
     int bad = 0;
     for (nfds_t i = 0; i < n; i++) {
         k[i] = f[i];
-        if (pl_kind(f[i].fd) == PL_FD_USTACK) {
+        if (pl_is_ustack(f[i].fd)) {
             k[i].fd = -1;
             bad++;
         }
     }
     int rc = ust_real_poll(k, n, bad ? 0 : timeout);
     for (nfds_t i = 0; rc >= 0 && i < n; i++)
-        f[i].revents = pl_kind(f[i].fd) == PL_FD_USTACK ? POLLNVAL : k[i].revents;
+        f[i].revents = pl_is_ustack(f[i].fd) ? POLLNVAL : k[i].revents;
     free(k);
     if (rc >= 0)
         rc += bad;
+    return rc;
+}
+
+/* ust_poll over the socket numbers ustack knows: duplicates (aliases) are asked about under
+ * their socket's number. */
+static int ustack_poll(struct pollfd *f, nfds_t n, int timeout)
+{
+    bool alias = false;
+    for (nfds_t i = 0; i < n && !alias; i++)
+        alias = pl_kind(f[i].fd) == PL_FD_ALIAS;
+    if (!alias)
+        return ust_poll(f, n, timeout);
+    struct pollfd *c = malloc((n ? n : 1) * sizeof(*c));
+    if (!c) {
+        errno = ENOMEM;
+        return -1;
+    }
+    for (nfds_t i = 0; i < n; i++) {
+        c[i] = f[i];
+        if (pl_kind(f[i].fd) == PL_FD_ALIAS)
+            c[i].fd = pl_ufd(f[i].fd);
+    }
+    int rc = ust_poll(c, n, timeout);
+    for (nfds_t i = 0; i < n; i++)
+        f[i].revents = c[i].revents;
+    free(c);
     return rc;
 }
 
@@ -57,7 +83,7 @@ int poll(struct pollfd *f, nfds_t n, int timeout)
         return ust_real_poll(f, n, timeout);
     if (pl_forked)
         return child_poll(f, n, timeout);
-    return ust_poll(f, n, timeout);
+    return ustack_poll(f, n, timeout);
 }
 
 int __poll_chk(struct pollfd *f, nfds_t n, int timeout, size_t fdslen);
@@ -85,7 +111,7 @@ static int poll_masked(struct pollfd *f, nfds_t n, int ms, const sigset_t *m)
     sigset_t old;
     if (m)
         pthread_sigmask(SIG_SETMASK, m, &old);
-    int rc = pl_forked ? child_poll(f, n, ms) : ust_poll(f, n, ms);
+    int rc = pl_forked ? child_poll(f, n, ms) : ustack_poll(f, n, ms);
     int e = errno;
     if (m)
         pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -121,7 +147,7 @@ static bool sets_have_ustack(int n, fd_set *r, fd_set *w, fd_set *e)
         n = high + 1;
     for (int fd = 0; fd < n; fd++) {
         enum pl_kind k = pl_kind(fd);
-        if ((k == PL_FD_USTACK || k == PL_FD_EPOLL) &&
+        if ((k == PL_FD_USTACK || k == PL_FD_EPOLL || k == PL_FD_ALIAS) &&
             ((r && FD_ISSET(fd, r)) || (w && FD_ISSET(fd, w)) || (e && FD_ISSET(fd, e))))
             return true;
     }
@@ -271,7 +297,7 @@ int epoll_ctl(int ep, int op, int fd, struct epoll_event *ev)
     enum pl_kind ek = pl_kind(ep);
     enum pl_kind k = pl_kind(fd);
     if (ek != PL_FD_EPOLL || pl_forked) {
-        if (k == PL_FD_USTACK) {
+        if (k == PL_FD_USTACK || k == PL_FD_ALIAS) {
             if (pl_forked)
                 return pl_child_refuse(fd, "epoll_ctl");
             /* A kernel instance (made before the stack existed) cannot watch a ustack socket. */
@@ -282,7 +308,7 @@ int epoll_ctl(int ep, int op, int fd, struct epoll_event *ev)
         }
         return ust_real_epoll_ctl(ep, op, fd, ev);
     }
-    int rc = ust_epoll_ctl(ep, op, fd, ev);
+    int rc = ust_epoll_ctl(ep, op, k == PL_FD_ALIAS ? pl_ufd(fd) : fd, ev);
     if (rc == 0 && k == PL_FD_PENDING) {
         pl_fd_lock();
         struct pl_pending *p = pl_pending(fd);

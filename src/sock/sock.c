@@ -256,6 +256,31 @@ int sock_renumber(int from, int to, bool cloexec)
     return err;
 }
 
+int sock_rekey(int from, int to)
+{
+    if (from < 0 || to < 0 || !fdtab_ready() || (size_t)from >= fdtab_size ||
+        (size_t)to >= fdtab_size || from == to)
+        return -EBADF;
+    struct sock *so = sock_get(from);
+    if (!so)
+        return -EBADF;
+    struct ust_stack *s = so->stack;
+    int err = 0;
+    stack_enter(s);
+    pthread_rwlock_wrlock(&fdtab_lock);
+    if (fdtab[to]) {
+        err = -EBUSY;
+    } else {
+        fdtab[from] = NULL;
+        fdtab[to] = so;
+        so->fd = to;
+    }
+    pthread_rwlock_unlock(&fdtab_lock);
+    stack_leave(s);
+    __atomic_sub_fetch(&so->refs, 1, __ATOMIC_ACQ_REL);   /* ours; the table's remains */
+    return err;
+}
+
 int sock_close(int fd)
 {
     if (fd < 0 || !fdtab_ready() || (size_t)fd >= fdtab_size)

@@ -75,6 +75,11 @@ int sock_adopt(struct ust_stack *s, struct tcb *tp, bool nonblock, bool cloexec,
  * late that a descriptor the program already holds becomes a ustack socket. The socket must
  * have no waiters and no epoll watchers yet. Returns 0 or a negative errno. */
 int sock_renumber(int from, int to, bool cloexec);
+/* Makes the socket known by number `to` instead of `from`, where `to` is already a duplicate
+ * of its eventfd (the shim's dup of a ustack socket, when the original number is closed);
+ * closes nothing. Threads asleep on it are unaffected (they sleep on the eventfd itself).
+ * Returns 0 or a negative errno. */
+int sock_rekey(int from, int to);
 /* Closes it (the descriptor becomes free). Returns 0 or a negative errno. */
 int sock_close(int fd);
 /* Closes every socket of a stack being destroyed. */

@@ -363,6 +363,57 @@ def bottom_half(e, on):
         e.forget()
 
 
+DUP_SCRIPT = r"""
+import os, select, socket, subprocess, sys
+ip, port = sys.argv[1], int(sys.argv[2])
+s = socket.create_connection((ip, port))
+def echo(fd_out, fd_in, msg):
+    os.write(fd_out, msg)
+    got = b""
+    while len(got) < len(msg):
+        got += os.read(fd_in, 100)
+    assert got == msg, (got, msg)
+fd2 = os.dup(s.fileno())                     # fcntl(F_DUPFD_CLOEXEC)
+echo(fd2, s.fileno(), b"via-dup")
+s.close()                                    # the socket lives on through fd2
+echo(fd2, fd2, b"after-close")
+fd3 = os.dup2(fd2, 60)                       # dup2 (dup3 when not inheritable)
+p = select.poll(); p.register(fd3, select.POLLIN)
+os.write(fd2, b"poll")
+assert p.poll(5000) == [(fd3, select.POLLIN)], "poll on the dup"
+assert os.read(fd3, 100) == b"poll"
+os.close(fd2)
+echo(fd3, fd3, b"last-one")
+# exec: a ustack socket cannot cross it; the new image finds the number closed
+os.set_inheritable(fd3, True)
+r = subprocess.run([sys.executable, "-c",
+                    "import os, sys\ntry:\n os.fstat(int(sys.argv[1])); print('open')\n"
+                    "except OSError: print('closed')", str(fd3)],
+                   close_fds=False, capture_output=True, text=True)
+print("child saw", r.stdout.strip(), flush=True)
+echo(fd3, fd3, b"after-exec")
+os.close(fd3)
+print("dup ok", flush=True)
+"""
+
+
+def dup_exec(e):
+    t = e.t
+    echo = t.kernel.spawn_python(KERNEL_ECHO, t.kernel_ip, ECHO_PORT, name="k-echo3",
+                                 ready="echo ready")
+    try:
+        r = t.ustack_ns.run(e.run_prefix(log="info") + ["/usr/bin/python3", "-c", DUP_SCRIPT,
+                                                        t.kernel_ip, ECHO_PORT],
+                            timeout=30, text=True)
+        expect(r.returncode == 0 and "dup ok" in r.stdout, "dup script failed:\n" + r.describe())
+        expect("child saw closed" in r.stdout, "the exec'd child saw the ustack descriptor "
+               "open:\n" + r.describe())
+        expect("closed in the new image" in r.stderr, "no log line for exec:\n" + r.describe())
+    finally:
+        echo.stop()
+        e.forget()
+
+
 def main():
     def extra(ap):
         ap.add_argument("--group", choices=("http", "tools", "ready"), required=True)
@@ -389,6 +440,7 @@ def main():
             suite.case("mixed_readiness_matches_linux", mixready, e)
             suite.case("decisions_logged_loopback_stays_kernel", decisions, e)
             suite.case("forked_child_gets_enotsup", fork_child, e)
+            suite.case("dup_dup2_and_exec", dup_exec, e)
             suite.case("bottom_half_acks_while_program_computes", bottom_half, e, True)
             suite.case("no_bottom_half_nothing_acks_meanwhile", bottom_half, e, False)
         return suite.status()
