@@ -7,12 +7,17 @@ against the Linux kernel over a TAP device: the kernel at .1, the program under 
   http.server`; the kernel's curl downloads it from `ustack run -- python3 -m http.server`.
   sha256 of what arrived == the file's.
 --group tools: socat and ncat, each both ways (under ustack sending to the kernel, and the
-  kernel sending to them), 8 MiB each, sha256 checked.
+  kernel sending to them), 8 MiB each, sha256 checked; UDP echo both ways (python3 under ustack
+  against a kernel echo, the kernel against `socat UDP-LISTEN ... PIPE` under ustack).
 --group ready: tests/preload/mixready (a pipe, an eventfd, a TCP and a UDP socket in select,
   poll, epoll level- and edge-triggered) prints the same transcript on the kernel's sockets and
   under ustack; UST_LOG=debug shows each decision, and a loopback connection under ustack stays
   with the kernel; a forked child using an inherited ustack socket gets ENOTSUP and a log line
-  while the parent's connection keeps working.
+  while the parent's connection keeps working; dup, F_DUPFD and dup2 of a ustack socket (the
+  socket lives on through the duplicate when the original number is closed) and a spawned child
+  finding a ustack descriptor closed; socket.sendfile onto a ustack socket (sha256 at the kernel
+  sink), TCP_INFO in Linux's layout, and 8 threads with a connection each; the bottom half
+  acknowledging while the program sleeps, and nothing acknowledging without it.
 """
 import hashlib
 import os
@@ -414,6 +419,122 @@ def dup_exec(e):
         e.forget()
 
 
+# Under ustack: socket.sendfile (os.sendfile onto a ustack socket), TCP_INFO, and 8 threads each
+# with its own connection doing echo round trips at once (one stack, one lock).
+API_SCRIPT = r"""
+import hashlib, os, socket, struct, sys, threading
+ip, port, sink_port, path = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+# sendfile
+s = socket.create_connection((ip, sink_port))
+with open(path, "rb") as f:
+    sent = s.sendfile(f)
+s.close()
+print("sendfile sent", sent, flush=True)
+# TCP_INFO, Linux's layout: state u8, ..., rto u32 at 8, snd_mss at 16, rtt at 68, cwnd at 80
+s = socket.create_connection((ip, port))
+s.sendall(b"x" * 1000)
+got = 0
+while got < 1000:
+    got += len(s.recv(4096))
+ti = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
+state, = struct.unpack_from("B", ti, 0)
+rto, ato, snd_mss, rcv_mss = struct.unpack_from("IIII", ti, 8)
+rtt, rttvar, ssthresh, cwnd = struct.unpack_from("IIII", ti, 68)
+print("tcp_info state=%d mss=%d rto_ok=%d rtt_ok=%d cwnd_ok=%d" % (
+    state, snd_mss, rto >= 200000, 0 < rtt < 1000000, cwnd >= 2), flush=True)
+s.close()
+# threads
+errors = []
+def worker(k):
+    try:
+        c = socket.create_connection((ip, port))
+        for i in range(200):
+            msg = b"%d-%d;" % (k, i)
+            c.sendall(msg)
+            got = b""
+            while len(got) < len(msg):
+                got += c.recv(100)
+            assert got == msg, (got, msg)
+        c.close()
+    except Exception as e:
+        errors.append(repr(e))
+ts = [threading.Thread(target=worker, args=(k,)) for k in range(8)]
+[t.start() for t in ts]
+[t.join(20) for t in ts]
+print("threads errors", len(errors), errors[:3], flush=True)
+"""
+
+# A kernel TCP sink that writes the sha256 of what one connection carried.
+KERNEL_SINK = r"""
+import hashlib, socket, sys
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind((sys.argv[1], int(sys.argv[2]))); l.listen(1)
+print("sink ready", flush=True)
+c, _ = l.accept()
+h, n = hashlib.sha256(), 0
+while True:
+    d = c.recv(1 << 16)
+    if not d:
+        break
+    h.update(d); n += len(d)
+print("sink got %d %s" % (n, h.hexdigest()), flush=True)
+"""
+
+
+def api_calls(e):
+    t = e.t
+    src, sha = e.make_file("api.bin", 3 << 20)
+    echo = t.kernel.spawn_python(KERNEL_ECHO, t.kernel_ip, ECHO_PORT, name="k-echo4",
+                                 ready="echo ready")
+    sink = t.kernel.spawn_python(KERNEL_SINK, t.kernel_ip, 9200, name="k-sink",
+                                 ready="sink ready")
+    try:
+        r = t.ustack_ns.run(e.run_prefix() + ["/usr/bin/python3", "-c", API_SCRIPT, t.kernel_ip,
+                                              ECHO_PORT, 9200, src], timeout=30, text=True)
+        expect(r.returncode == 0, "the script failed:\n" + r.describe())
+        expect("sendfile sent %d" % (3 << 20) in r.stdout, "sendfile:\n" + r.describe())
+        sink.wait_for(r"^sink got", timeout=10)
+        expect("sink got %d %s" % (3 << 20, sha) in sink.output(),
+               "sendfile's bytes differ:\n" + sink.describe())
+        expect("tcp_info state=1 mss=1448 rto_ok=1 rtt_ok=1 cwnd_ok=1" in r.stdout,
+               "TCP_INFO:\n" + r.describe())
+        expect("threads errors 0" in r.stdout, "threads:\n" + r.describe())
+    finally:
+        echo.stop()
+        sink.stop()
+        e.forget()
+
+
+def udp_socat(e, ustack_client):
+    """UDP: socat under ustack against the kernel's echo service, and the kernel's socat against
+    a UDP echo under ustack (socat itself), each datagram checked."""
+    t = e.t
+    msgs = ["datagram %d %s" % (i, "y" * (i * 37 % 1400)) for i in range(20)]
+    if ustack_client:
+        srv = t.kernel.spawn_python(KERNEL_ECHO, t.kernel_ip, ECHO_PORT, name="k-echo5",
+                                    ready="echo ready")
+        cli_ns, cli_prefix, dst = t.ustack_ns, e.run_prefix(), t.kernel_ip
+    else:
+        srv = t.ustack_ns.spawn(e.run_prefix(log="debug") + [
+            "socat", "UDP-LISTEN:%d,bind=%s" % (ECHO_PORT, t.ustack_ip), "PIPE"],
+            name="u-udp-echo", ready=r"fd \d+ bind: ustack")
+        cli_ns, cli_prefix, dst = t.kernel, [], t.ustack_ip
+    try:
+        code = ("import socket, sys\n"
+                "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(5)\n"
+                "s.connect((sys.argv[1], int(sys.argv[2])))\n"
+                "for m in sys.argv[3:]:\n"
+                "    s.send(m.encode()); assert s.recv(2000).decode() == m, m\n"
+                "print('udp ok', len(sys.argv) - 3)\n")
+        r = cli_ns.run(cli_prefix + ["/usr/bin/python3", "-c", code, dst, ECHO_PORT] + msgs,
+                       timeout=30, text=True)
+        expect(r.returncode == 0 and "udp ok %d" % len(msgs) in r.stdout,
+               "UDP echo failed:\n%s\n%s" % (r.describe(), srv.describe()))
+    finally:
+        srv.stop()
+        e.forget()
+
+
 def main():
     def extra(ap):
         ap.add_argument("--group", choices=("http", "tools", "ready"), required=True)
@@ -436,11 +557,14 @@ def main():
                        ncat_recv, ncat_send)
             suite.case("ncat_kernel_to_ustack", tool_case, e, "ncat_k2u", src, sha, True,
                        ncat_recv, ncat_send)
+            suite.case("udp_python_under_ustack_to_kernel_echo", udp_socat, e, True)
+            suite.case("udp_kernel_to_socat_echo_under_ustack", udp_socat, e, False)
         else:
             suite.case("mixed_readiness_matches_linux", mixready, e)
             suite.case("decisions_logged_loopback_stays_kernel", decisions, e)
             suite.case("forked_child_gets_enotsup", fork_child, e)
             suite.case("dup_dup2_and_exec", dup_exec, e)
+            suite.case("sendfile_tcp_info_threads", api_calls, e)
             suite.case("bottom_half_acks_while_program_computes", bottom_half, e, True)
             suite.case("no_bottom_half_nothing_acks_meanwhile", bottom_half, e, False)
         return suite.status()

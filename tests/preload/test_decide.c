@@ -179,6 +179,43 @@ static void test_epoll_registrations_follow_ctl(void **state)
     pl_set_kind(42, PL_FD_KERNEL);
 }
 
+static void test_aliases_hand_the_socket_on(void **state)
+{
+    (void)state;
+    assert_int_equal(pl_fdtab_init(), 0);
+    pl_set_kind(50, PL_FD_USTACK);
+    pl_alias_add(50, 53);
+    pl_alias_add(50, 51);
+    pl_alias_add(50, 57);
+    assert_int_equal(pl_kind(51), PL_FD_ALIAS);
+    assert_true(pl_is_ustack(51));
+    assert_int_equal(pl_ufd(51), 50);
+    assert_int_equal(pl_ufd(50), 50);
+    assert_int_equal(pl_ufd(52), -1);
+    assert_int_equal(pl_links[50], 3);
+    /* Dropping an alias. */
+    assert_int_equal(pl_alias_drop(57), 50);
+    assert_int_equal(pl_kind(57), PL_FD_KERNEL);
+    assert_int_equal(pl_links[50], 2);
+    assert_int_equal(pl_alias_drop(57), -1);
+    /* Closing the primary: the lowest alias takes over, the other follows it. */
+    assert_int_equal(pl_alias_first(50), 51);
+    assert_int_equal(pl_alias_successor(50), 51);
+    pl_set_kind(50, PL_FD_KERNEL);
+    assert_int_equal(pl_kind(51), PL_FD_USTACK);
+    assert_int_equal(pl_ufd(51), 51);
+    assert_int_equal(pl_ufd(53), 51);
+    assert_int_equal(pl_links[51], 1);
+    assert_int_equal(pl_alias_first(51), 53);
+    assert_int_equal(pl_alias_successor(51), 53);
+    pl_set_kind(51, PL_FD_KERNEL);
+    assert_int_equal(pl_kind(53), PL_FD_USTACK);
+    assert_int_equal(pl_links[53], 0);
+    assert_int_equal(pl_alias_first(53), -1);
+    assert_int_equal(pl_alias_successor(53), -1);
+    pl_set_kind(53, PL_FD_KERNEL);
+}
+
 /* ---- real.syms against real.h ---- */
 
 static char *slurp(const char *path)
@@ -235,6 +272,7 @@ int main(void)
         cmocka_unit_test(test_pending_record_life),
         cmocka_unit_test(test_options_replace_and_overflow),
         cmocka_unit_test(test_epoll_registrations_follow_ctl),
+        cmocka_unit_test(test_aliases_hand_the_socket_on),
         cmocka_unit_test(test_renamed_symbols_match_resolved_functions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
