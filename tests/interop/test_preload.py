@@ -9,6 +9,12 @@ against the Linux kernel over a TAP device: the kernel at .1, the program under 
 --group tools: socat and ncat, each both ways (under ustack sending to the kernel, and the
   kernel sending to them), 8 MiB each, sha256 checked; UDP echo both ways (python3 under ustack
   against a kernel echo, the kernel against `socat UDP-LISTEN ... PIPE` under ustack).
+--group iperf: `iperf3 -c` under ustack against the kernel's `iperf3 -s`, and the reverse, 5 s
+  each, both complete with their JSON reports.
+--group redis: `ustack run -- redis-server` answers `redis-benchmark -q -n 100000 -t set,get`
+  with -P 16 and -P 1 (a case each, --only pipeline16 / nopipeline: -P 1 alone takes 15-30 s on
+  a loaded machine) from the kernel without errors, every GET a hit (the server's stats);
+  redis-cli under ustack sets and gets a key on the kernel's redis-server.
 --group ready: tests/preload/mixready (a pipe, an eventfd, a TCP and a UDP socket in select,
   poll, epoll level- and edge-triggered) prints the same transcript on the kernel's sockets and
   under ustack; UST_LOG=debug shows each decision, and a loopback connection under ustack stays
@@ -535,9 +541,111 @@ def udp_socat(e, ustack_client):
         e.forget()
 
 
+# ---- iperf3 and redis ----
+
+def iperf_case(e, client_on_ustack):
+    """iperf3 -c for 5 s, one side under ustack; both must finish with their JSON report."""
+    import json
+    t = e.t
+    port = 5201 if client_on_ustack else 5202
+    if client_on_ustack:
+        srv = t.kernel.spawn(["iperf3", "-s", "-1", "--forceflush", "-B", t.kernel_ip, "-p",
+                              port], name="k-iperf3", ready="Server listening")
+        cli = t.ustack_ns.run(e.run_prefix() + ["iperf3", "-c", t.kernel_ip, "-p", port, "-t",
+                                                "5", "-J"], timeout=30, text=True)
+    else:
+        srv = t.ustack_ns.spawn(e.run_prefix() + ["iperf3", "-s", "-1", "--forceflush", "-B",
+                                                  t.ustack_ip, "-p", port],
+                                name="u-iperf3", ready="Server listening")
+        cli = t.kernel.run(["iperf3", "-c", t.ustack_ip, "-p", port, "-t", "5", "-J"],
+                           timeout=30, text=True)
+    try:
+        expect(cli.returncode == 0, "iperf3 -c failed:\n%s\n%s" % (cli.describe(),
+                                                                   srv.describe()))
+        try:
+            rep = json.loads(cli.stdout)
+        except ValueError:
+            raise netns.TestFailure("iperf3 -c printed no JSON report:\n" + cli.describe())
+        expect("error" not in rep, "iperf3 reported an error: %s" % rep.get("error"))
+        sent = rep["end"]["sum_sent"]["bytes"]
+        got = rep["end"]["sum_received"]["bytes"]
+        expect(sent > 0 and 0 < got <= sent, "iperf3: sent %d, received %d" % (sent, got))
+        st = srv.wait(timeout=10)
+        expect(st == 0, "iperf3 -s exited %s:\n%s" % (st, srv.describe()))
+        netns.log("    iperf3 %s: %.0f Mbit/s received (%d bytes)" % (
+            "under ustack -> kernel" if client_on_ustack else "kernel -> under ustack",
+            rep["end"]["sum_received"]["bits_per_second"] / 1e6, got))
+    finally:
+        srv.stop()
+        e.forget()
+
+
+def redis_stat(ns, host, port, prefix=()):
+    r = ns.run(list(prefix) + ["redis-cli", "-h", host, "-p", port, "info", "stats"],
+               timeout=10, text=True)
+    expect(r.returncode == 0, "redis-cli info failed:\n" + r.describe())
+    return {k: v for k, _, v in (l.strip().partition(":") for l in r.stdout.splitlines())}
+
+
+def redis_server_under_ustack(e, pipeline):
+    """redis-benchmark -n 100000 -t set,get -P pipeline from the kernel: no errors, and the
+    server counted every GET as a hit."""
+    t = e.t
+    srv = t.ustack_ns.spawn(e.run_prefix() + ["redis-server", "--bind", t.ustack_ip, "--port",
+                                              6379, "--save", "", "--appendonly", "no",
+                                              "--protected-mode", "no"],
+                            name="u-redis", ready="Ready to accept")
+    try:
+        for p in (pipeline,):
+            r = t.kernel.run(["redis-benchmark", "-h", t.ustack_ip, "-p", 6379, "-q", "-n",
+                              100000, "-t", "set,get", "-P", p], timeout=40, text=True)
+            import re
+            final = re.findall(r"(SET|GET): ([0-9.]+) requests per second", r.stdout)
+            expect(r.returncode == 0 and [k for k, _ in final] == ["SET", "GET"] and
+                   "rror" not in r.stdout + r.stderr,
+                   "redis-benchmark -P %d:\n%s\n%s" % (p, r.describe(), srv.describe()))
+            netns.log("    redis-benchmark -P %d: SET %s/s, GET %s/s" % (p, final[0][1],
+                                                                     final[1][1]))
+        st = redis_stat(t.kernel, t.ustack_ip, 6379)
+        expect(st.get("keyspace_hits") == "100000" and st.get("keyspace_misses") == "0",
+               "server stats: hits %s misses %s" % (st.get("keyspace_hits"),
+                                                   st.get("keyspace_misses")))
+    finally:
+        srv.stop()
+        e.forget()
+
+
+def redis_cli_under_ustack(e):
+    t = e.t
+    srv = t.kernel.spawn(["redis-server", "--bind", t.kernel_ip, "--port", 6380, "--save", "",
+                          "--appendonly", "no", "--protected-mode", "no"],
+                         name="k-redis", ready="Ready to accept")
+    try:
+        cli = ["redis-cli", "-h", t.kernel_ip, "-p", 6380]
+        r = t.ustack_ns.run(e.run_prefix() + cli + ["set", "ustack-key", "hello from ustack"],
+                            timeout=15, text=True)
+        expect(r.returncode == 0 and r.stdout.strip() == "OK", "set:\n" + r.describe())
+        r = t.ustack_ns.run(e.run_prefix() + cli + ["get", "ustack-key"], timeout=15, text=True)
+        expect(r.returncode == 0 and r.stdout.strip() == "hello from ustack",
+               "get:\n" + r.describe())
+        r = t.kernel.run(cli + ["get", "ustack-key"], timeout=15, text=True)
+        expect(r.stdout.strip() == "hello from ustack", "kernel get:\n" + r.describe())
+    finally:
+        srv.stop()
+        e.forget()
+
+
+def need(*programs):
+    import shutil
+    for p in programs:
+        if not shutil.which(p):
+            raise netns.Skip("%s is not installed (scripts/install-deps.sh installs it)" % p)
+
+
 def main():
     def extra(ap):
-        ap.add_argument("--group", choices=("http", "tools", "ready"), required=True)
+        ap.add_argument("--group", choices=("http", "tools", "ready", "iperf", "redis"),
+                        required=True)
     args = netns.parse_args(__doc__, extra=extra)
     with netns.Lab("preload_" + args.group, args) as lab:
         t = lab.ustack_topology("tap")
@@ -559,6 +667,15 @@ def main():
                        ncat_recv, ncat_send)
             suite.case("udp_python_under_ustack_to_kernel_echo", udp_socat, e, True)
             suite.case("udp_kernel_to_socat_echo_under_ustack", udp_socat, e, False)
+        elif args.group == "iperf":
+            need("iperf3")
+            suite.case("iperf3_client_under_ustack", iperf_case, e, True)
+            suite.case("iperf3_server_under_ustack", iperf_case, e, False)
+        elif args.group == "redis":
+            need("redis-server", "redis-benchmark", "redis-cli")
+            suite.case("redis_benchmark_pipeline16", redis_server_under_ustack, e, 16)
+            suite.case("redis_benchmark_nopipeline", redis_server_under_ustack, e, 1)
+            suite.case("redis_cli_under_ustack", redis_cli_under_ustack, e)
         else:
             suite.case("mixed_readiness_matches_linux", mixready, e)
             suite.case("decisions_logged_loopback_stays_kernel", decisions, e)
