@@ -40,6 +40,21 @@ void pl_bh_start(struct ust_stack *s);
 /* Linux's struct tcp_info from ust_tcp_info (tcpinfo.c). Returns 0 or -1 and errno. */
 int pl_get_tcp_info(int fd, void *val, socklen_t *len);
 
+/* SA_RESTART emulation (signals.c): call pl_restart_begin before a ustack call that may block;
+ * pl_restart_after(rc, ustack fd, SO_RCVTIMEO or SO_SNDTIMEO) says whether to call it again. */
+void pl_restart_begin(void);
+bool pl_restart_after(long rc, int fd, int timeo_opt);
+
+#define PL_RESTARTING(fd, timeo_opt, call)                                                     \
+    ({                                                                                         \
+        long rc_;                                                                              \
+        do {                                                                                   \
+            pl_restart_begin();                                                                \
+            rc_ = (long)(call);                                                                \
+        } while (pl_restart_after(rc_, (fd), (timeo_opt)));                                    \
+        rc_;                                                                                   \
+    })
+
 static inline long pl_ret(long rc)
 {
     if (rc < 0) {

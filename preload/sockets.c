@@ -128,7 +128,7 @@ int accept4(int fd, struct sockaddr *a, socklen_t *len, int flags)
         return ust_real_accept4(fd, a, len, flags);
     if (pl_forked)
         return pl_child_refuse(fd, "accept");
-    int c = ust_accept4(pl_ufd(fd), a, len, flags);
+    int c = (int)PL_RESTARTING(pl_ufd(fd), SO_RCVTIMEO, ust_accept4(pl_ufd(fd), a, len, flags));
     if (c >= 0) {
         pl_adopt(c);
         pl_log(UST_LOG_DEBUG, "fd %d accept: ustack connection fd %d", fd, c);
@@ -155,6 +155,11 @@ int connect(int fd, const struct sockaddr *a, socklen_t len)
 
 /* ---- Sending ---- */
 
+/* A possibly blocking call on a ustack socket: refused in a forked child, restarted after a
+ * signal as Linux would (signals.c). `call` is evaluated once per attempt. */
+#define ustack_io(fd, name, timeo_opt, call)                                                   \
+    (pl_forked ? pl_child_refuse((fd), (name)) : PL_RESTARTING(pl_ufd(fd), (timeo_opt), (call)))
+
 /* Decides a pending socket by the destination of a send, if the call names one. */
 static void settle_for_send(int fd, const struct sockaddr *to, socklen_t tolen, const char *call)
 {
@@ -166,15 +171,14 @@ ssize_t sendto(int fd, const void *b, size_t n, int f, const struct sockaddr *to
 {
     settle_for_send(fd, to, tl, "sendto");
     if (pl_is_ustack(fd))
-        return pl_forked ? pl_child_refuse(fd, "sendto")
-                         : ust_sendto(pl_ufd(fd), b, n, f, to, tl);
+        return ustack_io(fd, "sendto", SO_SNDTIMEO, ust_sendto(pl_ufd(fd), b, n, f, to, tl));
     return ust_real_sendto(fd, b, n, f, to, tl);
 }
 
 ssize_t send(int fd, const void *b, size_t n, int f)
 {
     if (pl_is_ustack(fd))
-        return pl_forked ? pl_child_refuse(fd, "send") : ust_send(pl_ufd(fd), b, n, f);
+        return ustack_io(fd, "send", SO_SNDTIMEO, ust_send(pl_ufd(fd), b, n, f));
     return ust_real_send(fd, b, n, f);
 }
 
@@ -182,21 +186,21 @@ ssize_t sendmsg(int fd, const struct msghdr *m, int f)
 {
     settle_for_send(fd, m ? m->msg_name : NULL, m ? m->msg_namelen : 0, "sendmsg");
     if (pl_is_ustack(fd))
-        return pl_forked ? pl_child_refuse(fd, "sendmsg") : ust_sendmsg(pl_ufd(fd), m, f);
+        return ustack_io(fd, "sendmsg", SO_SNDTIMEO, ust_sendmsg(pl_ufd(fd), m, f));
     return ust_real_sendmsg(fd, m, f);
 }
 
 ssize_t write(int fd, const void *b, size_t n)
 {
     if (pl_is_ustack(fd))
-        return pl_forked ? pl_child_refuse(fd, "write") : ust_send(pl_ufd(fd), b, n, 0);
+        return ustack_io(fd, "write", SO_SNDTIMEO, ust_send(pl_ufd(fd), b, n, 0));
     return ust_real_write(fd, b, n);
 }
 
 ssize_t writev(int fd, const struct iovec *v, int n)
 {
     if (pl_is_ustack(fd))
-        return pl_forked ? pl_child_refuse(fd, "writev") : ust_writev(pl_ufd(fd), v, n);
+        return ustack_io(fd, "writev", SO_SNDTIMEO, ust_writev(pl_ufd(fd), v, n));
     return ust_real_writev(fd, v, n);
 }
 
@@ -226,36 +230,35 @@ int sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int f)
 ssize_t recv(int fd, void *b, size_t n, int f)
 {
     if (pl_is_ustack(fd))
-        return pl_forked ? pl_child_refuse(fd, "recv") : ust_recv(pl_ufd(fd), b, n, f);
+        return ustack_io(fd, "recv", SO_RCVTIMEO, ust_recv(pl_ufd(fd), b, n, f));
     return ust_real_recv(fd, b, n, f);
 }
 
 ssize_t recvfrom(int fd, void *b, size_t n, int f, struct sockaddr *a, socklen_t *l)
 {
     if (pl_is_ustack(fd))
-        return pl_forked ? pl_child_refuse(fd, "recvfrom")
-                         : ust_recvfrom(pl_ufd(fd), b, n, f, a, l);
+        return ustack_io(fd, "recvfrom", SO_RCVTIMEO, ust_recvfrom(pl_ufd(fd), b, n, f, a, l));
     return ust_real_recvfrom(fd, b, n, f, a, l);
 }
 
 ssize_t recvmsg(int fd, struct msghdr *m, int f)
 {
     if (pl_is_ustack(fd))
-        return pl_forked ? pl_child_refuse(fd, "recvmsg") : ust_recvmsg(pl_ufd(fd), m, f);
+        return ustack_io(fd, "recvmsg", SO_RCVTIMEO, ust_recvmsg(pl_ufd(fd), m, f));
     return ust_real_recvmsg(fd, m, f);
 }
 
 ssize_t read(int fd, void *b, size_t n)
 {
     if (pl_is_ustack(fd))
-        return pl_forked ? pl_child_refuse(fd, "read") : ust_recv(pl_ufd(fd), b, n, 0);
+        return ustack_io(fd, "read", SO_RCVTIMEO, ust_recv(pl_ufd(fd), b, n, 0));
     return ust_real_read(fd, b, n);
 }
 
 ssize_t readv(int fd, const struct iovec *v, int n)
 {
     if (pl_is_ustack(fd))
-        return pl_forked ? pl_child_refuse(fd, "readv") : ust_readv(pl_ufd(fd), v, n);
+        return ustack_io(fd, "readv", SO_RCVTIMEO, ust_readv(pl_ufd(fd), v, n));
     return ust_real_readv(fd, v, n);
 }
 

@@ -17,7 +17,8 @@ against the Linux kernel over a TAP device: the kernel at .1, the program under 
   redis-cli under ustack sets and gets a key on the kernel's redis-server.
 --group ready: tests/preload/mixready (a pipe, an eventfd, a TCP and a UDP socket in select,
   poll, epoll level- and edge-triggered) prints the same transcript on the kernel's sockets and
-  under ustack; UST_LOG=debug shows each decision, and a loopback connection under ustack stays
+  under ustack, and so does tests/preload/sigrestart (EINTR and SA_RESTART of a blocking recv,
+  with SO_RCVTIMEO, with signal(), and poll); UST_LOG=debug shows each decision, and a loopback connection under ustack stays
   with the kernel; a forked child using an inherited ustack socket gets ENOTSUP and a log line
   while the parent's connection keeps working; dup, F_DUPFD and dup2 of a ustack socket (the
   socket lives on through the duplicate when the original number is closed) and a spawned child
@@ -216,6 +217,54 @@ def ncat_send(ip, src):
 
 
 # ---- readiness, decisions, fork ----
+
+# A kernel TCP service that echoes each chunk 300 ms after it arrives.
+KERNEL_SLOW_ECHO = r"""
+import socket, sys, threading, time
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind((sys.argv[1], int(sys.argv[2]))); l.listen(4)
+print("slow echo ready", flush=True)
+def conn(c):
+    while True:
+        d = c.recv(100)
+        if not d:
+            return
+        time.sleep(0.3)
+        c.sendall(d)
+while True:
+    c, _ = l.accept()
+    threading.Thread(target=conn, args=(c,), daemon=True).start()
+"""
+
+
+def transcripts_match(e, prog_name, argv, what):
+    """Runs a transcript program on the kernel and under ustack; they must print the same."""
+    t = e.t
+    prog = os.path.join(e.build, "tests", "preload", prog_name)
+    expect(os.access(prog, os.X_OK), "no %s (build the tests)" % prog)
+    k = t.kernel.run([prog] + argv, timeout=30, text=True)
+    expect(k.returncode == 0 and k.stdout.endswith("done\n"),
+           "%s on the kernel failed:\n%s" % (prog_name, k.describe()))
+    u = t.ustack_ns.run(e.run_prefix() + [prog] + argv, timeout=30, text=True)
+    expect(u.returncode == 0, "%s under ustack failed:\n%s" % (prog_name, u.describe()))
+    if u.stdout != k.stdout:
+        import difflib
+        diff = "".join(difflib.unified_diff(k.stdout.splitlines(True),
+                                            u.stdout.splitlines(True), "kernel", "ustack"))
+        raise netns.TestFailure("%s differs from Linux's:\n%s" % (what, netns.indent(diff)))
+
+
+def sigrestart(e):
+    t = e.t
+    echo = t.kernel.spawn_python(KERNEL_SLOW_ECHO, t.kernel_ip, ECHO_PORT + 1, name="k-slow",
+                                 ready="slow echo ready")
+    try:
+        transcripts_match(e, "preload_sigrestart", [t.kernel_ip, ECHO_PORT + 1],
+                          "EINTR / SA_RESTART behaviour")
+    finally:
+        echo.stop()
+        e.forget()
+
 
 def mixready(e):
     t = e.t
@@ -678,6 +727,7 @@ def main():
             suite.case("redis_cli_under_ustack", redis_cli_under_ustack, e)
         else:
             suite.case("mixed_readiness_matches_linux", mixready, e)
+            suite.case("eintr_and_sa_restart_match_linux", sigrestart, e)
             suite.case("decisions_logged_loopback_stays_kernel", decisions, e)
             suite.case("forked_child_gets_enotsup", fork_child, e)
             suite.case("dup_dup2_and_exec", dup_exec, e)
