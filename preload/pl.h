@@ -43,6 +43,8 @@ int pl_get_tcp_info(int fd, void *val, socklen_t *len);
 /* SA_RESTART emulation (signals.c): call pl_restart_begin before a ustack call that may block;
  * pl_restart_after(rc, ustack fd, SO_RCVTIMEO or SO_SNDTIMEO) says whether to call it again. */
 void pl_restart_begin(void);
+/* Hooks the signal check into ustack's sleeps (constructor). */
+void pl_signals_init(void);
 bool pl_restart_after(long rc, int fd, int timeo_opt);
 
 #define PL_RESTARTING(fd, timeo_opt, call)                                                     \

@@ -186,23 +186,25 @@ enum pl_kind pl_settle(int fd, enum pl_verdict v, const char *call, const char *
 
 /* ---- fork ---- */
 
+/* The shim's own locks are held across fork, so the child's copies are consistent and free.
+ * Order as everywhere: the descriptor lock, then the stack-creation lock. */
 static void atfork_prepare(void)
 {
-    pthread_mutex_lock(&stack_mtx);
     pl_fd_lock();
+    pthread_mutex_lock(&stack_mtx);
 }
 
 static void atfork_parent(void)
 {
-    pl_fd_unlock();
     pthread_mutex_unlock(&stack_mtx);
+    pl_fd_unlock();
 }
 
 static void atfork_child(void)
 {
     pl_forked = true;
-    pl_fd_unlock();
     pthread_mutex_unlock(&stack_mtx);
+    pl_fd_unlock();
 }
 
 /* ---- Load and exit ---- */
@@ -210,6 +212,7 @@ static void atfork_child(void)
 __attribute__((constructor)) static void pl_init(void)
 {
     pl_real_init();
+    pl_signals_init();
     if (pl_fdtab_init() != 0)
         pl_log(UST_LOG_ERROR, "cannot map the descriptor table: every socket goes to the kernel");
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);

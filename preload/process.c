@@ -196,6 +196,7 @@ int execle(const char *path, const char *arg, ...)
  * socket out. Returns bytes sent, or -1 and errno (a partial send returns what went). */
 static ssize_t copy_to_ustack(int out, int in, off_t *off, size_t n)
 {
+    pl_restart_begin();
     char *buf = malloc(COPY_BUF);
     if (!buf) {
         errno = ENOMEM;

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "pl.h"
+#include "sock/sock.h"
 
 typedef int (*sigaction_fn)(int, const struct sigaction *, struct sigaction *);
 
@@ -124,6 +125,17 @@ sighandler_t bsd_signal(int sig, sighandler_t h);
 sighandler_t bsd_signal(int sig, sighandler_t h)
 {
     return signal(sig, h);
+}
+
+/* sock_interrupted's answer (src/sock/sock.h). */
+static bool interrupted(void)
+{
+    return sig_ran != 0;
+}
+
+void pl_signals_init(void)
+{
+    sock_interrupted = interrupted;
 }
 
 void pl_restart_begin(void)

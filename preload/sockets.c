@@ -81,7 +81,7 @@ int bind(int fd, const struct sockaddr *a, socklen_t len)
         uint32_t addr;
         uint16_t port;
         if (!sin_of(a, len, &addr, &port)) {
-            k = pl_settle(fd, PL_KERNEL, "bind", "not an IPv4 address");
+            pl_settle(fd, PL_KERNEL, "bind", "not an IPv4 address");
         } else {
             const char *why = "";
             enum pl_verdict v = pl_decide_bind(&pl_policy, addr, port, &why);
@@ -97,7 +97,7 @@ int bind(int fd, const struct sockaddr *a, socklen_t len)
                 }
                 return rc;
             }
-            k = pl_settle(fd, v, "bind", why);
+            pl_settle(fd, v, "bind", why);
         }
     }
     if (pl_is_ustack(fd))
@@ -110,7 +110,7 @@ int listen(int fd, int backlog)
     enum pl_kind k = pl_kind(fd);
     if (k == PL_FD_PENDING) {
         const char *why = "";
-        k = pl_settle(fd, pl_decide_listen(&pl_policy, &why), "listen", why);
+        pl_settle(fd, pl_decide_listen(&pl_policy, &why), "listen", why);
     }
     if (!pl_is_ustack(fd))
         return ust_real_listen(fd, backlog);
@@ -145,11 +145,15 @@ int accept(int fd, struct sockaddr *a, socklen_t *len)
 
 int connect(int fd, const struct sockaddr *a, socklen_t len)
 {
-    enum pl_kind k = pl_kind(fd);
-    if (k == PL_FD_PENDING)
-        k = settle_dst(fd, a, len, "connect");
-    if (pl_is_ustack(fd))
-        return pl_forked ? pl_child_refuse(fd, "connect") : ust_connect(pl_ufd(fd), a, len);
+    if (pl_kind(fd) == PL_FD_PENDING)
+        settle_dst(fd, a, len, "connect");
+    if (pl_is_ustack(fd)) {
+        if (pl_forked)
+            return pl_child_refuse(fd, "connect");
+        /* Not restarted (see signals.c); a signal during it still ends it with EINTR. */
+        pl_restart_begin();
+        return ust_connect(pl_ufd(fd), a, len);
+    }
     return ust_real_connect(fd, a, len);
 }
 
@@ -215,6 +219,7 @@ int sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int f)
         return pl_child_refuse(fd, "sendmmsg");
     if (n > UIO_MAXIOV)
         n = UIO_MAXIOV;
+    pl_restart_begin();
     unsigned i;
     for (i = 0; i < n; i++) {
         ssize_t rc = ust_sendmsg(pl_ufd(fd), &v[i].msg_hdr, f);
@@ -273,6 +278,7 @@ int recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int f, struct timespec *
         return pl_child_refuse(fd, "recvmmsg");
     if (n > UIO_MAXIOV)
         n = UIO_MAXIOV;
+    pl_restart_begin();
     unsigned i;
     for (i = 0; i < n; i++) {
         int flags = f & ~MSG_WAITFORONE;
@@ -354,6 +360,7 @@ static int close_ustack(int fd, enum pl_kind k)
     pl_set_kind(fd, PL_FD_KERNEL);
     pl_fd_unlock();
     pl_log(UST_LOG_DEBUG, "fd %d close (ustack %s)", fd, k == PL_FD_EPOLL ? "epoll" : "socket");
+    pl_restart_begin();   /* SO_LINGER may wait */
     return ust_close(fd);
 }
 

@@ -55,6 +55,7 @@ static int child_poll(struct pollfd *f, nfds_t n, int timeout)
  * their socket's number. */
 static int ustack_poll(struct pollfd *f, nfds_t n, int timeout)
 {
+    pl_restart_begin();   /* a handler running from here on ends the wait: EINTR */
     bool alias = false;
     for (nfds_t i = 0; i < n && !alias; i++)
         alias = pl_kind(f[i].fd) == PL_FD_ALIAS;
@@ -93,6 +94,19 @@ int __poll_chk(struct pollfd *f, nfds_t n, int timeout, size_t fdslen)
     if (fdslen / sizeof(*f) < n)
         __chk_fail();
     return poll(f, n, timeout);
+}
+
+static int ts_to_ms(const struct timespec *t);
+
+int __ppoll_chk(struct pollfd *f, nfds_t n, const struct timespec *t, const sigset_t *m,
+                size_t fdslen);
+int __ppoll_chk(struct pollfd *f, nfds_t n, const struct timespec *t, const sigset_t *m,
+                size_t fdslen)
+{
+    extern void __chk_fail(void) __attribute__((noreturn));
+    if (fdslen / sizeof(*f) < n)
+        __chk_fail();
+    return ppoll(f, n, t, m);
 }
 
 static int ts_to_ms(const struct timespec *t)
@@ -324,6 +338,7 @@ int epoll_wait(int ep, struct epoll_event *ev, int n, int timeout)
 {
     if (pl_kind(ep) != PL_FD_EPOLL || pl_forked)
         return ust_real_epoll_wait(ep, ev, n, timeout);
+    pl_restart_begin();
     return ust_epoll_wait(ep, ev, n, timeout);
 }
 
@@ -331,6 +346,7 @@ int epoll_pwait(int ep, struct epoll_event *ev, int n, int timeout, const sigset
 {
     if (pl_kind(ep) != PL_FD_EPOLL || pl_forked)
         return ust_real_epoll_pwait(ep, ev, n, timeout, m);
+    pl_restart_begin();
     return ust_epoll_pwait(ep, ev, n, timeout, m);
 }
 
@@ -346,5 +362,6 @@ int epoll_pwait2(int ep, struct epoll_event *ev, int n, const struct timespec *t
     }
     if (pl_kind(ep) != PL_FD_EPOLL || pl_forked)
         return ust_real_epoll_pwait(ep, ev, n, ms, m);   /* millisecond granularity */
+    pl_restart_begin();
     return ust_epoll_pwait(ep, ev, n, ms, m);
 }

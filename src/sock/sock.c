@@ -342,10 +342,14 @@ uint64_t sock_deadline(const struct sock *so, bool dontwait, uint64_t timeout_ns
     return timeout_ns ? so->stack->now + timeout_ns : UINT64_MAX;
 }
 
+bool (*sock_interrupted)(void);
+
 int sock_wait(struct sock *so, uint64_t deadline_ns)
 {
     if (so->closing)
         return -EBADF;
+    if (sock_interrupted && sock_interrupted())
+        return -EINTR;
     so->waiters++;
     int rc = stack_wait(so->stack, deadline_ns, so->fd);
     so->waiters--;

@@ -98,6 +98,12 @@ void epoll_sock_notify(struct sock *so);
 void epoll_sock_closed(struct sock *so);
 void epoll_sock_settle(struct sock *so);
 
+/* Set by the LD_PRELOAD shim: true when a signal handler has run in the calling thread since its
+ * current call began. A sleep about to start then ends the call with EINTR, as the kernel's
+ * signal_pending() check does, so a handler that ran between two sleeps (while the thread was
+ * processing packets, not blocked in poll) still interrupts the call. NULL: not consulted. */
+extern bool (*sock_interrupted)(void);
+
 /* Blocks (stack lock held) until the socket may have changed, deadline_ns passes, or a signal.
  * Returns 0, -EINTR, or -EBADF if the socket was closed meanwhile. */
 int sock_wait(struct sock *so, uint64_t deadline_ns);
