@@ -27,8 +27,8 @@ static int run_usage(FILE *f, int status)
             "Runs CMD with its AF_INET sockets on a ustack stack (LD_PRELOAD shim).\n\n"
             "  --NAME=VALUE | --NAME VALUE  any stack option (ustack help config), e.g.\n"
             "                    --link tap:ust0 --addr 198.18.0.2/24 --gw 198.18.0.1\n"
-            "                    (the environment's UST_<NAME> variables are used too; the\n"
-            "                    command line wins)\n"
+            "                    (UST_<NAME> environment variables are used too; a config\n"
+            "                    file overrides them, the command line overrides both)\n"
             "  --config FILE     read NAME=VALUE lines (# comments) before the command line\n"
             "  --bind-any WHERE  where sockets bound to 0.0.0.0 (and unbound listeners) go:\n"
             "                    ustack (default) or kernel  [UST_BIND_ANY]\n"
@@ -127,8 +127,9 @@ static const char *find_lib(char *buf, size_t cap)
         char *slash = strrchr(exe, '/');
         if (slash) {
             *slash = 0;
-            snprintf(buf, cap, "%s/../preload/libustack-preload.so", exe);
-            if (access(buf, R_OK) == 0)
+            char rel[PATH_MAX + 64];
+            snprintf(rel, sizeof(rel), "%s/../preload/libustack-preload.so", exe);
+            if (access(rel, R_OK) == 0 && realpath(rel, buf))
                 return buf;
         }
     }
@@ -148,7 +149,7 @@ static const char *opt_value(int argc, char **argv, int *i, const char *opt)
 
 int cmd_run(int argc, char **argv)
 {
-    char libbuf[PATH_MAX + 64];
+    char libbuf[PATH_MAX + 64];   /* realpath needs PATH_MAX */
     const char *lib = NULL;
     int i = 1;
     /* The config file first, so the command line wins over it. */
