@@ -22,7 +22,8 @@ against the Linux kernel over a TAP device: the kernel at .1, the program under 
   with the kernel; a forked child using an inherited ustack socket gets ENOTSUP and a log line
   while the parent's connection keeps working; dup, F_DUPFD and dup2 of a ustack socket (the
   socket lives on through the duplicate when the original number is closed) and a spawned child
-  finding a ustack descriptor closed; socket.sendfile onto a ustack socket (sha256 at the kernel
+  finding a ustack descriptor closed; an epoll registration made before connect carried over to
+  the ustack socket; a taken link making every socket the kernel's, with the reason logged; socket.sendfile onto a ustack socket (sha256 at the kernel
   sink), TCP_INFO in Linux's layout, and 8 threads with a connection each; the bottom half
   acknowledging while the program sleeps, and nothing acknowledging without it.
 """
@@ -691,6 +692,75 @@ def need(*programs):
             raise netns.Skip("%s is not installed (scripts/install-deps.sh installs it)" % p)
 
 
+# A socket registered in epoll before connect (still pending) is registered again as the ustack
+# socket that replaces it; the connection's writability and the echo's readability arrive.
+EPOLL_EARLY = r"""
+import select, socket, sys
+ip, port = sys.argv[1], int(sys.argv[2])
+s = socket.socket(); s.setblocking(False)
+ep = select.epoll()
+ep.register(s.fileno(), select.EPOLLOUT | select.EPOLLIN)
+try:
+    s.connect((ip, port))
+except BlockingIOError:
+    pass
+ev = ep.poll(5)
+print("after connect", [(fd == s.fileno(), e & (select.EPOLLOUT | select.EPOLLIN)) for fd, e in ev])
+ep.modify(s.fileno(), select.EPOLLIN)
+s.send(b"early")
+got = b""
+for _ in range(50):
+    for fd, e in ep.poll(0.1):
+        if e & select.EPOLLIN:
+            got += s.recv(100)
+    if len(got) >= 5:
+        break
+print("echo", got.decode(), flush=True)
+"""
+
+
+def epoll_before_connect(e):
+    t = e.t
+    echo = t.kernel.spawn_python(KERNEL_ECHO, t.kernel_ip, ECHO_PORT, name="k-echo6",
+                                 ready="echo ready")
+    try:
+        r = t.ustack_ns.run(e.run_prefix(log="debug") + ["/usr/bin/python3", "-c", EPOLL_EARLY,
+                                                         t.kernel_ip, ECHO_PORT],
+                            timeout=30, text=True)
+        expect(r.returncode == 0 and "after connect [(True, 4)]" in r.stdout and
+               "echo early" in r.stdout, "epoll before connect:\n" + r.describe())
+        expect("connect: ustack" in r.stderr, "the socket did not go to ustack:\n" +
+               r.describe())
+    finally:
+        echo.stop()
+        e.forget()
+
+
+def stack_unavailable(e):
+    """The link is taken (by `ustack echo`): the program's stack cannot be made, so its sockets
+    stay the kernel's, the log says why, and the download works through the kernel."""
+    t = e.t
+    holder = t.start_ustack("echo", "--port", 7, pcap=False)
+    src, sha = e.make_file("fallback.bin", 1 << 20)
+    srv = t.kernel.spawn([sys.executable, "-u", "-m", "http.server", "--bind", t.kernel_ip,
+                          "8004", "--directory", e.dir], ready="Serving HTTP", name="k-httpd4")
+    out = os.path.join(e.dir, "fallback.out")
+    try:
+        r = t.ustack_ns.run(e.run_prefix(log="debug") + [
+            "curl", "-sS", "--max-time", "20", "-o", out,
+            "http://%s:8004/fallback.bin" % t.kernel_ip], timeout=30, text=True)
+        expect(r.returncode == 0, "curl failed:\n" + r.describe())
+        e.check_file(out, sha, "download through the kernel", r.describe)
+        expect("cannot create the stack on tap:" in r.stderr and
+               "every socket goes to the kernel" in r.stderr and
+               "socket: kernel (no stack)" in r.stderr,
+               "no fallback in the log:\n" + r.describe())
+    finally:
+        srv.stop()
+        holder.stop()
+        e.forget()
+
+
 def main():
     def extra(ap):
         ap.add_argument("--group", choices=("http", "tools", "ready", "iperf", "redis"),
@@ -731,6 +801,8 @@ def main():
             suite.case("decisions_logged_loopback_stays_kernel", decisions, e)
             suite.case("forked_child_gets_enotsup", fork_child, e)
             suite.case("dup_dup2_and_exec", dup_exec, e)
+            suite.case("epoll_registration_before_connect", epoll_before_connect, e)
+            suite.case("stack_unavailable_falls_back_to_kernel", stack_unavailable, e)
             suite.case("sendfile_tcp_info_threads", api_calls, e)
             suite.case("bottom_half_acks_while_program_computes", bottom_half, e, True)
             suite.case("no_bottom_half_nothing_acks_meanwhile", bottom_half, e, False)
