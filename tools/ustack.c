@@ -5,6 +5,7 @@
  *   ustack ping ... DEST    ICMP echo from a ustack stack, reported like iputils ping
  *   ustack udp-client ...   datagrams to an echo server, checked and hashed
  *   ustack bridge ...       a two-port impairment wire between two interfaces (no stack)
+ *   ustack run ... -- CMD   an unmodified program with its sockets on ustack (LD_PRELOAD)
  *   ustack help config      every runtime option, its environment variable and range
  *   ustack help fault       the fault injection keys
  *   ustack version
@@ -30,6 +31,7 @@ static int usage(FILE *f, int status)
             "  tcp-client  send and receive a checked byte stream over TCP connections\n"
             "  gen         write BYTES of the test stream to standard output\n"
             "  bridge      join two interfaces into an impaired wire (ustack bridge --help)\n"
+            "  run         run a program with its sockets on ustack (ustack run --help)\n"
             "  help        help config | help fault\n"
             "  version     print the version\n");
     return status;
@@ -143,6 +145,8 @@ int main(int argc, char **argv)
         return cmd_gen(argc - 1, argv + 1);
     if (strcmp(cmd, "bridge") == 0)
         return cmd_bridge(argc - 1, argv + 1);
+    if (strcmp(cmd, "run") == 0)
+        return cmd_run(argc - 1, argv + 1);
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0)
         return cmd_help(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {

@@ -16,6 +16,7 @@ int cmd_ping(int argc, char **argv);
 int cmd_udp_client(int argc, char **argv);
 int cmd_tcp_client(int argc, char **argv);
 int cmd_bridge(int argc, char **argv);
+int cmd_run(int argc, char **argv);
 
 /* Reads UST_* and --name=value options into cfg (consuming them from argv) and creates the
  * stack. NULL with *status: 2 for a usage error, 1 if the stack failed, -1 if --help was asked. */

@@ -84,6 +84,8 @@ static bool arm_all(const struct sock_sleep *w, int delta, struct pollfd *p, nfd
 
 int sock_sleep(const struct sock_sleep *w, uint64_t deadline_ns)
 {
+    if (sock_interrupted && sock_interrupted())
+        return -EINTR;   /* a handler ran since the call began (sock.h) */
     size_t cap = w->nfds + w->n_stacks * (STACK_MAX_IFACES + 1);
     struct pollfd local[POLL_ON_STACK];
     struct pollfd *p = cap <= POLL_ON_STACK ? local : calloc(cap, sizeof(*p));

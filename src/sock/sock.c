@@ -4,6 +4,7 @@
 #include "sock/sock.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/ip.h>
 #include <poll.h>
@@ -226,6 +227,60 @@ static struct sock *fdtab_remove(int fd)
     return so;
 }
 
+int sock_renumber(int from, int to, bool cloexec)
+{
+    if (from < 0 || to < 0 || !fdtab_ready() || (size_t)from >= fdtab_size ||
+        (size_t)to >= fdtab_size || from == to)
+        return -EBADF;
+    struct sock *so = sock_get(from);
+    if (!so)
+        return -EBADF;
+    struct ust_stack *s = so->stack;
+    int err = 0;
+    stack_enter(s);
+    pthread_rwlock_wrlock(&fdtab_lock);
+    if (fdtab[to] || so->waiters || so->ep_items) {
+        err = -EBUSY;
+    } else if (dup3(from, to, cloexec ? O_CLOEXEC : 0) < 0) {
+        err = -errno;
+    } else {
+        fdtab[from] = NULL;
+        fdtab[to] = so;
+        so->fd = to;
+    }
+    pthread_rwlock_unlock(&fdtab_lock);
+    stack_leave(s);
+    if (!err)
+        close(from);
+    __atomic_sub_fetch(&so->refs, 1, __ATOMIC_ACQ_REL);   /* ours; the table's remains */
+    return err;
+}
+
+int sock_rekey(int from, int to)
+{
+    if (from < 0 || to < 0 || !fdtab_ready() || (size_t)from >= fdtab_size ||
+        (size_t)to >= fdtab_size || from == to)
+        return -EBADF;
+    struct sock *so = sock_get(from);
+    if (!so)
+        return -EBADF;
+    struct ust_stack *s = so->stack;
+    int err = 0;
+    stack_enter(s);
+    pthread_rwlock_wrlock(&fdtab_lock);
+    if (fdtab[to]) {
+        err = -EBUSY;
+    } else {
+        fdtab[from] = NULL;
+        fdtab[to] = so;
+        so->fd = to;
+    }
+    pthread_rwlock_unlock(&fdtab_lock);
+    stack_leave(s);
+    __atomic_sub_fetch(&so->refs, 1, __ATOMIC_ACQ_REL);   /* ours; the table's remains */
+    return err;
+}
+
 int sock_close(int fd)
 {
     if (fd < 0 || !fdtab_ready() || (size_t)fd >= fdtab_size)
@@ -287,10 +342,14 @@ uint64_t sock_deadline(const struct sock *so, bool dontwait, uint64_t timeout_ns
     return timeout_ns ? so->stack->now + timeout_ns : UINT64_MAX;
 }
 
+bool (*sock_interrupted)(void);
+
 int sock_wait(struct sock *so, uint64_t deadline_ns)
 {
     if (so->closing)
         return -EBADF;
+    if (sock_interrupted && sock_interrupted())
+        return -EINTR;
     so->waiters++;
     int rc = stack_wait(so->stack, deadline_ns, so->fd);
     so->waiters--;

@@ -69,6 +69,17 @@ int sock_create(struct ust_stack *s, int type, int protocol, bool nonblock, bool
 /* Gives an accepted connection a descriptor (*out). Stack lock held. */
 int sock_adopt(struct ust_stack *s, struct tcb *tp, bool nonblock, bool cloexec,
                struct sock **out);
+/* Moves the socket behind descriptor `from` to number `to` (which must not be a ustack socket):
+ * the eventfd is duplicated onto `to` (replacing whatever `to` was, atomically, as dup3 does),
+ * the table and the socket follow, and `from` is closed. For the LD_PRELOAD shim, which decides
+ * late that a descriptor the program already holds becomes a ustack socket. The socket must
+ * have no waiters and no epoll watchers yet. Returns 0 or a negative errno. */
+int sock_renumber(int from, int to, bool cloexec);
+/* Makes the socket known by number `to` instead of `from`, where `to` is already a duplicate
+ * of its eventfd (the shim's dup of a ustack socket, when the original number is closed);
+ * closes nothing. Threads asleep on it are unaffected (they sleep on the eventfd itself).
+ * Returns 0 or a negative errno. */
+int sock_rekey(int from, int to);
 /* Closes it (the descriptor becomes free). Returns 0 or a negative errno. */
 int sock_close(int fd);
 /* Closes every socket of a stack being destroyed. */
@@ -86,6 +97,12 @@ void sock_notify(void *owner);
 void epoll_sock_notify(struct sock *so);
 void epoll_sock_closed(struct sock *so);
 void epoll_sock_settle(struct sock *so);
+
+/* Set by the LD_PRELOAD shim: true when a signal handler has run in the calling thread since its
+ * current call began. A sleep about to start then ends the call with EINTR, as the kernel's
+ * signal_pending() check does, so a handler that ran between two sleeps (while the thread was
+ * processing packets, not blocked in poll) still interrupts the call. NULL: not consulted. */
+extern bool (*sock_interrupted)(void);
 
 /* Blocks (stack lock held) until the socket may have changed, deadline_ns passes, or a signal.
  * Returns 0, -EINTR, or -EBADF if the socket was closed meanwhile. */
