@@ -189,8 +189,63 @@ def udp_rtt_scenarios() -> list:
     ]
 
 
+TCP_RTT_COMMON = ("64-byte requests and replies on one TCP connection per run (TCP_NODELAY on "
+                  "the kernel's ends), one request at a time, every reply read whole and "
+                  "checked byte for byte; %d round trips per run after %d of warm-up, the "
+                  "run's figure is their median (p99 below); each run starts its server afresh; "
+                  "IPv6 off in the namespaces; MTU 1500; the TAP device keeps its default "
+                  "offloads" % (udp_rtt.COUNT, udp_rtt.WARMUP))
+
+TCP_RTT_ALSO = dict(UDP_RTT_ALSO)
+TCP_RTT_ALSO.update({
+    "tcp_out_segs": "segments ustack sent per request (tcp.out_segs: 1 = every ACK piggybacked)",
+    "tcp_in_segs": "segments ustack received per request (tcp.in_segs)",
+})
+
+
+def tcp_rtt_scenarios() -> list:
+    one, two = udp_rtt.Scenario(udp_rtt.TCP_ONE_CORE_BLOCKING), \
+        udp_rtt.Scenario(udp_rtt.TCP_TWO_CORES_SPINNING)
+    both = dict(group="TCP round trip: ustack<->kernel over TAP vs kernel<->kernel over veth",
+                unit="us", better="lower", target="<= 1.0x baseline", also=TCP_RTT_ALSO)
+    sides = []
+    for sc in (one, two):
+        ustack, kernel = sc.sides()
+        sides.append((Side("ustack echo (TCP) over TAP", func=ustack),
+                      Side("Linux TCP over veth", func=kernel)))
+    return [
+        Scenario(name="tcp-rtt/1core-blocking",
+                 title="64 B TCP request/response round trip, client and server on one vCPU, "
+                       "both blocking",
+                 subject=sides[0][0], baseline=sides[0][1], setup=one.setup,
+                 teardown=one.teardown,
+                 pins="client and server both pinned with taskset -c 1 (inside their "
+                      "namespaces)",
+                 conditions="blocking: client blocking recv (SO_RCVTIMEO 200 ms); ustack echo "
+                            "with spin_us=0 (sleeps in poll(2) on the TAP fd); kernel server "
+                            "blocking recv; " + TCP_RTT_COMMON, **both),
+        Scenario(name="tcp-rtt/2core-spinning",
+                 title="64 B TCP request/response round trip, client spinning on vCPU 0, "
+                       "server on vCPU 1",
+                 subject=sides[1][0], baseline=sides[1][1], setup=two.setup,
+                 teardown=two.teardown,
+                 pins="client pinned with taskset -c 0, server with taskset -c 1 (inside "
+                      "their namespaces)",
+                 conditions="spinning: client recv(MSG_DONTWAIT) in a loop; ustack echo with "
+                            "--spin_us=%d; kernel server recv(MSG_DONTWAIT) in a loop; "
+                            % udp_rtt.SPIN_US + TCP_RTT_COMMON + "; " + UDP_RTT_NO_SPIN_NOTE,
+                 **both),
+    ]
+
+
 SCENARIOS = reference_scenarios() + pool_scenarios() + timer_scenarios() + csum_scenarios("csum") + \
-    csum_scenarios("csum-copy") + udp_rtt_scenarios()
+    csum_scenarios("csum-copy") + udp_rtt_scenarios() + tcp_rtt_scenarios()
+
+TCP_RX_FAST_PATH = "TCP receive fast path: IP+TCP input per in-order segment"
+TCP_TX_PATH = "TCP send path: ust_send per full segment"
+# The checksum functions (src/wire/checksum.c: csum_*, and the sum_* / copy_sum_* loops behind
+# them) and glibc's copies: set apart from the protocol's own instructions.
+CSUM_COPY_FUNCTIONS = r"^(csum_|sum_(generic|avx2|avx512)\b|copy_sum_)|mem(cpy|move)"
 
 # Code paths whose instructions per operation callgrind counts (exact, unlike time).
 ICOUNTS = [
@@ -228,4 +283,36 @@ ICOUNTS = [
                        "request frame straight back): the peer's alloc, copy and free and "
                        "both ring crossings, which the two rows above include; loop and pool "
                        "code is in src/, so it counts as ustack here"),
+] + [
+    # TCP per segment (bench/bench_tcp.c): a stack and a scripted Linux-like peer on a loop
+    # link, fake clock, timestamps on, 1448-byte segments (1500-byte packets).
+    IcountPath(TCP_RX_FAST_PATH, ["{build}/bench/bench_tcp", "rx"], 5_000,
+               "ipv4_input and everything it calls (parse, demultiplex, the ESTABLISHED data "
+               "step, queueing for the reader, and the ACK tcp_output sends for every second "
+               "segment), counted by valgrind --toggle-collect=ipv4_input; the figure and "
+               "target exclude checksum and copy functions; not counted: the link, Ethernet, "
+               "ust_recv's copy to the application",
+               function="ipv4_input", exclude=CSUM_COPY_FUNCTIONS, exclude_label="csum*, memcpy",
+               parts={"tcp_input": "tcp_input",
+                      "tcp_output (every segment; it sends an ACK for every 2nd)": "tcp_output", "tcp_parse": "tcp_parse",
+                      "tcp_ehash_lookup (x2: find, then 'still there?')": "tcp_ehash_lookup"},
+               target=300),
+    IcountPath(TCP_TX_PATH, ["{build}/bench/bench_tcp", "tx"], 5_000,
+               "ust_send of 1448 bytes and everything it calls: copying and summing the data "
+               "into a segment, tcp_output building and sending it, and (every other call) the "
+               "peer's ACK that stack_enter processes first; counted by valgrind "
+               "--toggle-collect=ust_send; checksum and copy set apart as for receive",
+               function="ust_send", exclude=CSUM_COPY_FUNCTIONS, exclude_label="csum*, memcpy",
+               parts={"tcp_output": "tcp_output",
+                      "ipv4_input (the peer's ACK, every 2nd call)": "ipv4_input",
+                      "tcp_queue_data": "tcp_queue_data"}),
+    IcountPath("TCP receive, whole loop per segment", ["{build}/bench/bench_tcp", "rx"], 5_000,
+               "everything per segment: the peer writes the frame and puts it on the loop, "
+               "ust_recv (stack_enter polls the loop: link, Ethernet, IP, TCP, ACK) copies it "
+               "out, the peer takes the ACKs; checksums and copies included",
+               exclude=CSUM_COPY_FUNCTIONS, exclude_label="csum*, memcpy"),
+    IcountPath("TCP send, whole loop per segment", ["{build}/bench/bench_tcp", "tx"], 5_000,
+               "everything per segment: ust_send, the peer taking the segment from the loop "
+               "and acknowledging every second one; checksums and copies included",
+               exclude=CSUM_COPY_FUNCTIONS, exclude_label="csum*, memcpy"),
 ]

@@ -139,6 +139,24 @@ def icount_section(icounts: list) -> list:
             note += f" (checksum implementation under valgrind: {ic.extra['impl']})"
         lines.append(f"| {ic.path.name} | **{ic.per_op:.1f}** | {ic.per_op_ustack:.1f} | "
                      f"{ic.per_op_bench:.1f} | {ic.per_op_other:.1f} | {top} | {note} |")
+    net = [ic for ic in icounts if ic.path.exclude and not ic.error]
+    if net:
+        lines += ["", "### Without checksum and copy", "",
+                  "The same counts with the checksum functions (`csum_*` and the loops behind "
+                  "them in src/wire/checksum.c) and glibc's `memcpy`/`memmove` set apart: what "
+                  "the protocol code itself costs. Functions by their own instructions; "
+                  "\"of which\" rows are inclusive (everything the function calls, checksum "
+                  "and copy included).", "",
+                  "| path | instructions/op | checksum + copy | **net** | target | met | "
+                  "top functions, net (instructions/op) | of which (inclusive) |",
+                  "|---|---:|---:|---:|---|---|---|---|"]
+        for ic in net:
+            top = "; ".join(f"`{fn}` {cost:.1f}" for fn, _, cost in ic.top_net[:10])
+            parts = "; ".join(f"{label}: {cost:.1f}" for label, cost in ic.parts.items()) or "-"
+            target = f"<= {ic.path.target:g}" if ic.path.target is not None else "-"
+            lines.append(f"| {ic.path.name} | {ic.per_op:.1f} | {ic.per_op_excluded:.1f} | "
+                         f"**{ic.per_op_net:.1f}** | {target} | {fmt_met(ic.target_met)} | "
+                         f"{top} | {parts} |")
     return lines + [""]
 
 

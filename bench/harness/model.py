@@ -163,3 +163,15 @@ class IcountPath:
     command: list
     ops: int
     note: str = ""
+    # Count only inside one function (inclusive of everything it calls): valgrind runs with
+    # --toggle-collect=FUNCTION and the program gets collect=fn (so it does not toggle itself).
+    # Without it, everything between the program's two toggles around its loop counts.
+    function: Optional[str] = None
+    # Functions whose own instructions are set apart (a regular expression on their names,
+    # e.g. checksum and copy): the figure checked against `target` is the count without them.
+    exclude: Optional[str] = None
+    exclude_label: str = ""          # e.g. "csum*, memcpy"
+    # Inclusive counts of functions called inside the counted region, shown as "of which":
+    # {label: function name}.
+    parts: dict = field(default_factory=dict)
+    target: Optional[float] = None   # at most this many instructions per op (net of `exclude`)

@@ -1,4 +1,9 @@
-"""The udp-rtt scenarios: 64-byte UDP request/response round trips, ustack vs the kernel.
+"""The udp-rtt and tcp-rtt scenarios: 64-byte UDP or TCP request/response round trips, ustack
+vs the kernel.
+
+For TCP (Config.proto "tcp") everything is the same except: one connection per client
+invocation (a run), TCP_NODELAY on the kernel's ends, `ustack echo` serving TCP echo on the
+same port, and the client reading each reply until it is whole.
 
     ustack<->kernel over TAP    namespace A: TAP device ust0 with the kernel's address (.1);
                                 `ustack echo` attached to it (.2); the client (kernel socket)
@@ -42,6 +47,11 @@ class Config:
     client_cpu: str
     server_cpu: str
     spin: bool
+    proto: str = "udp"
+
+    @property
+    def tcp(self) -> bool:
+        return self.proto == "tcp"
 
     @property
     def spin_us(self) -> int:
@@ -50,6 +60,10 @@ class Config:
 
 ONE_CORE_BLOCKING = Config("1core-blocking", client_cpu="1", server_cpu="1", spin=False)
 TWO_CORES_SPINNING = Config("2core-spinning", client_cpu="0", server_cpu="1", spin=True)
+TCP_ONE_CORE_BLOCKING = Config("1core-blocking", client_cpu="1", server_cpu="1", spin=False,
+                               proto="tcp")
+TCP_TWO_CORES_SPINNING = Config("2core-spinning", client_cpu="0", server_cpu="1", spin=True,
+                                proto="tcp")
 
 
 def _netns():
@@ -74,8 +88,9 @@ class Bench:
             if not Path(path).is_file():
                 raise BenchError(f"missing program {path} (build it first)")
         args = types.SimpleNamespace(build_dir=str(ctx.build), ustack=self.ustack,
-                                     artifacts=str(ctx.work_dir / "udp-rtt"), deadline=None)
-        self.lab = netns.Lab("bench_udp_rtt_" + config.key, args)
+                                     artifacts=str(ctx.work_dir / f"{config.proto}-rtt"),
+                                     deadline=None)
+        self.lab = netns.Lab(f"bench_{config.proto}_rtt_" + config.key, args)
         try:
             # ustack over TAP: the usual interop topology, kernel .1 and ustack .2 on ust0.
             self.tap = self.lab.ustack_topology("tap")
@@ -100,7 +115,7 @@ class Bench:
         c = self.config
         return ["taskset", "-c", c.client_cpu, self.udp_rtt, "client", "--to", to_ip,
                 "--port", PORT, "--size", SIZE, "--count", COUNT, "--warmup", WARMUP] + \
-            (["--spin"] if c.spin else [])
+            (["--spin"] if c.spin else []) + (["--tcp"] if c.tcp else [])
 
     def run_client(self, ns, to_ip: str, server) -> tuple:
         """Runs one client invocation against a ready server; returns (median, fields), the
@@ -141,14 +156,20 @@ class Bench:
         if "stack.polls" in counters:
             # Each poll of the TAP link is at least one readv(2), the last one failing (EAGAIN).
             extra["link_polls"] = counters["stack.polls"] / (COUNT + WARMUP)
+        if c.tcp and "tcp.out_segs" in counters:
+            # One connection: the handshake and close add a handful to COUNT + WARMUP replies.
+            extra["tcp_out_segs"] = counters["tcp.out_segs"] / (COUNT + WARMUP)
+            extra["tcp_in_segs"] = counters.get("tcp.in_segs", 0) / (COUNT + WARMUP)
         return value, extra
 
     def kernel_run(self, ctx: RunContext) -> tuple:
         """One figure: the client against udp_rtt's kernel echo server over veth."""
         c = self.config
         argv = ["taskset", "-c", c.server_cpu, self.udp_rtt, "server", "--addr", self.ks_ip,
-                "--port", PORT, "--lifetime", SERVER_LIFETIME_S] + (["--spin"] if c.spin else [])
-        server = self.ks.spawn(argv, name="kernel-udp-echo", ready=r"^udp_rtt server: ready")
+                "--port", PORT, "--lifetime", SERVER_LIFETIME_S] + \
+            (["--spin"] if c.spin else []) + (["--tcp"] if c.tcp else [])
+        server = self.ks.spawn(argv, name=f"kernel-{c.proto}-echo",
+                               ready=r"^udp_rtt server: ready")
         try:
             return self.run_client(self.kc, self.ks_ip, server)
         finally:
@@ -176,7 +197,7 @@ def server_counters(text: str) -> dict:
     """A few of the counters `ustack echo` prints when it stops (e.g. stack.polls), to see how
     much work each datagram took."""
     wanted = ("stack.polls", "stack.rx_frames", "stack.tx_frames", "udp.rx_datagrams",
-              "udp.tx_datagrams")
+              "udp.tx_datagrams", "tcp.in_segs", "tcp.out_segs")
     found = {}
     for name in wanted:
         m = re.search(r"^\s*" + re.escape(name) + r"\s+(\d+)", text, re.M)
@@ -218,7 +239,7 @@ class Scenario:
         def kernel(ctx: RunContext) -> tuple:
             return self._guard(self.bench.kernel_run, ctx)
 
-        spin = " --spin" if c.spin else ""
+        spin = (" --spin" if c.spin else "") + (" --tcp" if c.tcp else "")
         client = (f"taskset -c {c.client_cpu} udp_rtt client --to IP --port {PORT} --size {SIZE} "
                   f"--count {COUNT} --warmup {WARMUP}{spin}")
         ustack.how = (f"namespace A: taskset -c {c.server_cpu} ustack echo --link tap:ust0 "
