@@ -115,7 +115,10 @@ def run_all(scenarios: list, ctx: RunContext, runs: int) -> list:
     results = []
     for sc in scenarios:
         started = time.monotonic()
-        result = run_scenario(sc, ctx, max(runs, sc.runs or 0))
+        count = max(runs, sc.runs or 0)
+        if sc.max_runs:
+            count = min(count, sc.max_runs)
+        result = run_scenario(sc, ctx, count, warmup=sc.warmup)
         print(progress_line(result, time.monotonic() - started), flush=True)
         results.append(result)
     return results

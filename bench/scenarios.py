@@ -238,8 +238,65 @@ def tcp_rtt_scenarios() -> list:
     ]
 
 
+TCP_MEM_ALSO = {
+    "heap_per_conn": "heap per connection (B, mallinfo2: what malloc handed out, its chunk "
+                     "headers included)",
+    "kernel_slab_per_conn": "kernel slab per connection (B, filp + eventfd_ctx in "
+                            "/proc/slabinfo, whole machine: approximate)",
+    "with_kernel_per_conn": "resident + kernel slab per connection (B)",
+    "conns": "connections held",
+    "sizeof_tcb": "sizeof(struct tcb)",
+    "sizeof_sock": "sizeof(struct sock)",
+    "open_s": "time to open them all (s)",
+}
+
+TCP_MEM_COMMON = ("one stack on a loop link with a fake clock (no timer fires), a scripted "
+                  "peer opening or accepting the connections with Linux's options (MSS, "
+                  "SACK-permitted, timestamps, window scale), in batches of 256; nothing "
+                  "sent or received after the handshake, so every buffer is empty (checked: "
+                  "ESTABLISHED, nothing unread, unsent or unacknowledged, no packet buffer "
+                  "held); figure = (resident set after - before) / connections, from "
+                  "/proc/self/statm; max_sockets raised to the count + 64, somaxconn 65535; "
+                  "64 listening ports (see bench/bench_tcpmem.c: finding the listener walks "
+                  "its port's chain of connections); memory is deterministic, so %s")
+
+
+def tcp_mem_scenarios() -> list:
+    both = dict(group="TCP memory per idle established connection", unit="B/conn",
+                better="lower", target="<= 1024 B/conn", also=TCP_MEM_ALSO, cpus=ONE_CPU,
+                max_runs=3, warmup=False)
+    runs = "three runs, no warm-up round"
+    return [
+        Scenario(name="tcp-mem/idle-100k-queued",
+                 title="100,000 idle established connections held by one stack, not accepted "
+                       "(on the listeners' accept queues: connection state only)",
+                 subject=Side("tcb on the accept queue",
+                              program("bench_tcpmem", "queued", conns=100000)),
+                 conditions=TCP_MEM_COMMON % runs, **both),
+        Scenario(name="tcp-mem/idle-accepted",
+                 title="idle established connections, each accepted by the application "
+                       "(tcb + socket + its eventfd descriptor); 100,000 asked, as many as "
+                       "RLIMIT_NOFILE allows",
+                 subject=Side("accepted socket",
+                              program("bench_tcpmem", "accepted", conns=100000)),
+                 conditions=(TCP_MEM_COMMON % runs) + "; every ustack socket's descriptor is "
+                            "a kernel eventfd, so the count is capped by RLIMIT_NOFILE when "
+                            "its hard limit cannot be raised (see 'connections held'), and "
+                            "each also costs kernel memory outside the resident set (the "
+                            "kernel slab row)", **both),
+        Scenario(name="tcp-mem/idle-connected",
+                 title="idle established connections the application opened with connect(); "
+                       "100,000 asked, as many as RLIMIT_NOFILE allows",
+                 subject=Side("connected socket",
+                              program("bench_tcpmem", "connected", conns=100000)),
+                 conditions=(TCP_MEM_COMMON % runs) + "; ephemeral ports 1024-65535; "
+                            "descriptors as for idle-accepted", **both),
+    ]
+
+
 SCENARIOS = reference_scenarios() + pool_scenarios() + timer_scenarios() + csum_scenarios("csum") + \
-    csum_scenarios("csum-copy") + udp_rtt_scenarios() + tcp_rtt_scenarios()
+    csum_scenarios("csum-copy") + udp_rtt_scenarios() + tcp_rtt_scenarios() + \
+    tcp_mem_scenarios()
 
 TCP_RX_FAST_PATH = "TCP receive fast path: IP+TCP input per in-order segment"
 TCP_TX_PATH = "TCP send path: ust_send per full segment"

@@ -119,6 +119,9 @@ class Scenario:
     setup: Optional[Hook] = None     # run once before the first run
     teardown: Optional[Hook] = None  # run once after the last run, even on failure
     runs: Optional[int] = None       # at least this many runs per side, whatever --runs says
+    max_runs: Optional[int] = None   # at most this many (a figure that does not vary from run
+                                     # to run, e.g. memory, need not be repeated)
+    warmup: bool = True              # one discarded round first
     icount: Optional[str] = None     # name of an IcountPath shown beside this scenario
     plot: Optional[PlotPoint] = None
     parsed_target: Optional[Target] = field(init=False, default=None)
