@@ -5,7 +5,7 @@ Add a scenario by appending to SCENARIOS (see harness/model.py for every field, 
 same way, polling the same way, doing the same amount of work per operation.
 """
 
-from harness import udp_rtt
+from harness import tcp_bulk, udp_rtt
 from harness.model import IcountPath, PlotPoint, Scenario, Side, program
 
 # Single-threaded microbenchmarks run on vCPU 1 (vCPU 0 takes most interrupts and housekeeping).
@@ -238,6 +238,54 @@ def tcp_rtt_scenarios() -> list:
     ]
 
 
+TCP_BULK_ALSO = {
+    "server_cpu_share": "server's vCPU busy share during the transfer (/proc/PID/schedstat; "
+                        "1 = never idle)",
+    "server_ns_per_kib": "server's CPU time per KiB (ns)",
+    "server_sys_share": "share of the server's CPU time in the kernel",
+    "client_cpu_share": "client's vCPU busy share (its own process time)",
+    "rx_frames_per_mib": "frames ustack received per MiB (stack.rx_frames; 1 MiB / 1448 B = "
+                         "724 without receive offload)",
+    "tx_frames_per_mib": "frames ustack sent per MiB (stack.tx_frames)",
+    "retrans_segs": "segments ustack retransmitted (tcp.retrans_segs)",
+}
+
+TCP_BULK_COMMON = ("one connection per run carrying %d MiB (the client times from "
+                   "establishment to the end of the stream); MTU 1500; every interface keeps "
+                   "its default offloads (veth: TSO and GSO on; the TAP device: what ustack's "
+                   "TAP link asks for, with IFF_VNET_HDR; ustack's TAP link sends no TSO "
+                   "frames yet, so it sends 1500-byte frames one by one); ustack's default "
+                   "buffers (tcp_rmem = tcp_wmem = 1 MiB) against the kernel's defaults "
+                   "(autotuned); server: `ustack echo ... --no-hash` or `tcp_bulk server`, "
+                   "blocking / polling as each does (ustack echo sleeps in ust_poll), reads and "
+                   "writes of 64 KiB, no hashing; client: kernel socket, 128 KiB writes or "
+                   "reads; IPv6 off in the namespaces" % (tcp_bulk.BYTES >> 20))
+
+
+def tcp_bulk_scenarios() -> list:
+    to_server, from_server = tcp_bulk.Scenario(tcp_bulk.TO_SERVER), \
+        tcp_bulk.Scenario(tcp_bulk.FROM_SERVER)
+    both = dict(group="TCP bulk throughput: ustack<->kernel over TAP vs kernel<->kernel over "
+                      "veth",
+                unit="Gbit/s", better="higher", target=">= 1.0x baseline", also=TCP_BULK_ALSO,
+                pins=f"client pinned with taskset -c {tcp_bulk.CLIENT_CPU}, server with "
+                     f"taskset -c {tcp_bulk.SERVER_CPU} (inside their namespaces), as iperf3 "
+                     f"-A 0,1", conditions=TCP_BULK_COMMON)
+    result = []
+    for sc, name, title, ulabel, klabel in (
+            (to_server, "tcp-bulk/to-ustack",
+             "single-stream bulk, kernel client sending to the server (ustack receives)",
+             "kernel -> ustack echo --discard", "kernel -> kernel (tcp_bulk --discard)"),
+            (from_server, "tcp-bulk/from-ustack",
+             "single-stream bulk, the server sending to the kernel client (ustack sends)",
+             "ustack echo --source -> kernel", "kernel (tcp_bulk --source) -> kernel")):
+        ustack, kernel = sc.sides()
+        result.append(Scenario(name=name, title=title, subject=Side(ulabel, func=ustack),
+                               baseline=Side(klabel, func=kernel), setup=sc.setup,
+                               teardown=sc.teardown, **both))
+    return result
+
+
 TCP_MEM_ALSO = {
     "heap_per_conn": "heap per connection (B, mallinfo2: what malloc handed out, its chunk "
                      "headers included)",
@@ -296,7 +344,7 @@ def tcp_mem_scenarios() -> list:
 
 SCENARIOS = reference_scenarios() + pool_scenarios() + timer_scenarios() + csum_scenarios("csum") + \
     csum_scenarios("csum-copy") + udp_rtt_scenarios() + tcp_rtt_scenarios() + \
-    tcp_mem_scenarios()
+    tcp_bulk_scenarios() + tcp_mem_scenarios()
 
 TCP_RX_FAST_PATH = "TCP receive fast path: IP+TCP input per in-order segment"
 TCP_TX_PATH = "TCP send path: ust_send per full segment"
