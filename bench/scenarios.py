@@ -198,6 +198,8 @@ TCP_RTT_COMMON = ("64-byte requests and replies on one TCP connection per run (T
 
 TCP_RTT_ALSO = dict(UDP_RTT_ALSO)
 TCP_RTT_ALSO.update({
+    "server_wait_us": "server's time runnable but waiting for its vCPU per request (us, "
+                      "other work on the machine)",
     "tcp_out_segs": "segments ustack sent per request (tcp.out_segs: 1 = every ACK piggybacked)",
     "tcp_in_segs": "segments ustack received per request (tcp.in_segs)",
 })
@@ -241,6 +243,8 @@ def tcp_rtt_scenarios() -> list:
 TCP_BULK_ALSO = {
     "server_cpu_share": "server's vCPU busy share during the transfer (/proc/PID/schedstat; "
                         "1 = never idle)",
+    "server_wait_share": "share of the transfer the server was runnable but waiting for its "
+                         "vCPU (other work on the machine)",
     "server_ns_per_kib": "server's CPU time per KiB (ns)",
     "server_sys_share": "share of the server's CPU time in the kernel",
     "client_cpu_share": "client's vCPU busy share (its own process time)",
@@ -253,10 +257,12 @@ TCP_BULK_ALSO = {
 TCP_BULK_COMMON = ("one connection per run carrying %d MiB (the client times from "
                    "establishment to the end of the stream); MTU 1500; every interface keeps "
                    "its default offloads (veth: TSO and GSO on; the TAP device: what ustack's "
-                   "TAP link asks for, with IFF_VNET_HDR; ustack's TAP link sends no TSO "
-                   "frames yet, so it sends 1500-byte frames one by one); ustack's default "
+                   "TAP link asks for, with IFF_VNET_HDR; whether ustack sends segmentation-"
+                   "offload super-frames shows in its frames per MiB below: about 724 means one "
+                   "frame per 1448-byte segment, i.e. none); ustack's default "
                    "buffers (tcp_rmem = tcp_wmem = 1 MiB) against the kernel's defaults "
-                   "(autotuned); server: `ustack echo ... --no-hash` or `tcp_bulk server`, "
+                   "(autotuned); the kernel's congestion control is the namespaces' default "
+                   "(bbr on this machine; ustack sends with cubic); server: `ustack echo ... --no-hash` or `tcp_bulk server`, "
                    "blocking / polling as each does (ustack echo sleeps in ust_poll), reads and "
                    "writes of 64 KiB, no hashing; client: kernel socket, 128 KiB writes or "
                    "reads; IPv6 off in the namespaces" % (tcp_bulk.BYTES >> 20))

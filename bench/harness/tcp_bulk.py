@@ -108,6 +108,8 @@ class Bench:
             extra.update({
                 # Busy share of the server's vCPU during the transfer (1.0: it never waited).
                 "server_cpu_share": oncpu / seconds,
+                # Runnable but not running: the machine's other work took the vCPU.
+                "server_wait_share": (after["wait_ns"] - before["wait_ns"]) / 1e9 / seconds,
                 "server_sys_share": (after["sys"] - before["sys"]) / ticks if ticks else None,
                 "server_ns_per_kib": oncpu * 1e9 / (nbytes / 1024),
             })

@@ -134,6 +134,7 @@ class Bench:
             ticks = after["user"] + after["sys"] - before["user"] - before["sys"]
             extra.update({
                 "server_cpu_us": (after["oncpu_ns"] - before["oncpu_ns"]) / 1000 / requests,
+                "server_wait_us": (after["wait_ns"] - before["wait_ns"]) / 1000 / requests,
                 "server_sys_share": (after["sys"] - before["sys"]) / ticks if ticks else None,
                 "server_sleeps": (after["nvcsw"] - before["nvcsw"]) / requests,
                 "server_preempted": (after["nivcsw"] - before["nivcsw"]) / requests,
@@ -177,18 +178,20 @@ class Bench:
 
 
 def process_usage(pid: int) -> dict:
-    """What a running process has used so far: time on a CPU (ns, /proc/PID/schedstat), user
+    """What a running process has used so far: time on a CPU and time runnable but waiting for
+    one (ns, /proc/PID/schedstat: other work on the machine shows there), user
     and system time (clock ticks, /proc/PID/stat) and context switches (/proc/PID/status);
     {} if it is gone."""
     try:
-        oncpu = int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
+        sched = Path(f"/proc/{pid}/schedstat").read_text().split()
+        oncpu, waiting = int(sched[0]), int(sched[1])
         stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         status = Path(f"/proc/{pid}/status").read_text()
     except (OSError, ValueError, IndexError):
         return {}
     switches = dict(re.findall(r"^(voluntary_ctxt_switches|nonvoluntary_ctxt_switches):\s+(\d+)",
                                status, re.M))
-    return {"oncpu_ns": oncpu, "user": int(stat[11]), "sys": int(stat[12]),
+    return {"oncpu_ns": oncpu, "wait_ns": waiting, "user": int(stat[11]), "sys": int(stat[12]),
             "nvcsw": int(switches.get("voluntary_ctxt_switches", 0)),
             "nivcsw": int(switches.get("nonvoluntary_ctxt_switches", 0))}
 
