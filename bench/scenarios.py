@@ -408,6 +408,14 @@ ICOUNTS = [
                       "tcp_output (every segment; it sends an ACK for every 2nd)": "tcp_output", "tcp_parse": "tcp_parse",
                       "tcp_ehash_lookup (x2: find, then 'still there?')": "tcp_ehash_lookup"},
                target=300),
+    IcountPath("TCP receive fast path without the ACK it sends", ["{build}/bench/bench_tcp", "rx"],
+               5_000,
+               "the same, with tcp_output (the ACK for every second segment: building, IP, ARP, "
+               "Ethernet, queueing) cut out: valgrind --toggle-collect=ipv4_input "
+               "--toggle-collect=tcp_output, tcp_output being called only from tcp_input "
+               "here; the part Clark, Jacobson et al. (1989) counted as TCP input",
+               function=("ipv4_input", "tcp_output"), exclude=CSUM_COPY_FUNCTIONS,
+               exclude_label="csum*, memcpy", target=300),
     IcountPath(TCP_TX_PATH, ["{build}/bench/bench_tcp", "tx"], 5_000,
                "ust_send of 1448 bytes and everything it calls: copying and summing the data "
                "into a segment, tcp_output building and sending it, and (every other call) the "

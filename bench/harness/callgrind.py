@@ -97,8 +97,8 @@ def parse_callgrind_out(text: str, with_calls: bool = False) -> tuple:
 def run_profile(path: IcountPath, ctx: RunContext, ops: int) -> Profile:
     out_file = ctx.work_dir / f"callgrind.{re.sub(r'[^A-Za-z0-9]+', '_', path.name)}.{ops}"
     argv = VALGRIND + [f"--callgrind-out-file={out_file}"]
-    if path.function:
-        argv.append(f"--toggle-collect={path.function}")
+    functions = (path.function,) if isinstance(path.function, str) else path.function or ()
+    argv += [f"--toggle-collect={fn}" for fn in functions]
     argv += expand(path.command, ctx) + [f"icount={ops}"]
     if path.function:
         argv.append("collect=fn")

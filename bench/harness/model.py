@@ -168,8 +168,10 @@ class IcountPath:
     note: str = ""
     # Count only inside one function (inclusive of everything it calls): valgrind runs with
     # --toggle-collect=FUNCTION and the program gets collect=fn (so it does not toggle itself).
-    # Without it, everything between the program's two toggles around its loop counts.
-    function: Optional[str] = None
+    # Without it, everything between the program's two toggles around its loop counts. A tuple
+    # gives several: collection toggles on entering and on leaving each, so a second function
+    # that is only ever called inside the first is cut out of the count.
+    function: Union[str, tuple, None] = None
     # Functions whose own instructions are set apart (a regular expression on their names,
     # e.g. checksum and copy): the figure checked against `target` is the count without them.
     exclude: Optional[str] = None
