@@ -245,7 +245,9 @@ TCP_BULK_ALSO = {
                         "1 = never idle)",
     "server_wait_share": "share of the transfer the server was runnable but waiting for its "
                          "vCPU (other work on the machine)",
-    "server_ns_per_kib": "server's CPU time per KiB (ns)",
+    "server_ns_per_kib": "server's process CPU time per KiB (ns; ustack's includes all its "
+                         "protocol work, the kernel's much less: its receive processing runs "
+                         "in softirq context, largely charged to the sending side)",
     "server_sys_share": "share of the server's CPU time in the kernel",
     "client_cpu_share": "client's vCPU busy share (its own process time)",
     "rx_frames_per_mib": "frames ustack received per MiB (stack.rx_frames; 1 MiB / 1448 B = "
