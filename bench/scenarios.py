@@ -223,9 +223,10 @@ def tcp_rtt_scenarios() -> list:
                  teardown=one.teardown,
                  pins="client and server both pinned with taskset -c 1 (inside their "
                       "namespaces)",
-                 conditions="blocking: client blocking recv (SO_RCVTIMEO 200 ms); ustack echo "
+                 conditions="blocking: client blocking recv (SO_RCVTIMEO %d ms: TCP loses "
+                            "nothing, the timeout only guards against a hang); ustack echo "
                             "with spin_us=0 (sleeps in poll(2) on the TAP fd); kernel server "
-                            "blocking recv; " + TCP_RTT_COMMON, **both),
+                            "blocking recv; " % udp_rtt.TCP_TIMEOUT_MS + TCP_RTT_COMMON, **both),
         Scenario(name="tcp-rtt/2core-spinning",
                  title="64 B TCP request/response round trip, client spinning on vCPU 0, "
                        "server on vCPU 1",

@@ -94,7 +94,8 @@ class Bench:
         r = ns.run(self.client_argv(to_ip, nbytes), timeout=CLIENT_TIMEOUT_S, text=True)
         after = process_usage(server.pid)
         if r.returncode != 0:
-            raise BenchError(f"client failed (exit {r.returncode}): "
+            raise BenchError(f"{'ustack' if server.name.startswith('ustack') else 'kernel'} "
+                             f"run: client failed (exit {r.returncode}): "
                              f"{' / '.join(r.stderr.strip().splitlines()[-3:])}")
         if not server.alive():
             raise BenchError(f"the server exited during the run: {server.describe(8)}")

@@ -37,6 +37,9 @@ WARMUP = 2000            # round trips before them, not measured (ARP, caches, f
 CLIENT_TIMEOUT_S = 120   # one client invocation, at most (it bounds itself at 60 s)
 SERVER_LIFETIME_S = 600  # a server that is somehow not stopped exits by itself
 SPIN_US = 10_000_000     # ustack's largest spin_us: "never sleep" for a spinning server
+# TCP loses nothing (a lost segment comes back after an RTO of 200 ms or more), so the client's
+# receive timeout only guards against a hang; on a loaded machine a stall of 200 ms happens.
+TCP_TIMEOUT_MS = 5000
 
 
 @dataclass(frozen=True)
@@ -115,16 +118,17 @@ class Bench:
         c = self.config
         return ["taskset", "-c", c.client_cpu, self.udp_rtt, "client", "--to", to_ip,
                 "--port", PORT, "--size", SIZE, "--count", COUNT, "--warmup", WARMUP] + \
-            (["--spin"] if c.spin else []) + (["--tcp"] if c.tcp else [])
+            (["--spin"] if c.spin else []) + \
+            (["--tcp", "--timeout-ms", TCP_TIMEOUT_MS] if c.tcp else [])
 
-    def run_client(self, ns, to_ip: str, server) -> tuple:
+    def run_client(self, ns, to_ip: str, server, side: str) -> tuple:
         """Runs one client invocation against a ready server; returns (median, fields), the
         fields including the server's CPU time and sleeps per request over the run."""
         before = process_usage(server.pid)
         r = ns.run(self.client_argv(to_ip), timeout=CLIENT_TIMEOUT_S, text=True)
         after = process_usage(server.pid)
         if r.returncode != 0:
-            raise BenchError(f"client failed (exit {r.returncode}): "
+            raise BenchError(f"{side} run: client failed (exit {r.returncode}): "
                              f"{' / '.join(r.stderr.strip().splitlines()[-3:])}")
         if not server.alive():
             raise BenchError(f"the server exited during the run: {server.describe(8)}")
@@ -149,7 +153,7 @@ class Bench:
             "echo", "--port", PORT, f"--spin_us={c.spin_us}", pcap=False)
         server = t.ustack_ns.spawn(argv, name="ustack-echo", ready=r"^ustack echo: ready")
         try:
-            value, extra = self.run_client(t.kernel, t.ustack_ip, server)
+            value, extra = self.run_client(t.kernel, t.ustack_ip, server, "ustack")
         finally:
             server.stop()
         counters = server_counters(server.output())
@@ -172,7 +176,7 @@ class Bench:
         server = self.ks.spawn(argv, name=f"kernel-{c.proto}-echo",
                                ready=r"^udp_rtt server: ready")
         try:
-            return self.run_client(self.kc, self.ks_ip, server)
+            return self.run_client(self.kc, self.ks_ip, server, "kernel")
         finally:
             server.stop()
 
@@ -242,7 +246,8 @@ class Scenario:
         def kernel(ctx: RunContext) -> tuple:
             return self._guard(self.bench.kernel_run, ctx)
 
-        spin = (" --spin" if c.spin else "") + (" --tcp" if c.tcp else "")
+        spin = (" --spin" if c.spin else "") + \
+            (f" --tcp --timeout-ms {TCP_TIMEOUT_MS}" if c.tcp else "")
         client = (f"taskset -c {c.client_cpu} udp_rtt client --to IP --port {PORT} --size {SIZE} "
                   f"--count {COUNT} --warmup {WARMUP}{spin}")
         ustack.how = (f"namespace A: taskset -c {c.server_cpu} ustack echo --link tap:ust0 "
