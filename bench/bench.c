@@ -43,7 +43,7 @@ static const char *arg_value(const struct bench_args *a, const char *key)
 
 static bool key_is_known(const char *arg, const char *const *known)
 {
-    static const char *const common[] = { "ms", "icount", NULL };
+    static const char *const common[] = { "ms", "icount", "collect", NULL };
     const char *eq = strchr(arg, '=');
     if (!eq)
         return false;
@@ -130,12 +130,18 @@ struct bench_result bench_time(bench_kernel *k, void *ctx, uint64_t ms)
     return timed(k, ctx, want ? want : 1);
 }
 
+/* collect=fn: valgrind toggles collection itself (--toggle-collect=FUNCTION), on entering and
+ * leaving one function; a toggle of ours around the loop would invert it. */
+static bool collect_by_function;
+
 struct bench_result bench_icount(bench_kernel *k, void *ctx, uint64_t ops)
 {
     k(ctx, ICOUNT_WARMUP_OPS);
-    CALLGRIND_TOGGLE_COLLECT;
+    if (!collect_by_function)
+        CALLGRIND_TOGGLE_COLLECT;
     uint64_t done = k(ctx, ops);
-    CALLGRIND_TOGGLE_COLLECT;
+    if (!collect_by_function)
+        CALLGRIND_TOGGLE_COLLECT;
     return (struct bench_result){ .ops = done, .elapsed_ns = 0 };
 }
 
@@ -143,6 +149,11 @@ void bench_run(const struct bench_args *a, bench_kernel *k, void *ctx, uint64_t 
                const char *extra)
 {
     const char *mode = a->icount ? "icount" : "time";
+    const char *collect = bench_arg_str(a, "collect", "loop");
+    if (strcmp(collect, "fn") != 0 && strcmp(collect, "loop") != 0)
+        bench_die("collect=%s: expected loop (the driver toggles collection around the "
+                  "measured loop) or fn (valgrind's --toggle-collect does)", collect);
+    collect_by_function = strcmp(collect, "fn") == 0;
     struct bench_result r = a->icount ? bench_icount(k, ctx, a->icount) : bench_time(k, ctx, a->ms);
     if (r.ops == 0)
         bench_die("%s: no operations done", a->scenario);

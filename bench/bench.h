@@ -14,8 +14,10 @@
  *                   collection switched on (CALLGRIND_TOGGLE_COLLECT); the program runs under
  *                   `valgrind --tool=callgrind --collect-atstart=no`, and run.py reads the totals.
  *
- * Options common to every program: ms=N (duration of the timed run, default 50) and icount=N
- * (select the callgrind driver with N operations). Programs add their own (e.g. size=1500).
+ * Options common to every program: ms=N (duration of the timed run, default 50), icount=N
+ * (select the callgrind driver with N operations) and collect=fn (with icount: do not toggle
+ * collection around the loop, because valgrind runs with --toggle-collect=FUNCTION and counts
+ * only inside that function). Programs add their own (e.g. size=1500).
  */
 #ifndef UST_BENCH_BENCH_H
 #define UST_BENCH_BENCH_H

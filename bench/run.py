@@ -115,7 +115,10 @@ def run_all(scenarios: list, ctx: RunContext, runs: int) -> list:
     results = []
     for sc in scenarios:
         started = time.monotonic()
-        result = run_scenario(sc, ctx, max(runs, sc.runs or 0))
+        count = max(runs, sc.runs or 0)
+        if sc.max_runs:
+            count = min(count, sc.max_runs)
+        result = run_scenario(sc, ctx, count, warmup=sc.warmup)
         print(progress_line(result, time.monotonic() - started), flush=True)
         results.append(result)
     return results
@@ -170,6 +173,14 @@ def notes_for(results: list, icounts: list, info: dict) -> list:
                      f"kind): the host was busy. The network round trips make several system "
                      f"calls per request on both sides and are slowed accordingly; compare their "
                      f"ratios, not their absolute figures, with other runs.")
+    for r in results:
+        limited = r.subject.extra.get("limited_by") if r.ok else None
+        if limited:
+            notes.append(f"{r.scenario.name} held {r.subject.extra.get('conns')} connections, "
+                         f"not the {r.subject.extra.get('conns_asked')} asked: {limited} "
+                         f"(every ustack socket's descriptor is an eventfd, and this process "
+                         f"could not raise the hard limit); tcp-mem/idle-100k-queued holds the "
+                         f"full count without descriptors.")
     close = [r.scenario.name for r in results if is_borderline(r)]
     if close:
         notes.append(f"Within {BORDERLINE:.0%} of their target, so the verdict can change from "

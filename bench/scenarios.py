@@ -5,7 +5,7 @@ Add a scenario by appending to SCENARIOS (see harness/model.py for every field, 
 same way, polling the same way, doing the same amount of work per operation.
 """
 
-from harness import udp_rtt
+from harness import tcp_bulk, udp_rtt
 from harness.model import IcountPath, PlotPoint, Scenario, Side, program
 
 # Single-threaded microbenchmarks run on vCPU 1 (vCPU 0 takes most interrupts and housekeeping).
@@ -204,8 +204,177 @@ def shm_scenarios() -> list:
     ]
 
 
+TCP_RTT_COMMON = ("64-byte requests and replies on one TCP connection per run (TCP_NODELAY on "
+                  "the kernel's ends), one request at a time, every reply read whole and "
+                  "checked byte for byte; %d round trips per run after %d of warm-up, the "
+                  "run's figure is their median (p99 below); each run starts its server afresh; "
+                  "IPv6 off in the namespaces; MTU 1500; the TAP device keeps its default "
+                  "offloads" % (udp_rtt.COUNT, udp_rtt.WARMUP))
+
+TCP_RTT_ALSO = dict(UDP_RTT_ALSO)
+TCP_RTT_ALSO.update({
+    "server_wait_us": "server's time runnable but waiting for its vCPU per request (us, "
+                      "other work on the machine)",
+    "tcp_out_segs": "segments ustack sent per request (tcp.out_segs: 1 = every ACK piggybacked)",
+    "tcp_in_segs": "segments ustack received per request (tcp.in_segs)",
+})
+
+
+def tcp_rtt_scenarios() -> list:
+    one, two = udp_rtt.Scenario(udp_rtt.TCP_ONE_CORE_BLOCKING), \
+        udp_rtt.Scenario(udp_rtt.TCP_TWO_CORES_SPINNING)
+    both = dict(group="TCP round trip: ustack<->kernel over TAP vs kernel<->kernel over veth",
+                unit="us", better="lower", target="<= 1.0x baseline", also=TCP_RTT_ALSO)
+    sides = []
+    for sc in (one, two):
+        ustack, kernel = sc.sides()
+        sides.append((Side("ustack echo (TCP) over TAP", func=ustack),
+                      Side("Linux TCP over veth", func=kernel)))
+    return [
+        Scenario(name="tcp-rtt/1core-blocking",
+                 title="64 B TCP request/response round trip, client and server on one vCPU, "
+                       "both blocking",
+                 subject=sides[0][0], baseline=sides[0][1], setup=one.setup,
+                 teardown=one.teardown,
+                 pins="client and server both pinned with taskset -c 1 (inside their "
+                      "namespaces)",
+                 conditions="blocking: client blocking recv (SO_RCVTIMEO %d ms: TCP loses "
+                            "nothing, the timeout only guards against a hang); ustack echo "
+                            "with spin_us=0 (sleeps in poll(2) on the TAP fd); kernel server "
+                            "blocking recv; " % udp_rtt.TCP_TIMEOUT_MS + TCP_RTT_COMMON, **both),
+        Scenario(name="tcp-rtt/2core-spinning",
+                 title="64 B TCP request/response round trip, client spinning on vCPU 0, "
+                       "server on vCPU 1",
+                 subject=sides[1][0], baseline=sides[1][1], setup=two.setup,
+                 teardown=two.teardown,
+                 pins="client pinned with taskset -c 0, server with taskset -c 1 (inside "
+                      "their namespaces)",
+                 conditions="spinning: client recv(MSG_DONTWAIT) in a loop; ustack echo with "
+                            "--spin_us=%d; kernel server recv(MSG_DONTWAIT) in a loop; "
+                            % udp_rtt.SPIN_US + TCP_RTT_COMMON + "; " + UDP_RTT_NO_SPIN_NOTE,
+                 **both),
+    ]
+
+
+TCP_BULK_ALSO = {
+    "server_cpu_share": "server's vCPU busy share during the transfer (/proc/PID/schedstat; "
+                        "1 = never idle)",
+    "server_wait_share": "share of the transfer the server was runnable but waiting for its "
+                         "vCPU (other work on the machine)",
+    "server_ns_per_kib": "server's process CPU time per KiB (ns; ustack's includes all its "
+                         "protocol work, the kernel's much less: its receive processing runs "
+                         "in softirq context, largely charged to the sending side)",
+    "server_sys_share": "share of the server's CPU time in the kernel",
+    "client_cpu_share": "client's vCPU busy share (its own process time)",
+    "rx_frames_per_mib": "frames ustack received per MiB (stack.rx_frames; 1 MiB / 1448 B = "
+                         "724 without receive offload)",
+    "tx_frames_per_mib": "frames ustack sent per MiB (stack.tx_frames)",
+    "retrans_segs": "segments ustack retransmitted (tcp.retrans_segs)",
+}
+
+TCP_BULK_COMMON = ("one connection per run carrying %d MiB (the client times from "
+                   "establishment to the end of the stream); MTU 1500; every interface keeps "
+                   "its default offloads (veth: TSO and GSO on; the TAP device: what ustack's "
+                   "TAP link asks for, with IFF_VNET_HDR; whether ustack sends segmentation-"
+                   "offload super-frames shows in its frames per MiB below: about 724 means one "
+                   "frame per 1448-byte segment, i.e. none); ustack's default "
+                   "buffers (tcp_rmem = tcp_wmem = 1 MiB) against the kernel's defaults "
+                   "(autotuned); the kernel's congestion control is the namespaces' default "
+                   "(bbr on this machine; ustack sends with cubic); server: `ustack echo ... --no-hash` or `tcp_bulk server`, "
+                   "blocking / polling as each does (ustack echo sleeps in ust_poll), reads and "
+                   "writes of 64 KiB, no hashing; client: kernel socket, 128 KiB writes or "
+                   "reads; IPv6 off in the namespaces" % (tcp_bulk.BYTES >> 20))
+
+
+def tcp_bulk_scenarios() -> list:
+    to_server, from_server = tcp_bulk.Scenario(tcp_bulk.TO_SERVER), \
+        tcp_bulk.Scenario(tcp_bulk.FROM_SERVER)
+    both = dict(group="TCP bulk throughput: ustack<->kernel over TAP vs kernel<->kernel over "
+                      "veth",
+                unit="Gbit/s", better="higher", target=">= 1.0x baseline", also=TCP_BULK_ALSO,
+                pins=f"client pinned with taskset -c {tcp_bulk.CLIENT_CPU}, server with "
+                     f"taskset -c {tcp_bulk.SERVER_CPU} (inside their namespaces), as iperf3 "
+                     f"-A 0,1", conditions=TCP_BULK_COMMON)
+    result = []
+    for sc, name, title, ulabel, klabel in (
+            (to_server, "tcp-bulk/to-ustack",
+             "single-stream bulk, kernel client sending to the server (ustack receives)",
+             "kernel -> ustack echo --discard", "kernel -> kernel (tcp_bulk --discard)"),
+            (from_server, "tcp-bulk/from-ustack",
+             "single-stream bulk, the server sending to the kernel client (ustack sends)",
+             "ustack echo --source -> kernel", "kernel (tcp_bulk --source) -> kernel")):
+        ustack, kernel = sc.sides()
+        result.append(Scenario(name=name, title=title, subject=Side(ulabel, func=ustack),
+                               baseline=Side(klabel, func=kernel), setup=sc.setup,
+                               teardown=sc.teardown, **both))
+    return result
+
+
+TCP_MEM_ALSO = {
+    "heap_per_conn": "heap per connection (B, mallinfo2: what malloc handed out, its chunk "
+                     "headers included)",
+    "kernel_slab_per_conn": "kernel slab per connection (B, filp + eventfd_ctx in "
+                            "/proc/slabinfo, whole machine: approximate)",
+    "with_kernel_per_conn": "resident + kernel slab per connection (B)",
+    "conns": "connections held",
+    "sizeof_tcb": "sizeof(struct tcb)",
+    "sizeof_sock": "sizeof(struct sock)",
+    "open_s": "time to open them all (s)",
+}
+
+TCP_MEM_COMMON = ("one stack on a loop link with a fake clock (no timer fires), a scripted "
+                  "peer opening or accepting the connections with Linux's options (MSS, "
+                  "SACK-permitted, timestamps, window scale), in batches of 256; nothing "
+                  "sent or received after the handshake, so every buffer is empty (checked: "
+                  "ESTABLISHED, nothing unread, unsent or unacknowledged, no packet buffer "
+                  "held); figure = (resident set after - before) / connections, from "
+                  "/proc/self/statm; max_sockets raised to the count + 64, somaxconn 65535; "
+                  "64 listening ports (see bench/bench_tcpmem.c: finding the listener walks "
+                  "its port's chain of connections); memory is deterministic, so %s")
+
+
+def tcp_mem_scenarios() -> list:
+    both = dict(group="TCP memory per idle established connection", unit="B/conn",
+                better="lower", target="<= 1024 B/conn", also=TCP_MEM_ALSO, cpus=ONE_CPU,
+                max_runs=3, warmup=False)
+    runs = "three runs, no warm-up round"
+    return [
+        Scenario(name="tcp-mem/idle-100k-queued",
+                 title="100,000 idle established connections held by one stack, not accepted "
+                       "(on the listeners' accept queues: connection state only)",
+                 subject=Side("tcb on the accept queue",
+                              program("bench_tcpmem", "queued", conns=100000)),
+                 conditions=TCP_MEM_COMMON % runs, **both),
+        Scenario(name="tcp-mem/idle-accepted",
+                 title="idle established connections, each accepted by the application "
+                       "(tcb + socket + its eventfd descriptor); 100,000 asked, as many as "
+                       "RLIMIT_NOFILE allows",
+                 subject=Side("accepted socket",
+                              program("bench_tcpmem", "accepted", conns=100000)),
+                 conditions=(TCP_MEM_COMMON % runs) + "; every ustack socket's descriptor is "
+                            "a kernel eventfd, so the count is capped by RLIMIT_NOFILE when "
+                            "its hard limit cannot be raised (see 'connections held'), and "
+                            "each also costs kernel memory outside the resident set (the "
+                            "kernel slab row)", **both),
+        Scenario(name="tcp-mem/idle-connected",
+                 title="idle established connections the application opened with connect(); "
+                       "100,000 asked, as many as RLIMIT_NOFILE allows",
+                 subject=Side("connected socket",
+                              program("bench_tcpmem", "connected", conns=100000)),
+                 conditions=(TCP_MEM_COMMON % runs) + "; ephemeral ports 1024-65535; "
+                            "descriptors as for idle-accepted", **both),
+    ]
+
+
 SCENARIOS = reference_scenarios() + pool_scenarios() + timer_scenarios() + csum_scenarios("csum") + \
-    csum_scenarios("csum-copy") + udp_rtt_scenarios() + shm_scenarios()
+    csum_scenarios("csum-copy") + udp_rtt_scenarios() + tcp_rtt_scenarios() + \
+    tcp_bulk_scenarios() + tcp_mem_scenarios() + shm_scenarios()
+
+TCP_RX_FAST_PATH = "TCP receive fast path: IP+TCP input per in-order segment"
+TCP_TX_PATH = "TCP send path: ust_send per full segment"
+# The checksum functions (src/wire/checksum.c: csum_*, and the sum_* / copy_sum_* loops behind
+# them) and glibc's copies: set apart from the protocol's own instructions.
+CSUM_COPY_FUNCTIONS = r"^(csum_|sum_(generic|avx2|avx512)\b|copy_sum_)|mem(cpy|move)"
 
 # Code paths whose instructions per operation callgrind counts (exact, unlike time).
 ICOUNTS = [
@@ -246,4 +415,44 @@ ICOUNTS = [
                        "request frame straight back): the peer's alloc, copy and free and "
                        "both ring crossings, which the two rows above include; loop and pool "
                        "code is in src/, so it counts as ustack here"),
+] + [
+    # TCP per segment (bench/bench_tcp.c): a stack and a scripted Linux-like peer on a loop
+    # link, fake clock, timestamps on, 1448-byte segments (1500-byte packets).
+    IcountPath(TCP_RX_FAST_PATH, ["{build}/bench/bench_tcp", "rx"], 5_000,
+               "ipv4_input and everything it calls (parse, demultiplex, the ESTABLISHED data "
+               "step, queueing for the reader, and the ACK tcp_output sends for every second "
+               "segment), counted by valgrind --toggle-collect=ipv4_input; the figure and "
+               "target exclude checksum and copy functions; not counted: the link, Ethernet, "
+               "ust_recv's copy to the application",
+               function="ipv4_input", exclude=CSUM_COPY_FUNCTIONS, exclude_label="csum*, memcpy",
+               parts={"tcp_input": "tcp_input",
+                      "tcp_output (every segment; it sends an ACK for every 2nd)": "tcp_output", "tcp_parse": "tcp_parse",
+                      "tcp_ehash_lookup (x2: find, then 'still there?')": "tcp_ehash_lookup"},
+               target=300),
+    IcountPath("TCP receive fast path without the ACK it sends", ["{build}/bench/bench_tcp", "rx"],
+               5_000,
+               "the same, with tcp_output (the ACK for every second segment: building, IP, ARP, "
+               "Ethernet, queueing) cut out: valgrind --toggle-collect=ipv4_input "
+               "--toggle-collect=tcp_output, tcp_output being called only from tcp_input "
+               "here; the part Clark, Jacobson et al. (1989) counted as TCP input",
+               function=("ipv4_input", "tcp_output"), exclude=CSUM_COPY_FUNCTIONS,
+               exclude_label="csum*, memcpy", target=300),
+    IcountPath(TCP_TX_PATH, ["{build}/bench/bench_tcp", "tx"], 5_000,
+               "ust_send of 1448 bytes and everything it calls: copying and summing the data "
+               "into a segment, tcp_output building and sending it, and (every other call) the "
+               "peer's ACK that stack_enter processes first; counted by valgrind "
+               "--toggle-collect=ust_send; checksum and copy set apart as for receive",
+               function="ust_send", exclude=CSUM_COPY_FUNCTIONS, exclude_label="csum*, memcpy",
+               parts={"tcp_output": "tcp_output",
+                      "ipv4_input (the peer's ACK, every 2nd call)": "ipv4_input",
+                      "tcp_queue_data": "tcp_queue_data"}),
+    IcountPath("TCP receive, whole loop per segment", ["{build}/bench/bench_tcp", "rx"], 5_000,
+               "everything per segment: the peer writes the frame and puts it on the loop, "
+               "ust_recv (stack_enter polls the loop: link, Ethernet, IP, TCP, ACK) copies it "
+               "out, the peer takes the ACKs; checksums and copies included",
+               exclude=CSUM_COPY_FUNCTIONS, exclude_label="csum*, memcpy"),
+    IcountPath("TCP send, whole loop per segment", ["{build}/bench/bench_tcp", "tx"], 5_000,
+               "everything per segment: ust_send, the peer taking the segment from the loop "
+               "and acknowledging every second one; checksums and copies included",
+               exclude=CSUM_COPY_FUNCTIONS, exclude_label="csum*, memcpy"),
 ]

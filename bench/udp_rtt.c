@@ -1,7 +1,14 @@
 /*
- * udp_rtt: a UDP request/response round-trip client and a UDP echo server, on the kernel's
- * sockets. bench/run.py runs the client against `ustack echo` (over a TAP device) and against
- * this program's own server (over a veth pair), in network namespaces (scenario group udp-rtt).
+ * udp_rtt: a UDP (or, with --tcp, TCP) request/response round-trip client and echo server, on
+ * the kernel's sockets. bench/run.py runs the client against `ustack echo` (over a TAP device)
+ * and against this program's own server (over a veth pair), in network namespaces (scenario
+ * groups udp-rtt and tcp-rtt).
+ *
+ * --tcp (client and server): one TCP connection per client invocation, TCP_NODELAY on both
+ * ends. The server accepts one connection at a time and echoes whatever arrives, all of it,
+ * until the client closes. The client writes each request whole and reads until the whole
+ * reply is there (a reply may arrive in pieces); a read that times out is a failure (TCP
+ * loses nothing), so "lost" is always 0. The rest is as for UDP.
  *
  *   udp_rtt server --addr IP [--port 7] [--spin] [--lifetime S]
  *       Echoes every datagram to its sender. Blocking recvfrom by default; --spin polls with
@@ -30,6 +37,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -78,9 +86,9 @@ static void die(const char *fmt, ...)
 
 static void usage(void)
 {
-    fputs("usage: udp_rtt server --addr IP [--port N] [--spin] [--lifetime S]\n"
+    fputs("usage: udp_rtt server --addr IP [--port N] [--spin] [--tcp] [--lifetime S]\n"
           "       udp_rtt client --to IP [--port N] [--size B] [--count N] [--warmup N] [--spin]\n"
-          "                      [--timeout-ms T] [--max-seconds S]\n",
+          "                      [--tcp] [--timeout-ms T] [--max-seconds S]\n",
           stderr);
     exit(2);
 }
@@ -99,7 +107,7 @@ static unsigned long parse_ulong(const char *name, const char *text, unsigned lo
 struct opts {
     const char *addr;
     unsigned long port, size, count, warmup, timeout_ms, max_seconds, lifetime;
-    bool spin;
+    bool spin, tcp;
 };
 
 static void parse(int argc, char **argv, struct opts *o, bool server)
@@ -111,6 +119,10 @@ static void parse(int argc, char **argv, struct opts *o, bool server)
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--spin") == 0) {
             o->spin = true;
+            continue;
+        }
+        if (strcmp(a, "--tcp") == 0) {
+            o->tcp = true;
             continue;
         }
         if (!v)
@@ -157,8 +169,87 @@ static void handle_signals(void)
 
 /* ---- Server ---- */
 
+static void set_nodelay(int fd)
+{
+    int one = 1;
+    if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0)
+        die("TCP_NODELAY: %s", strerror(errno));
+}
+
+/* Echoes one connection until the peer closes it (or we are stopped); returns bytes echoed. */
+static uint64_t tcp_echo_conn(int fd, const struct opts *o, uint64_t deadline)
+{
+    static char buf[65536];
+    uint64_t echoed = 0, polls = 0;
+    while (!stop_requested) {
+        ssize_t n = recv(fd, buf, sizeof(buf), o->spin ? MSG_DONTWAIT : 0);
+        if (n == 0)
+            break;
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                if ((++polls & 0xffff) == 0 && now_ns() > deadline)
+                    break;
+                continue;
+            }
+            if (errno == EINTR)
+                continue;
+            if (errno == ECONNRESET)
+                break;
+            die("recv: %s", strerror(errno));
+        }
+        for (ssize_t off = 0; off < n;) {
+            ssize_t w = send(fd, buf + off, (size_t)(n - off), MSG_NOSIGNAL);
+            if (w < 0) {
+                if (errno == EINTR && !stop_requested)
+                    continue;
+                return echoed;
+            }
+            off += w;
+        }
+        echoed += (uint64_t)n;
+    }
+    return echoed;
+}
+
+static int run_tcp_server(const struct opts *o)
+{
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    if (lfd < 0)
+        die("socket: %s", strerror(errno));
+    int one = 1;
+    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    struct sockaddr_in sin = sockaddr_of(o->addr, o->port);
+    if (bind(lfd, (struct sockaddr *)&sin, sizeof(sin)) < 0 || listen(lfd, 8) < 0)
+        die("bind/listen %s:%lu: %s", o->addr, o->port, strerror(errno));
+    handle_signals();
+    alarm((unsigned)o->lifetime);
+    uint64_t deadline = now_ns() + (uint64_t)o->lifetime * 1000000000u;
+    printf("udp_rtt server: ready on %s:%lu (tcp, %s)\n", o->addr, o->port,
+           o->spin ? "spinning: recv(MSG_DONTWAIT) in a loop" : "blocking recv");
+    fflush(stdout);
+    uint64_t echoed = 0, conns = 0;
+    while (!stop_requested) {
+        int fd = accept(lfd, NULL, NULL);
+        if (fd < 0) {
+            if (errno == EINTR)
+                continue;
+            die("accept: %s", strerror(errno));
+        }
+        set_nodelay(fd);
+        echoed += tcp_echo_conn(fd, o, deadline);
+        conns++;
+        close(fd);
+    }
+    printf("udp_rtt server: echoed %" PRIu64 " bytes on %" PRIu64 " connections\n", echoed,
+           conns);
+    close(lfd);
+    return 0;
+}
+
 static int run_server(const struct opts *o)
 {
+    if (o->tcp)
+        return run_tcp_server(o);
     int fd = socket(AF_INET, SOCK_DGRAM, 0);
     if (fd < 0)
         die("socket: %s", strerror(errno));
@@ -265,6 +356,36 @@ static double median_us(const uint64_t *v, size_t n)
     return ((double)v[n / 2 - 1] + (double)v[n / 2]) / 2000.0;
 }
 
+/* TCP: reads the whole reply to `seq` (it may come in pieces); returns the time the last piece
+ * arrived. A timeout is fatal: TCP does not lose replies. */
+static uint64_t await_tcp_reply(int fd, const struct opts *o, const uint8_t *want, uint8_t *got,
+                                uint64_t seq)
+{
+    uint64_t give_up = now_ns() + o->timeout_ms * 1000000u;
+    uint64_t spins = 0, t = 0;
+    size_t have = 0;
+    while (have < o->size) {
+        ssize_t n = recv(fd, got + have, o->size - have, o->spin ? MSG_DONTWAIT : 0);
+        t = now_ns();
+        if (n == 0)
+            die("request %" PRIu64 ": the server closed the connection", seq);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                if (!o->spin || ((++spins & 0xff) == 0 && t > give_up))
+                    die("request %" PRIu64 ": no reply within %lu ms", seq, o->timeout_ms);
+                continue;
+            }
+            if (errno == EINTR && !stop_requested)
+                continue;
+            die("recv: %s", strerror(errno));
+        }
+        have += (size_t)n;
+    }
+    if (memcmp(got, want, o->size) != 0)
+        die("request %" PRIu64 ": the reply differs from the request", seq);
+    return t;
+}
+
 /* Waits for the reply to `seq`; returns its round trip end time, or 0 if it timed out. */
 static uint64_t await_reply(int fd, const struct opts *o, const uint8_t *want, uint8_t *got,
                             uint64_t seq, uint64_t *stale)
@@ -304,12 +425,14 @@ static uint64_t await_reply(int fd, const struct opts *o, const uint8_t *want, u
 
 static int run_client(const struct opts *o)
 {
-    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    int fd = socket(AF_INET, o->tcp ? SOCK_STREAM : SOCK_DGRAM, 0);
     if (fd < 0)
         die("socket: %s", strerror(errno));
     struct sockaddr_in to = sockaddr_of(o->addr, o->port);
     if (connect(fd, (struct sockaddr *)&to, sizeof(to)) < 0)
         die("connect %s:%lu: %s", o->addr, o->port, strerror(errno));
+    if (o->tcp)
+        set_nodelay(fd);
     struct timeval tv = { .tv_sec = (time_t)(o->timeout_ms / 1000),
                           .tv_usec = (suseconds_t)(o->timeout_ms % 1000) * 1000 };
     if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0)
@@ -335,13 +458,14 @@ static int run_client(const struct opts *o)
         if (t0 > deadline)
             die("still running after %lu s (%" PRIu64 " of %" PRIu64 " requests done)",
                 o->max_seconds, seq - 1, total);
-        ssize_t n = send(fd, req, o->size, 0);
+        ssize_t n = send(fd, req, o->size, MSG_NOSIGNAL);
         if (n != (ssize_t)o->size) {
             if (n < 0 && errno == ECONNREFUSED)
                 die("request %" PRIu64 ": connection refused", seq);
             die("send: %s", n < 0 ? strerror(errno) : "short");
         }
-        uint64_t t1 = await_reply(fd, o, req, rep, seq, &stale);
+        uint64_t t1 = o->tcp ? await_tcp_reply(fd, o, req, rep, seq)
+                             : await_reply(fd, o, req, rep, seq, &stale);
         if (!t1) {
             lost++;
             if (lost * 1000 > total * LOSS_LIMIT_PERMILLE || (lost == seq && seq >= 10))
@@ -363,13 +487,14 @@ static int run_client(const struct opts *o)
     qsort(rtt, kept, sizeof(*rtt), cmp_u64);
     printf("{\"value\": %.3f, \"median_us\": %.3f, \"p99_us\": %.3f, \"mean_us\": %.3f, "
            "\"min_us\": %.3f, \"max_us\": %.3f, \"count\": %" PRIu64 ", \"warmup\": %lu, "
-           "\"lost\": %" PRIu64 ", \"stale\": %" PRIu64 ", \"size\": %lu, \"client\": \"%s\", "
+           "\"lost\": %" PRIu64 ", \"stale\": %" PRIu64 ", \"size\": %lu, \"proto\": \"%s\", "
+           "\"client\": \"%s\", "
            "\"elapsed_s\": %.3f, \"client_cpu_us\": %.3f, \"client_user_us\": %.3f, "
            "\"client_sys_us\": %.3f, \"client_sleeps\": %.3f}\n",
            median_us(rtt, kept), median_us(rtt, kept), quantile_us(rtt, kept, 0.99),
            sum / (double)kept / 1000.0, (double)rtt[0] / 1000.0,
            (double)rtt[kept - 1] / 1000.0, kept, o->warmup, lost, stale, o->size,
-           o->spin ? "spinning recv(MSG_DONTWAIT)" : "blocking recv", elapsed_s,
+           o->tcp ? "tcp" : "udp", o->spin ? "spinning recv(MSG_DONTWAIT)" : "blocking recv", elapsed_s,
            (double)(u1.oncpu_ns - u0.oncpu_ns) / 1000.0 / per,
            (double)(u1.user_us - u0.user_us) / per, (double)(u1.sys_us - u0.sys_us) / per,
            (double)(u1.nvcsw - u0.nvcsw) / per);

@@ -6,6 +6,8 @@
  *   discard   read and hash everything; at the end print "tcp discard: N bytes sha256 H";
  *   source    send N bytes of the test stream to whoever connects, then close our side; print
  *             "tcp source: N bytes sha256 H" when done.
+ * tcp_server_set_hash(t, false) skips the SHA-256 (it prints "sha256 -"): for throughput
+ * measurements, where hashing would cost as much as the stack.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -32,6 +34,7 @@ struct tcp_server {
     int lfd;
     enum tcp_mode mode;
     uint64_t source_bytes;
+    bool hash;
     unsigned n;
     struct conn *conns[MAX_CONNS];
     uint8_t buf[IO_CHUNK];
@@ -44,6 +47,7 @@ struct tcp_server *tcp_server_open(uint16_t port, enum tcp_mode mode, uint64_t s
         return NULL;
     t->mode = mode;
     t->source_bytes = source_bytes;
+    t->hash = true;
     t->lfd = ust_socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
     int one = 1;
     struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port) };
@@ -58,11 +62,27 @@ struct tcp_server *tcp_server_open(uint16_t port, enum tcp_mode mode, uint64_t s
     return t;
 }
 
+void tcp_server_set_hash(struct tcp_server *t, bool on)
+{
+    t->hash = on;
+}
+
+/* Counts (and hashes, unless hashing is off) bytes that went through connection c. */
+static void account(struct tcp_server *t, struct conn *c, const uint8_t *buf, size_t n)
+{
+    if (t->hash)
+        tool_hash_update(&c->hash, buf, n);
+    else
+        c->hash.bytes += n;
+}
+
 static void conn_close(struct tcp_server *t, unsigned i, const char *why)
 {
     struct conn *c = t->conns[i];
     char hex[65];
     tool_hash_final(&c->hash, hex);
+    if (!t->hash)
+        strcpy(hex, "-");
     if (t->mode == TCP_MODE_ECHO)
         printf("tcp echo: %llu bytes sha256 %s from %s%s%s\n", (unsigned long long)c->hash.bytes,
                hex, c->peer, why ? ": " : "", why ? why : "");
@@ -132,7 +152,7 @@ static bool do_echo(struct tcp_server *t, struct conn *c)
             return false;
         if (r < 0)
             return errno == EAGAIN;
-        tool_hash_update(&c->hash, t->buf, (size_t)r);
+        account(t, c, t->buf, (size_t)r);
         ssize_t w = ust_send(c->fd, t->buf, (size_t)r, MSG_NOSIGNAL);
         if (w < 0 && errno != EAGAIN)
             return false;
@@ -158,7 +178,7 @@ static bool do_discard(struct tcp_server *t, struct conn *c)
             return false;
         if (r < 0)
             return errno == EAGAIN;
-        tool_hash_update(&c->hash, t->buf, (size_t)r);
+        account(t, c, t->buf, (size_t)r);
     }
 }
 
@@ -171,7 +191,7 @@ static bool do_source(struct tcp_server *t, struct conn *c)
         ssize_t w = ust_send(c->fd, t->buf, n, MSG_NOSIGNAL);
         if (w < 0)
             return errno == EAGAIN;
-        tool_hash_update(&c->hash, t->buf, (size_t)w);
+        account(t, c, t->buf, (size_t)w);
         c->sent += (size_t)w;
     }
     if (!c->shut) {

@@ -22,18 +22,30 @@ METHOD = """\
   which conditions it ran. Network scenarios pin their client and server themselves and say
   how, and whether each side blocks or spins: on this VM waking a blocked thread on the other
   vCPU costs 35-40 us, so only same-core vs same-core and spinning vs spinning are compared.
-- Network round trips (udp-rtt) run in network namespaces created by the scenario's setup
-  (`tests/interop/netns.py`: namespaces `ust-*`, addresses from 198.18.0.0/15, no route out)
-  and removed by its teardown. Each run starts the server (ustack or the kernel's), runs one
-  client invocation (`bench/udp_rtt.c`: N requests one at a time after a warm-up, every reply
-  checked byte for byte, `clock_gettime` around each send/receive pair) and stops the server;
-  the run's figure is the client's median round trip, its p99 is summarised beside it.
+- Network round trips (udp-rtt, tcp-rtt) run in network namespaces created by the scenario's
+  setup (`tests/interop/netns.py`: namespaces `ust-*`, addresses from 198.18.0.0/15, no route
+  out) and removed by its teardown. Each run starts the server (ustack or the kernel's), runs
+  one client invocation (`bench/udp_rtt.c`, `--tcp` for TCP: N requests one at a time after a
+  warm-up, every reply checked byte for byte, `clock_gettime` around each send/receive pair)
+  and stops the server; the run's figure is the client's median round trip, its p99 is
+  summarised beside it.
+- Bulk throughput (tcp-bulk) uses the same namespaces: each run starts the server
+  (`ustack echo --discard` or `--source N`, with `--no-hash`, or `bench/tcp_bulk.c`'s kernel
+  server), the kernel client (`tcp_bulk client`) moves 1 GiB over one connection and reports
+  bytes x 8 / time from establishment to end of stream, as Gbit/s.
+- Memory per idle connection (tcp-mem) comes from `bench/bench_tcpmem.c`: one stack, a
+  scripted peer on a loop link, a fake clock; the resident set before and after opening the
+  connections, divided by their number. It does not vary from run to run, so it is measured
+  three times without a warm-up round.
 - Targets are checked against the median (or against the ratio, for "x baseline" targets).
 - Instruction counts come from `valgrind --tool=callgrind`: the program switches collection on
   only around N operations; a run with 2N operations minus the run with N, divided by N, gives
   instructions per operation, exactly and repeatably. They include the benchmark loop's own few
   instructions, shown separately. Valgrind emulates the CPU, so they count the code path
-  valgrind's emulated CPU selects (see the Notes)."""
+  valgrind's emulated CPU selects (see the Notes). Some paths count only inside one function
+  and everything it calls (`valgrind --toggle-collect=FUNCTION`, e.g. `ipv4_input` for TCP's
+  receive path), and set the checksum and copy functions apart (see "Without checksum and
+  copy")."""
 
 HOW_TO_ADD = """\
 Scenarios are entries in the `SCENARIOS` list of `bench/scenarios.py`. Each names a group, a
@@ -48,7 +60,12 @@ and delete network namespaces (see `bench/harness/udp_rtt.py`, which uses
 scenario's `also` are summarised beside the figure (e.g. a p99, CPU time per request), and
 `pins` states the pinning when the sides pin what they start themselves. Small C programs live in `bench/` (see `bench/bench.h`: write a
 kernel that does the operation n times, register it in the program's scenario table). Code
-paths to count with callgrind are entries of `ICOUNTS` in the same file."""
+paths to count with callgrind are entries of `ICOUNTS` in the same file; `function=` counts
+only inside one function (inclusive), `exclude=` sets functions apart by name (a regular
+expression), `parts=` shows the inclusive count of chosen callees, and `target=` is checked
+against the count without the excluded functions. `max_runs=` and `warmup=False` suit figures
+that do not vary from run to run (memory). One scenario alone:
+`python3 bench/run.py --build build --only tcp-bulk` (any part of the name; repeatable)."""
 
 
 def machine_table(m: dict) -> list:
@@ -139,6 +156,24 @@ def icount_section(icounts: list) -> list:
             note += f" (checksum implementation under valgrind: {ic.extra['impl']})"
         lines.append(f"| {ic.path.name} | **{ic.per_op:.1f}** | {ic.per_op_ustack:.1f} | "
                      f"{ic.per_op_bench:.1f} | {ic.per_op_other:.1f} | {top} | {note} |")
+    net = [ic for ic in icounts if ic.path.exclude and not ic.error]
+    if net:
+        lines += ["", "### Without checksum and copy", "",
+                  "The same counts with the checksum functions (`csum_*` and the loops behind "
+                  "them in src/wire/checksum.c) and glibc's `memcpy`/`memmove` set apart: what "
+                  "the protocol code itself costs. Functions by their own instructions; "
+                  "\"of which\" rows are inclusive (everything the function calls, checksum "
+                  "and copy included).", "",
+                  "| path | instructions/op | checksum + copy | **net** | target | met | "
+                  "top functions, net (instructions/op) | of which (inclusive) |",
+                  "|---|---:|---:|---:|---|---|---|---|"]
+        for ic in net:
+            top = "; ".join(f"`{fn}` {cost:.1f}" for fn, _, cost in ic.top_net[:10])
+            parts = "; ".join(f"{label}: {cost:.1f}" for label, cost in ic.parts.items()) or "-"
+            target = f"<= {ic.path.target:g}" if ic.path.target is not None else "-"
+            lines.append(f"| {ic.path.name} | {ic.per_op:.1f} | {ic.per_op_excluded:.1f} | "
+                         f"**{ic.per_op_net:.1f}** | {target} | {fmt_met(ic.target_met)} | "
+                         f"{top} | {parts} |")
     return lines + [""]
 
 

@@ -119,6 +119,9 @@ class Scenario:
     setup: Optional[Hook] = None     # run once before the first run
     teardown: Optional[Hook] = None  # run once after the last run, even on failure
     runs: Optional[int] = None       # at least this many runs per side, whatever --runs says
+    max_runs: Optional[int] = None   # at most this many (a figure that does not vary from run
+                                     # to run, e.g. memory, need not be repeated)
+    warmup: bool = True              # one discarded round first
     icount: Optional[str] = None     # name of an IcountPath shown beside this scenario
     plot: Optional[PlotPoint] = None
     parsed_target: Optional[Target] = field(init=False, default=None)
@@ -163,3 +166,17 @@ class IcountPath:
     command: list
     ops: int
     note: str = ""
+    # Count only inside one function (inclusive of everything it calls): valgrind runs with
+    # --toggle-collect=FUNCTION and the program gets collect=fn (so it does not toggle itself).
+    # Without it, everything between the program's two toggles around its loop counts. A tuple
+    # gives several: collection toggles on entering and on leaving each, so a second function
+    # that is only ever called inside the first is cut out of the count.
+    function: Union[str, tuple, None] = None
+    # Functions whose own instructions are set apart (a regular expression on their names,
+    # e.g. checksum and copy): the figure checked against `target` is the count without them.
+    exclude: Optional[str] = None
+    exclude_label: str = ""          # e.g. "csum*, memcpy"
+    # Inclusive counts of functions called inside the counted region, shown as "of which":
+    # {label: function name}.
+    parts: dict = field(default_factory=dict)
+    target: Optional[float] = None   # at most this many instructions per op (net of `exclude`)

@@ -100,6 +100,21 @@ def also_table(results: list) -> str:
                         "baseline median [min-max]", "ratio"])
 
 
+def icount_net_rows(icounts: list) -> list:
+    """For paths that set some functions apart (checksum, copy): [name, total, excluded, net,
+    target, met, top functions of the net part, the "of which" parts]."""
+    rows = []
+    for ic in icounts:
+        if ic.error or not ic.path.exclude:
+            continue
+        top = ", ".join(f"{fn} {cost:.1f}" for fn, _, cost in ic.top_net[:8])
+        parts = ", ".join(f"{label} {cost:.1f}" for label, cost in ic.parts.items())
+        target = f"<= {ic.path.target:g}" if ic.path.target is not None else "-"
+        rows.append([ic.path.name, f"{ic.per_op:.1f}", f"{ic.per_op_excluded:.1f}",
+                     f"{ic.per_op_net:.1f}", target, fmt_met(ic.target_met), top, parts])
+    return rows
+
+
 def icount_table(icounts: list) -> str:
     header = ["path", "instr/op", "in ustack", "bench loop", "other", "top functions (instr/op)"]
     rows = []
@@ -110,7 +125,15 @@ def icount_table(icounts: list) -> str:
         top = ", ".join(f"{fn} {cost:.1f}" for fn, _, cost in ic.top[:4])
         rows.append([ic.path.name, f"{ic.per_op:.1f}", f"{ic.per_op_ustack:.1f}",
                      f"{ic.per_op_bench:.1f}", f"{ic.per_op_other:.1f}", top])
-    return table(rows, header)
+    text = table(rows, header)
+    net = icount_net_rows(icounts)
+    if net:
+        text += "\n\n" + table([row[:6] for row in net],
+                               ["path", "instr/op", "csum+copy", "net", "target", "met"])
+        for row in net:
+            text += f"\n  {row[0]}: top (net) {row[6]}" + (f"\n    of which: {row[7]}"
+                                                           if row[7] else "")
+    return text
 
 
 def side_json(side) -> Optional[dict]:
@@ -140,6 +163,12 @@ def icount_json(ic) -> dict:
         "instructions_per_op": ic.per_op, "ustack": ic.per_op_ustack,
         "bench_loop": ic.per_op_bench, "other": ic.per_op_other,
         "top": [{"function": fn, "file": file, "per_op": cost} for fn, file, cost in ic.top],
+        "function": ic.path.function, "exclude": ic.path.exclude,
+        "excluded": ic.per_op_excluded if ic.path.exclude else None,
+        "net": ic.per_op_net if ic.path.exclude else None,
+        "top_net": [{"function": fn, "file": file, "per_op": cost}
+                    for fn, file, cost in ic.top_net],
+        "parts": ic.parts, "target": ic.path.target, "target_met": ic.target_met,
         "extra": ic.extra,
     }
 

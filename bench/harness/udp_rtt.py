@@ -1,4 +1,9 @@
-"""The udp-rtt scenarios: 64-byte UDP request/response round trips, ustack vs the kernel.
+"""The udp-rtt and tcp-rtt scenarios: 64-byte UDP or TCP request/response round trips, ustack
+vs the kernel.
+
+For TCP (Config.proto "tcp") everything is the same except: one connection per client
+invocation (a run), TCP_NODELAY on the kernel's ends, `ustack echo` serving TCP echo on the
+same port, and the client reading each reply until it is whole.
 
     ustack<->kernel over TAP    namespace A: TAP device ust0 with the kernel's address (.1);
                                 `ustack echo` attached to it (.2); the client (kernel socket)
@@ -35,6 +40,9 @@ WARMUP = 2000            # round trips before them, not measured (ARP, caches, f
 CLIENT_TIMEOUT_S = 120   # one client invocation, at most (it bounds itself at 60 s)
 SERVER_LIFETIME_S = 600  # a server that is somehow not stopped exits by itself
 SPIN_US = 10_000_000     # ustack's largest spin_us: "never sleep" for a spinning server
+# TCP loses nothing (a lost segment comes back after an RTO of 200 ms or more), so the client's
+# receive timeout only guards against a hang; on a loaded machine a stall of 200 ms happens.
+TCP_TIMEOUT_MS = 5000
 
 
 @dataclass(frozen=True)
@@ -45,6 +53,11 @@ class Config:
     client_cpu: str
     server_cpu: str
     spin: bool
+    proto: str = "udp"
+
+    @property
+    def tcp(self) -> bool:
+        return self.proto == "tcp"
 
     @property
     def spin_us(self) -> int:
@@ -53,6 +66,10 @@ class Config:
 
 ONE_CORE_BLOCKING = Config("1core-blocking", client_cpu="1", server_cpu="1", spin=False)
 TWO_CORES_SPINNING = Config("2core-spinning", client_cpu="0", server_cpu="1", spin=True)
+TCP_ONE_CORE_BLOCKING = Config("1core-blocking", client_cpu="1", server_cpu="1", spin=False,
+                               proto="tcp")
+TCP_TWO_CORES_SPINNING = Config("2core-spinning", client_cpu="0", server_cpu="1", spin=True,
+                                proto="tcp")
 
 
 def _netns():
@@ -80,8 +97,9 @@ class Bench:
             if not Path(path).is_file():
                 raise BenchError(f"missing program {path} (build it first)")
         args = types.SimpleNamespace(build_dir=str(ctx.build), ustack=self.ustack,
-                                     artifacts=str(ctx.work_dir / "udp-rtt"), deadline=None)
-        self.lab = netns.Lab("bench_udp_rtt_" + config.key, args)
+                                     artifacts=str(ctx.work_dir / f"{config.proto}-rtt"),
+                                     deadline=None)
+        self.lab = netns.Lab(f"bench_{config.proto}_rtt_" + config.key, args)
         try:
             # ustack over TAP: the usual interop topology, kernel .1 and ustack .2 on ust0.
             self.tap = self.lab.ustack_topology("tap")
@@ -127,16 +145,17 @@ class Bench:
         c = self.config
         return ["taskset", "-c", c.client_cpu, self.udp_rtt, "client", "--to", to_ip,
                 "--port", PORT, "--size", SIZE, "--count", COUNT, "--warmup", WARMUP] + \
-            (["--spin"] if c.spin else [])
+            (["--spin"] if c.spin else []) + \
+            (["--tcp", "--timeout-ms", TCP_TIMEOUT_MS] if c.tcp else [])
 
-    def run_client(self, ns, to_ip: str, server) -> tuple:
+    def run_client(self, ns, to_ip: str, server, side: str) -> tuple:
         """Runs one client invocation against a ready server; returns (median, fields), the
         fields including the server's CPU time and sleeps per request over the run."""
         before = process_usage(server.pid)
         r = ns.run(self.client_argv(to_ip), timeout=CLIENT_TIMEOUT_S, text=True)
         after = process_usage(server.pid)
         if r.returncode != 0:
-            raise BenchError(f"client failed (exit {r.returncode}): "
+            raise BenchError(f"{side} run: client failed (exit {r.returncode}): "
                              f"{' / '.join(r.stderr.strip().splitlines()[-3:])}")
         if not server.alive():
             raise BenchError(f"the server exited during the run: {server.describe(8)}")
@@ -146,6 +165,7 @@ class Bench:
             ticks = after["user"] + after["sys"] - before["user"] - before["sys"]
             extra.update({
                 "server_cpu_us": (after["oncpu_ns"] - before["oncpu_ns"]) / 1000 / requests,
+                "server_wait_us": (after["wait_ns"] - before["wait_ns"]) / 1000 / requests,
                 "server_sys_share": (after["sys"] - before["sys"]) / ticks if ticks else None,
                 "server_sleeps": (after["nvcsw"] - before["nvcsw"]) / requests,
                 "server_preempted": (after["nivcsw"] - before["nivcsw"]) / requests,
@@ -160,7 +180,7 @@ class Bench:
             "echo", "--port", PORT, f"--spin_us={c.spin_us}", pcap=False))
         server = t.ustack_ns.spawn(argv, name="ustack-echo", ready=r"^ustack echo: ready")
         try:
-            value, extra = self.run_client(t.kernel, t.ustack_ip, server)
+            value, extra = self.run_client(t.kernel, t.ustack_ip, server, "ustack")
         finally:
             self.stop_server("ustack", server)
         counters = server_counters(server.output())
@@ -168,6 +188,10 @@ class Bench:
         if "stack.polls" in counters:
             # Each look at the TAP link reads until a readv(2) fails with EAGAIN.
             extra["link_polls"] = counters["stack.polls"] / (COUNT + WARMUP)
+        if c.tcp and "tcp.out_segs" in counters:
+            # One connection: the handshake and close add a handful to COUNT + WARMUP replies.
+            extra["tcp_out_segs"] = counters["tcp.out_segs"] / (COUNT + WARMUP)
+            extra["tcp_in_segs"] = counters.get("tcp.in_segs", 0) / (COUNT + WARMUP)
         return value, extra
 
     def kernel_run(self, ctx: RunContext) -> tuple:
@@ -175,27 +199,30 @@ class Bench:
         c = self.config
         argv = ["taskset", "-c", c.server_cpu] + self.traced("kernel", [
             self.udp_rtt, "server", "--addr", self.ks_ip, "--port", PORT, "--lifetime",
-            SERVER_LIFETIME_S] + (["--spin"] if c.spin else []))
-        server = self.ks.spawn(argv, name="kernel-udp-echo", ready=r"^udp_rtt server: ready")
+            SERVER_LIFETIME_S] + (["--spin"] if c.spin else []) + (["--tcp"] if c.tcp else []))
+        server = self.ks.spawn(argv, name=f"kernel-{c.proto}-echo",
+                               ready=r"^udp_rtt server: ready")
         try:
-            return self.run_client(self.kc, self.ks_ip, server)
+            return self.run_client(self.kc, self.ks_ip, server, "kernel")
         finally:
             self.stop_server("kernel", server)
 
 
 def process_usage(pid: int) -> dict:
-    """What a running process has used so far: time on a CPU (ns, /proc/PID/schedstat), user
+    """What a running process has used so far: time on a CPU and time runnable but waiting for
+    one (ns, /proc/PID/schedstat: other work on the machine shows there), user
     and system time (clock ticks, /proc/PID/stat) and context switches (/proc/PID/status);
     {} if it is gone."""
     try:
-        oncpu = int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
+        sched = Path(f"/proc/{pid}/schedstat").read_text().split()
+        oncpu, waiting = int(sched[0]), int(sched[1])
         stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         status = Path(f"/proc/{pid}/status").read_text()
     except (OSError, ValueError, IndexError):
         return {}
     switches = dict(re.findall(r"^(voluntary_ctxt_switches|nonvoluntary_ctxt_switches):\s+(\d+)",
                                status, re.M))
-    return {"oncpu_ns": oncpu, "user": int(stat[11]), "sys": int(stat[12]),
+    return {"oncpu_ns": oncpu, "wait_ns": waiting, "user": int(stat[11]), "sys": int(stat[12]),
             "nvcsw": int(switches.get("voluntary_ctxt_switches", 0)),
             "nivcsw": int(switches.get("nonvoluntary_ctxt_switches", 0))}
 
@@ -204,7 +231,7 @@ def server_counters(text: str) -> dict:
     """A few of the counters `ustack echo` prints when it stops (e.g. stack.polls), to see how
     much work each datagram took."""
     wanted = ("stack.polls", "stack.rx_frames", "stack.tx_frames", "udp.rx_datagrams",
-              "udp.tx_datagrams")
+              "udp.tx_datagrams", "tcp.in_segs", "tcp.out_segs")
     found = {}
     for name in wanted:
         m = re.search(r"^\s*" + re.escape(name) + r"\s+(\d+)", text, re.M)
@@ -246,7 +273,8 @@ class Scenario:
         def kernel(ctx: RunContext) -> tuple:
             return self._guard(self.bench.kernel_run, ctx)
 
-        spin = " --spin" if c.spin else ""
+        spin = (" --spin" if c.spin else "") + \
+            (f" --tcp --timeout-ms {TCP_TIMEOUT_MS}" if c.tcp else "")
         client = (f"taskset -c {c.client_cpu} udp_rtt client --to IP --port {PORT} --size {SIZE} "
                   f"--count {COUNT} --warmup {WARMUP}{spin}")
         ustack.how = (f"namespace A: taskset -c {c.server_cpu} ustack echo --link tap:ust0 "
