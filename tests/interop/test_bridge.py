@@ -21,8 +21,8 @@ kernel_tcp_source); with ustack, `ustack echo --port P --discard` (counts and ha
 connection sends: "tcp discard: N bytes sha256 HEX ...") and `ustack echo --port P --source N`
 (sends N bytes of the test stream to whoever connects: "tcp source: N bytes sha256 HEX ...").
 Both ends send the project's test stream (netns.stream_bytes), so the test knows its sha256.
-The ustack variants exit 77 (skipped), saying why, until they are enabled (USTACK_ENABLED
-below, or UST_BRIDGE_USTACK=1 in the environment) and `ustack echo` has those modes.
+The ustack variants run when USTACK_ENABLED (below) is True, as now, or UST_BRIDGE_USTACK=1 is
+in the environment; otherwise they exit 77 (skipped), saying why.
 
 Throughput is printed (Mbit/s per transfer), not checked: the machine is shared.
 """
@@ -40,12 +40,17 @@ from netns import expect
 PORT = 5001
 NBYTES = 16 << 20
 SEED = 7
-LIMIT = 15            # seconds for one transfer: both must fit in the test's 50 s
+LIMIT = 15            # seconds for one transfer: both must fit in the test's deadline
+# ustack sending under 5% loss both ways still takes several times the kernel's time (a
+# recovery whose retransmission is lost waits for the RTO): its download gets longer, and the
+# ustack variants a longer deadline (tests/interop/CMakeLists.txt). Correctness is checked here;
+# speed belongs to the benchmarks.
+USTACK_DOWNLOAD_LIMIT = 40
 
 # The ustack variants are registered but skip until this is True (or UST_BRIDGE_USTACK=1 is in
 # the environment, to run them by hand): they hold ustack's TCP to the same cases as the
 # kernel's, which is for its authors to switch on.
-USTACK_ENABLED = False
+USTACK_ENABLED = True
 
 # case: (fault specification for both directions, extra bridge options)
 CASES = {
@@ -226,7 +231,8 @@ def transfers(t, far, ping=None):
         NBYTES >> 20, secs, up, " " + note if note else ""))
 
     server = far.start_source(NBYTES)
-    n, digest, secs, _ = netns.tcp_download(t.near, t.far_ip, far.source_port(), LIMIT)
+    limit = USTACK_DOWNLOAD_LIMIT if t.far_kind == "ustack" else LIMIT
+    n, digest, secs, _ = netns.tcp_download(t.near, t.far_ip, far.source_port(), limit)
     sent = far.source_result(server)
     expect(sent == (NBYTES, want), "the far end sent %d bytes with sha256 %s, wanted %d / %s"
            % (sent[0], sent[1], NBYTES, want))
