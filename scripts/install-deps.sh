@@ -25,9 +25,9 @@ ncat                 a second UDP client on the kernel side in interop tests
 ethtool              turns TSO off on the kernel's veth ends behind the impairment bridge
 libxdp-dev           the AF_XDP link (libxdp: XSK rings and its default XDP program)
 libbpf-dev           the AF_XDP link (libxdp is built on libbpf)
-curl                 HTTP client, on the kernel and under `ustack run`, in interop tests
-iperf3               bulk TCP under `ustack run` against the kernel's, in interop tests
-redis-server         an unmodified server under `ustack run` in interop tests
+curl                 HTTP client, on the kernel and under ustack run, in interop tests
+iperf3               bulk TCP under ustack run against the kernel's, in interop tests
+redis-server         an unmodified server under ustack run in interop tests
 redis-tools          redis-benchmark and redis-cli, against it and under it
 "
 
