@@ -251,7 +251,7 @@ def tcp_rtt_scenarios() -> list:
                       "their namespaces)",
                  conditions="spinning: client recv(MSG_DONTWAIT) in a loop; ustack echo with "
                             "--spin_us=%d; kernel server recv(MSG_DONTWAIT) in a loop; "
-                            % udp_rtt.SPIN_US + TCP_RTT_COMMON + "; " + UDP_RTT_NO_SPIN_NOTE,
+                            % udp_rtt.SPIN_US + TCP_RTT_COMMON + "; " + UDP_RTT_SPIN_NOTE,
                  **both),
     ]
 
