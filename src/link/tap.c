@@ -45,7 +45,7 @@
 
 CTR_DESCRIBE(tap_ctrs, TAP_COUNTERS)
 
-#define TAP_IOV_MAX 64   /* virtio header + up to 63 buffers of one frame */
+#define TAP_IOV_MAX 72   /* virtio header + up to 71 buffers: a TSO frame of 64 segments fits */
 
 struct tap_link {
     struct link link;

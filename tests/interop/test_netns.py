@@ -185,8 +185,12 @@ def case_cleanup_after_sigkill(lab, a, b):
     names, pid, status, out = run_child("hold", lambda c: c.kill())
     expect(status == -signal.SIGKILL, "child status %s" % status)
     expect(wait_gone(pid), "the child's process %d survived its parent's SIGKILL" % pid)
+    # Left behind: nobody could clean up. (A test starting meanwhile in parallel may already
+    # have collected them, as every Lab does at its start: that is the mechanism under test too.)
+    marked = [n for n in names if os.path.exists(os.path.join(netns.STATE_DIR, n + ".owner"))]
     left = [n for n in names if n in netns.netns_list()]
-    expect(left == names, "expected the namespaces to be left behind, found %s" % left)
+    expect(set(left) <= set(marked), "namespaces %s exist but only %s are marked as ours" % (
+        left, marked))
     netns.collect_stale()
     left = [n for n in names if n in netns.netns_list()]
     expect(not left, "stale namespaces not collected: %s" % left)
