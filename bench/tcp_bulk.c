@@ -40,36 +40,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kprog.h"
+
 #define SERVER_CHUNK 65536u       /* as tools/tcp_serve.c */
 #define CLIENT_CHUNK 131072u      /* iperf3's default write size */
 
-static volatile sig_atomic_t stop_requested;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop_requested = 1;
-}
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
-
-static void die(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("tcp_bulk: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    exit(1);
-}
+const char *const kprog_name = "tcp_bulk";
 
 static void usage(void)
 {

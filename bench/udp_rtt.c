@@ -51,38 +51,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kprog.h"
+
 #define MAX_SIZE 1472u            /* one Ethernet frame at MTU 1500 */
 #define MAX_COUNT 10000000u
 #define MIN_SIZE 8u               /* the sequence number */
 #define LOSS_LIMIT_PERMILLE 10u   /* more than 1% lost fails the run */
 
-static volatile sig_atomic_t stop_requested;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop_requested = 1;
-}
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
-
-static void die(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("udp_rtt: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    exit(1);
-}
+const char *const kprog_name = "udp_rtt";
 
 static void usage(void)
 {
