@@ -147,6 +147,49 @@ static const char *opt_value(int argc, char **argv, int *i, const char *opt)
     return NULL;
 }
 
+/* An option of the config table given as --name=value or --name value (argv[*i]; *i moves
+ * past a separate value). 0 if taken, -ENOENT if it is no such option, else set_option's
+ * status. */
+static int table_option(int argc, char **argv, int *i)
+{
+    const char *a = argv[*i];
+    if (strncmp(a, "--", 2) != 0)
+        return -ENOENT;
+    const char *eq = strchr(a + 2, '=');
+    char name[64];
+    size_t len = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+    if (!len || len >= sizeof(name))
+        return -ENOENT;
+    memcpy(name, a + 2, len);
+    name[len] = 0;
+    const char *value = eq ? eq + 1 : (*i + 1 < argc ? argv[*i + 1] : NULL);
+    int rc = value ? set_option(name, value) : -ENOENT;
+    if (rc == 0 && !eq)
+        (*i)++;
+    return rc;
+}
+
+/* Runs cmd with lib first in LD_PRELOAD (ahead of any the environment has). Returns only on
+ * failure, with the shell's status for it. */
+static int exec_preloaded(const char *lib, char **cmd)
+{
+    const char *old = getenv("LD_PRELOAD");
+    char *pre = NULL;
+    if (old && *old) {
+        size_t n = strlen(lib) + strlen(old) + 2;
+        pre = malloc(n);
+        if (!pre)
+            return 1;
+        snprintf(pre, n, "%s:%s", lib, old);
+    }
+    setenv("LD_PRELOAD", pre ? pre : lib, 1);
+    execvp(cmd[0], cmd);
+    int err = errno;
+    fprintf(stderr, "ustack run: %s: %s\n", cmd[0], strerror(err));
+    free(pre);
+    return err == ENOENT ? 127 : 126;
+}
+
 int cmd_run(int argc, char **argv)
 {
     char libbuf[PATH_MAX + 64];   /* realpath needs PATH_MAX */
@@ -190,24 +233,11 @@ int cmd_run(int argc, char **argv)
             lib = v;
             continue;
         }
-        if (strncmp(a, "--", 2) == 0) {
-            const char *eq = strchr(a + 2, '=');
-            char name[64];
-            size_t len = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
-            if (len && len < sizeof(name)) {
-                memcpy(name, a + 2, len);
-                name[len] = 0;
-                const char *value = eq ? eq + 1 : (i + 1 < argc ? argv[i + 1] : NULL);
-                int rc = value ? set_option(name, value) : -ENOENT;
-                if (rc == 0) {
-                    if (!eq)
-                        i++;
-                    continue;
-                }
-                if (rc != -ENOENT)
-                    return rc;
-            }
-        }
+        int rc = table_option(argc, argv, &i);
+        if (rc == 0)
+            continue;
+        if (rc != -ENOENT)
+            return rc;
         fprintf(stderr, "ustack run: unknown option \"%s\" (ustack run --help)\n", a);
         return 2;
     }
@@ -221,18 +251,5 @@ int cmd_run(int argc, char **argv)
         fprintf(stderr, "ustack run: %s: %s\n", lib, strerror(errno));
         return 1;
     }
-    const char *old = getenv("LD_PRELOAD");
-    char *pre = NULL;
-    if (old && *old) {
-        size_t n = strlen(lib) + strlen(old) + 2;
-        pre = malloc(n);
-        if (!pre)
-            return 1;
-        snprintf(pre, n, "%s:%s", lib, old);
-    }
-    setenv("LD_PRELOAD", pre ? pre : lib, 1);
-    execvp(argv[i + 1], argv + i + 1);
-    fprintf(stderr, "ustack run: %s: %s\n", argv[i + 1], strerror(errno));
-    free(pre);
-    return errno == ENOENT ? 127 : 126;
+    return exec_preloaded(lib, argv + i + 1);
 }
