@@ -175,6 +175,44 @@ static uint64_t ctr(struct ust_stack *s, const char *name)
     return v;
 }
 
+/* Appends the scenario's line of figures to out (and, with NETSIM_ONLY, more counters to
+ * stderr): a is the server's stack, b the client's. */
+static void report(const struct scenario *sc, struct sim *sim, struct ust_stack *a,
+                   struct ust_stack *b, int client_fd, uint64_t elapsed, char *out, size_t cap)
+{
+    struct ust_tcp_info ci = st_tcp_info(client_fd);
+    const struct fault_ctrs *fa = link_fault_counters(sim->a.fault, FAULT_TX);
+    const struct fault_ctrs *fb = link_fault_counters(sim->b.fault, FAULT_TX);
+    uint64_t bytes = (uint64_t)SIM_BYTES * (sc->both_ways ? 2 : 1);
+    double mbps = (double)bytes * 8 / ((double)elapsed / 1e9) / 1e6;
+    size_t len = strlen(out);
+    snprintf(out + len, cap - len,
+             "%-10s %4llu %8llu %9.3f %8.2f %6llu %6llu %5u %4llu %4llu %4llu %4llu %5llu %5llu "
+             "%5llu %5llu\n",
+             sc->name, (unsigned long long)sc->seed, (unsigned long long)bytes,
+             (double)elapsed / 1e6, mbps, (unsigned long long)ctr(b, "tcp.out_segs"),
+             (unsigned long long)ctr(b, "tcp.retrans_segs") +
+                 (unsigned long long)ctr(a, "tcp.retrans_segs"),
+             ci.total_retrans, (unsigned long long)(ctr(a, "tcp.timeouts") + ctr(b, "tcp.timeouts")),
+             (unsigned long long)(ctr(a, "tcp.fast_retrans") + ctr(b, "tcp.fast_retrans")),
+             (unsigned long long)(ctr(a, "tcp.dsack_recv") + ctr(b, "tcp.dsack_recv")),
+             (unsigned long long)(ctr(a, "tcp.ooo_segs") + ctr(b, "tcp.ooo_segs")),
+             (unsigned long long)(fa->drop_random + fb->drop_random),
+             (unsigned long long)(fa->dup + fb->dup),
+             (unsigned long long)(fa->reorder_held + fb->reorder_held),
+             (unsigned long long)(fa->out + fb->out));
+
+    if (getenv("NETSIM_ONLY")) {
+        static const char *const extra[] = { "tcp.rack_lost", "tcp.rack_reo_timeouts",
+                                             "tcp.tlp_probes", "tcp.tlp_losses",
+                                             "tcp.sack_recoveries", "tcp.timeouts",
+                                             "tcp.in_csum_errors", "tcp.in_errs" };
+        for (size_t k = 0; k < sizeof(extra) / sizeof(extra[0]); k++)
+            fprintf(stderr, "%s client %llu server %llu\n", extra[k],
+                    (unsigned long long)ctr(b, extra[k]), (unsigned long long)ctr(a, extra[k]));
+    }
+}
+
 /* Runs one scenario; appends its line to out. */
 static void run(const struct scenario *sc, uint8_t *pattern, char *out, size_t cap)
 {
@@ -230,37 +268,7 @@ static void run(const struct scenario *sc, uint8_t *pattern, char *out, size_t c
     }
     uint64_t elapsed = sim.clock.fake_ns - start;
 
-    struct ust_tcp_info ci = st_tcp_info(client.fd);
-    const struct fault_ctrs *fa = link_fault_counters(sim.a.fault, FAULT_TX);
-    const struct fault_ctrs *fb = link_fault_counters(sim.b.fault, FAULT_TX);
-    uint64_t bytes = (uint64_t)SIM_BYTES * (sc->both_ways ? 2 : 1);
-    double mbps = (double)bytes * 8 / ((double)elapsed / 1e9) / 1e6;
-    size_t len = strlen(out);
-    snprintf(out + len, cap - len,
-             "%-10s %4llu %8llu %9.3f %8.2f %6llu %6llu %5u %4llu %4llu %4llu %4llu %5llu %5llu "
-             "%5llu %5llu\n",
-             sc->name, (unsigned long long)sc->seed, (unsigned long long)bytes,
-             (double)elapsed / 1e6, mbps, (unsigned long long)ctr(b, "tcp.out_segs"),
-             (unsigned long long)ctr(b, "tcp.retrans_segs") +
-                 (unsigned long long)ctr(a, "tcp.retrans_segs"),
-             ci.total_retrans, (unsigned long long)(ctr(a, "tcp.timeouts") + ctr(b, "tcp.timeouts")),
-             (unsigned long long)(ctr(a, "tcp.fast_retrans") + ctr(b, "tcp.fast_retrans")),
-             (unsigned long long)(ctr(a, "tcp.dsack_recv") + ctr(b, "tcp.dsack_recv")),
-             (unsigned long long)(ctr(a, "tcp.ooo_segs") + ctr(b, "tcp.ooo_segs")),
-             (unsigned long long)(fa->drop_random + fb->drop_random),
-             (unsigned long long)(fa->dup + fb->dup),
-             (unsigned long long)(fa->reorder_held + fb->reorder_held),
-             (unsigned long long)(fa->out + fb->out));
-
-    if (getenv("NETSIM_ONLY")) {
-        static const char *const extra[] = { "tcp.rack_lost", "tcp.rack_reo_timeouts",
-                                             "tcp.tlp_probes", "tcp.tlp_losses",
-                                             "tcp.sack_recoveries", "tcp.timeouts",
-                                             "tcp.in_csum_errors", "tcp.in_errs" };
-        for (size_t k = 0; k < sizeof(extra) / sizeof(extra[0]); k++)
-            fprintf(stderr, "%s client %llu server %llu\n", extra[k],
-                    (unsigned long long)ctr(b, extra[k]), (unsigned long long)ctr(a, extra[k]));
-    }
+    report(sc, &sim, a, b, client.fd, elapsed, out, cap);
     ust_close(client.fd);
     ust_close(server.fd);
     ust_close(lfd);
