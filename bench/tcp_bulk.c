@@ -55,17 +55,6 @@ static void usage(void)
     exit(2);
 }
 
-static unsigned long long parse_num(const char *name, const char *text, unsigned long long min,
-                                    unsigned long long max)
-{
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(text, &end, 10);
-    if (errno || end == text || *end || v < min || v > max)
-        die("%s %s: expected a number from %llu to %llu", name, text, min, max);
-    return v;
-}
-
 struct opts {
     const char *addr;
     unsigned long port, lifetime, max_seconds;
@@ -108,23 +97,6 @@ static void parse(int argc, char **argv, struct opts *o, bool server)
     if (!o->addr || (server && o->discard == (o->source != 0)) ||
         (!server && o->recv == (o->send != 0)))
         usage();
-}
-
-static struct sockaddr_in sockaddr_of(const char *ip, unsigned long port)
-{
-    struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-    if (inet_pton(AF_INET, ip, &sin.sin_addr) != 1)
-        die("%s: not an IPv4 address", ip);
-    return sin;
-}
-
-static void handle_signals(void)
-{
-    struct sigaction sa = { .sa_handler = on_signal };   /* no SA_RESTART: calls see EINTR */
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGALRM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
 }
 
 /* The test stream (tools/tool_common.c): word i is splitmix64(i). */

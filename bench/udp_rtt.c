@@ -69,17 +69,6 @@ static void usage(void)
     exit(2);
 }
 
-static unsigned long parse_ulong(const char *name, const char *text, unsigned long min,
-                                 unsigned long max)
-{
-    char *end;
-    errno = 0;
-    unsigned long v = strtoul(text, &end, 10);
-    if (errno || end == text || *end || v < min || v > max)
-        die("%s %s: expected a number from %lu to %lu", name, text, min, max);
-    return v;
-}
-
 struct opts {
     const char *addr;
     unsigned long port, size, count, warmup, timeout_ms, max_seconds, lifetime;
@@ -107,40 +96,24 @@ static void parse(int argc, char **argv, struct opts *o, bool server)
         if (strcmp(a, server ? "--addr" : "--to") == 0)
             o->addr = v;
         else if (strcmp(a, "--port") == 0)
-            o->port = parse_ulong(a, v, 1, 65535);
+            o->port = (unsigned long)parse_num(a, v, 1, 65535);
         else if (server && strcmp(a, "--lifetime") == 0)
-            o->lifetime = parse_ulong(a, v, 1, 86400);
+            o->lifetime = (unsigned long)parse_num(a, v, 1, 86400);
         else if (!server && strcmp(a, "--size") == 0)
-            o->size = parse_ulong(a, v, MIN_SIZE, MAX_SIZE);
+            o->size = (unsigned long)parse_num(a, v, MIN_SIZE, MAX_SIZE);
         else if (!server && strcmp(a, "--count") == 0)
-            o->count = parse_ulong(a, v, 1, MAX_COUNT);
+            o->count = (unsigned long)parse_num(a, v, 1, MAX_COUNT);
         else if (!server && strcmp(a, "--warmup") == 0)
-            o->warmup = parse_ulong(a, v, 0, MAX_COUNT);
+            o->warmup = (unsigned long)parse_num(a, v, 0, MAX_COUNT);
         else if (!server && strcmp(a, "--timeout-ms") == 0)
-            o->timeout_ms = parse_ulong(a, v, 1, 10000);
+            o->timeout_ms = (unsigned long)parse_num(a, v, 1, 10000);
         else if (!server && strcmp(a, "--max-seconds") == 0)
-            o->max_seconds = parse_ulong(a, v, 1, 3600);
+            o->max_seconds = (unsigned long)parse_num(a, v, 1, 3600);
         else
             usage();
     }
     if (!o->addr)
         usage();
-}
-
-static struct sockaddr_in sockaddr_of(const char *ip, unsigned long port)
-{
-    struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-    if (inet_pton(AF_INET, ip, &sin.sin_addr) != 1)
-        die("%s: not an IPv4 address", ip);
-    return sin;
-}
-
-static void handle_signals(void)
-{
-    struct sigaction sa = { .sa_handler = on_signal };   /* no SA_RESTART: calls see EINTR */
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGALRM, &sa, NULL);
 }
 
 /* ---- Server ---- */
