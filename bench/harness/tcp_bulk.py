@@ -23,7 +23,7 @@ from pathlib import Path
 
 from .model import RunContext
 from .runner import BenchError, parse_figure
-from .udp_rtt import _netns, process_usage
+from .udp_rtt import NetScenario, _netns, process_usage
 
 PORT = 5201
 BYTES = 1 << 30          # per run (1 GiB); --quick: QUICK_BYTES
@@ -166,37 +166,14 @@ def server_counters(text: str, nbytes: int) -> dict:
     return out
 
 
-class Scenario:
-    """Hooks and sides of one tcp-bulk scenario (see udp_rtt.Scenario)."""
+class Scenario(NetScenario):
+    """Hooks and sides of one tcp-bulk scenario."""
 
-    def __init__(self, config: Config):
-        self.config = config
-        self.bench = None
-
-    def _guard(self, fn, *args):
-        netns = _netns()
-        try:
-            return fn(*args)
-        except (netns.TestFailure, netns.Skip) as exc:
-            raise BenchError(str(exc).strip().splitlines()[0][:300]) from exc
-
-    def setup(self, ctx: RunContext) -> None:
-        self.bench = self._guard(Bench, self.config, ctx)
-
-    def teardown(self, ctx: RunContext) -> None:
-        if self.bench is not None:
-            self.bench.close()
-            self.bench = None
+    bench_class = Bench
 
     def sides(self) -> tuple:
         c = self.config
-
-        def ustack(ctx: RunContext) -> tuple:
-            return self._guard(self.bench.ustack_run, ctx)
-
-        def kernel(ctx: RunContext) -> tuple:
-            return self._guard(self.bench.kernel_run, ctx)
-
+        ustack, kernel = self.side_functions()
         way = "--recv" if c.server_sends else "--send BYTES"
         mode = "--source BYTES" if c.server_sends else "--discard"
         client = f"taskset -c {CLIENT_CPU} tcp_bulk client --to IP --port {PORT} {way}"

@@ -240,12 +240,15 @@ def server_counters(text: str) -> dict:
     return found
 
 
-class Scenario:
-    """The hooks and sides of one udp-rtt scenario, sharing one Bench between setup and
+class NetScenario:
+    """The hooks and sides of one scenario run on network namespaces, sharing one bench (an
+    instance of `bench_class`, with ustack_run, kernel_run and close) between setup and
     teardown. Errors from netns (TestFailure, Skip) become BenchError, so a failing network
     scenario is reported as failed and the others still run."""
 
-    def __init__(self, config: Config):
+    bench_class = None
+
+    def __init__(self, config):
         self.config = config
         self.bench = None
 
@@ -257,22 +260,33 @@ class Scenario:
             raise BenchError(str(exc).strip().splitlines()[0][:300]) from exc
 
     def setup(self, ctx: RunContext) -> None:
-        self.bench = self._guard(Bench, self.config, ctx)
+        self.bench = self._guard(self.bench_class, self.config, ctx)
 
     def teardown(self, ctx: RunContext) -> None:
         if self.bench is not None:
             self.bench.close()
             self.bench = None
 
-    def sides(self) -> tuple:
-        """The two side callables (ustack, kernel), each with a `how` the report shows."""
-        c = self.config
+    def side_functions(self) -> tuple:
+        """The two side callables (ustack, kernel); the caller gives each a `how`."""
         def ustack(ctx: RunContext) -> tuple:
             return self._guard(self.bench.ustack_run, ctx)
 
         def kernel(ctx: RunContext) -> tuple:
             return self._guard(self.bench.kernel_run, ctx)
 
+        return ustack, kernel
+
+
+class Scenario(NetScenario):
+    """One udp-rtt (or tcp-rtt) scenario."""
+
+    bench_class = Bench
+
+    def sides(self) -> tuple:
+        """The two side callables (ustack, kernel), each with a `how` the report shows."""
+        c = self.config
+        ustack, kernel = self.side_functions()
         spin = (" --spin" if c.spin else "") + \
             (f" --tcp --timeout-ms {TCP_TIMEOUT_MS}" if c.tcp else "")
         client = (f"taskset -c {c.client_cpu} udp_rtt client --to IP --port {PORT} --size {SIZE} "
