@@ -45,12 +45,27 @@ bool ipv4_addr_is_broadcast(struct ust_stack *s, uint32_t addr)
     return false;
 }
 
-/* RFC 1122 3.2.1.3: a source must be a unicast address of some host, and never a loopback
- * address ((g): 127/8 "MUST NOT appear outside a host"; Linux drops it as a martian). */
-static bool is_martian_source(struct ust_stack *s, uint32_t src)
+enum addr_verdict { ADDR_OK, ADDR_NOT_OURS, ADDR_MARTIAN };
+
+/* The address checks of input, in one pass over the interfaces.
+ * RFC 1122 3.2.1.3: a host accepts datagrams for its addresses and broadcasts; we do not
+ * forward (3.3.1.1: a host that is not a router silently discards the rest). A source must be a
+ * unicast address of some host, and never a loopback address ((g): 127/8 "MUST NOT appear
+ * outside a host"; Linux drops it as a martian); as Linux (fib_validate_source), one of our own
+ * addresses as the source of a datagram that came from a link is spoofed, a martian too. */
+static enum addr_verdict check_addresses(struct ust_stack *s, uint32_t src, uint32_t dst,
+                                         bool looped)
 {
-    return src == 0 || (src >> 24) == 127 || (src >> 28) >= 14 ||
-           ipv4_addr_is_broadcast(s, src);
+    bool ours = dst == IPV4_LIMITED_BROADCAST;
+    /* 0/8 as a whole is not checked: only 0.0.0.0 itself, as before. Class D and E (and the
+     * limited broadcast) are >= 224.0.0.0. */
+    bool martian = src == 0 || (src >> 24) == 127 || (src >> 28) >= 14;
+    for (unsigned i = 0; i < s->n_ifaces; i++) {
+        const struct iface *ifc = &s->ifaces[i];
+        ours |= dst == ifc->addr || is_directed_broadcast(ifc, dst);
+        martian |= is_directed_broadcast(ifc, src) || (!looped && src == ifc->addr);
+    }
+    return !ours ? ADDR_NOT_OURS : martian ? ADDR_MARTIAN : ADDR_OK;
 }
 
 /* ---- Input ---- */
@@ -108,16 +123,13 @@ void ipv4_input(struct iface *ifc, struct pkt *p)
         count_parse_error(c, err);
         goto drop;
     }
-    /* RFC 1122 3.2.1.3: a host accepts datagrams for its addresses and broadcasts; we do not
-     * forward (3.3.1.1: a host that is not a router silently discards the rest). */
-    if (!stack_is_local_addr(s, ip.dst) && !ipv4_addr_is_broadcast(s, ip.dst)) {
+    switch (check_addresses(s, ip.src, ip.dst, ipv4_rx_cb(p)->looped)) {
+    case ADDR_OK:
+        break;
+    case ADDR_NOT_OURS:
         c->in_addr_errors++;
         goto drop;
-    }
-    /* As Linux (fib_validate_source): one of our own addresses as the source of a datagram
-     * that came from a link is spoofed, a martian too. */
-    if (is_martian_source(s, ip.src) ||
-        (!ipv4_rx_cb(p)->looped && stack_is_local_addr(s, ip.src))) {
+    case ADDR_MARTIAN:
         c->in_martian_source++;
         goto drop;
     }

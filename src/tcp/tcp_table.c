@@ -120,6 +120,7 @@ void tcb_free(struct tcb *tp)
     purge_queue(&tp->rcv_head, &tp->rcv_tail);
     tcp_ooo_purge(tp);
     s->tcp->tcbs--;
+    s->tcp->tcb_frees++;
     free(tp);
 }
 

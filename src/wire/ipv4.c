@@ -52,47 +52,48 @@ static int ipv4_parse_header(const uint8_t *buf, size_t len, struct ipv4_repr *r
     if (hdr_len > len)
         return WIRE_ETRUNC;
     uint16_t frag = wire_get16(buf + 6);
-    *r = (struct ipv4_repr){
-        .src = wire_get32(buf + 12),
-        .dst = wire_get32(buf + 16),
-        .protocol = buf[9],
-        .ttl = buf[8],
-        .tos = buf[1],
-        .df = (frag & IPV4_FLAG_DF) != 0,
-        .mf = (frag & IPV4_FLAG_MF) != 0,
-        .id = wire_get16(buf + 4),
-        .frag_off = (uint16_t)((frag & IPV4_FRAG_MASK) * 8),
-        .hdr_len = (uint8_t)hdr_len,
-        .total_len = wire_get16(buf + 2),
-        .options = hdr_len > IPV4_HDR_LEN ? buf + IPV4_HDR_LEN : NULL,
-        .options_len = (uint8_t)(hdr_len - IPV4_HDR_LEN),
-        .payload = buf + hdr_len,
-    };
+    /* Field by field: every one is set, so nothing needs clearing first. */
+    r->src = wire_get32(buf + 12);
+    r->dst = wire_get32(buf + 16);
+    r->protocol = buf[9];
+    r->ttl = buf[8];
+    r->tos = buf[1];
+    r->df = (frag & IPV4_FLAG_DF) != 0;
+    r->mf = (frag & IPV4_FLAG_MF) != 0;
+    r->id = wire_get16(buf + 4);
+    r->frag_off = (uint16_t)((frag & IPV4_FRAG_MASK) * 8);
+    r->hdr_len = (uint8_t)hdr_len;
+    r->total_len = wire_get16(buf + 2);
+    r->options = hdr_len > IPV4_HDR_LEN ? buf + IPV4_HDR_LEN : NULL;
+    r->options_len = (uint8_t)(hdr_len - IPV4_HDR_LEN);
+    r->payload = buf + hdr_len;
+    r->payload_len = 0;
     return WIRE_OK;
 }
 
 int ipv4_parse(const uint8_t *buf, size_t len, struct ipv4_repr *out)
 {
-    struct ipv4_repr r;
-    int err = ipv4_parse_header(buf, len, &r);
+    /* Straight into *out (on failure its contents are unspecified). */
+    int err = ipv4_parse_header(buf, len, out);
     if (err)
         return err;
     /* RFC 1122 3.2.1.2 and RFC 791 3.1: the checksum covers the header only; a header that
      * sums to 0xffff (folds to 0) is intact. Checked before the lengths, as Linux does, so a
      * corrupted length field is counted as corruption. */
-    if (csum_fold(csum_partial(buf, r.hdr_len, 0)) != 0)
+    if (csum_fold(csum_partial(buf, out->hdr_len, 0)) != 0)
         return WIRE_ECSUM;
-    if (r.total_len < r.hdr_len)
+    if (out->total_len < out->hdr_len)
         return WIRE_ELEN;
     /* Bytes after total_len are link padding (Ethernet pads frames to 60 bytes); fewer bytes
      * than total_len means the datagram was cut. */
-    if (r.total_len > len)
+    if (out->total_len > len)
         return WIRE_ETRUNC;
-    err = ipv4_walk_options(buf + IPV4_HDR_LEN, r.options_len);
-    if (err)
-        return err;
-    r.payload_len = (uint16_t)(r.total_len - r.hdr_len);
-    *out = r;
+    if (out->options_len) {
+        err = ipv4_walk_options(buf + IPV4_HDR_LEN, out->options_len);
+        if (err)
+            return err;
+    }
+    out->payload_len = (uint16_t)(out->total_len - out->hdr_len);
     return WIRE_OK;
 }
 

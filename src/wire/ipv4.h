@@ -40,7 +40,7 @@ struct ipv4_repr {
 
 /* Parses a datagram of `len` bytes (the Ethernet payload): version 4, IHL >= 5, header within
  * len, total_len >= header and <= len (a longer frame is Ethernet padding: the payload is cut to
- * total_len), options well formed, header checksum correct. */
+ * total_len), options well formed, header checksum correct. On failure *out is unspecified. */
 int ipv4_parse(const uint8_t *buf, size_t len, struct ipv4_repr *out);
 
 /* Parses the datagram header quoted in an ICMP error: as ipv4_parse, but without checking the

@@ -88,7 +88,8 @@ struct tcp_repr {
 };
 
 /* Parses a segment of `len` bytes (the IP payload): data offset >= 5 and within len, options
- * well formed. Does not verify the checksum (see tcp_checksum_ok). */
+ * well formed. Does not verify the checksum (see tcp_checksum_ok). On failure *out is
+ * unspecified. */
 int tcp_parse(const uint8_t *buf, size_t len, struct tcp_repr *out);
 
 /* Reads what an ICMP error quotes of a segment (RFC 792: its first 8 bytes): sport, dport and
