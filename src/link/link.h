@@ -38,9 +38,11 @@ enum link_offload {
     LINK_TX_SYNC = 1u << 4,       /* tx_burst is done with each frame when it returns (it copied
                                    * it out), so it may be handed shared packets (pkt_ref) */
     LINK_OFF_SG = 1u << 5,        /* accepts frames continued in a ->frag chain (gather) */
-    LINK_RX_LEVEL = 1u << 6,      /* rx_burst returning fewer frames than asked means the link
-                                   * is empty, and wait_fd stays readable while frames wait
-                                   * (level-triggered); without it only a return of 0 says so */
+    LINK_RX_LEVEL = 1u << 6,      /* wait_fd stays readable while frames wait (level-triggered),
+                                   * so rx_burst returning fewer frames than asked lets the
+                                   * stack treat the link as empty: the link may have stopped
+                                   * early, but a sleeper on wait_fd wakes at once for what is
+                                   * left; without it only a return of 0 says the link is empty */
 };
 
 struct link_caps {

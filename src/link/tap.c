@@ -25,7 +25,13 @@
  * dropped and counted; TCP's retransmission recovers it.
  *
  * One read() or writev() per frame: TAP has no batched calls. rx_burst reads until the device is
- * empty or the burst is full.
+ * empty or the burst is full, except in sparse mode: reading on until read() finds nothing
+ * costs one system call more per burst, and for request/response traffic a burst is a single
+ * frame, so that read would be one call in four (wait, read, the empty read, write). When
+ * bursts have been single frames, rx_burst stops after one frame; the device's readiness is
+ * level-triggered (LINK_RX_LEVEL), so a sleeper waiting on it wakes at once for any frame
+ * left. Every TAP_SPARSE_PROBE-th sparse burst reads on to the end, and a burst that finds
+ * more than one frame ends sparse mode.
  */
 #include "link/tap.h"
 
@@ -46,6 +52,7 @@
 CTR_DESCRIBE(tap_ctrs, TAP_COUNTERS)
 
 #define TAP_IOV_MAX 72   /* virtio header + up to 71 buffers: a TSO frame of 64 segments fits */
+#define TAP_SPARSE_PROBE 8
 
 struct tap_link {
     struct link link;
@@ -55,6 +62,8 @@ struct tap_link {
     struct pkt_pool *pool;
     struct pkt_pool *big_pool;
     struct pkt *spare;           /* big buffer behind each read (rx_gso), or NULL */
+    bool sparse;                 /* bursts are single frames: stop after one (see above) */
+    uint8_t sparse_bursts;       /* sparse bursts since the last one read on to the end */
     struct tap_ctrs ctrs;
     char ctr_name[48];
 };
@@ -154,6 +163,10 @@ static int tap_rx_burst(struct link *l, struct pkt **pkts, unsigned n)
 {
     struct tap_link *t = tap_of(l);
     unsigned got = 0;
+    if (t->sparse && ++t->sparse_bursts < TAP_SPARSE_PROBE)
+        n = n < 1 ? n : 1;
+    else
+        t->sparse_bursts = 0;
     while (got < n) {
         struct pkt *p = pkt_alloc(t->pool);
         if (!p) {
@@ -174,6 +187,9 @@ static int tap_rx_burst(struct link *l, struct pkt **pkts, unsigned n)
         l->ctrs.rx_bytes += (uint64_t)r;
         pkts[got++] = f;
     }
+    /* Sparse while bursts that read to the end find one frame at most. */
+    if (n > 1)
+        t->sparse = got <= 1;
     return (int)got;
 }
 

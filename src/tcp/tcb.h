@@ -211,6 +211,8 @@ struct tcb {
     uint8_t quickacks;           /* ACK at once for this many more segments (Linux quickack) */
     bool ack_now;                /* send an ACK on this pass */
     bool ack_pending;            /* data received that no ACK has covered yet */
+    uint64_t delack_due_ns;      /* when the delayed ACK is due (0: none is); the timer may
+                                  * still be armed for an earlier, stale deadline */
 
     /* Timers */
     struct timer rtx_timer;      /* retransmission or persist */

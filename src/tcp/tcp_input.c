@@ -39,7 +39,10 @@ void tcp_ack_sent(struct tcb *tp)
     tp->dsack_pending = false;
     if (tp->quickacks)
         tp->quickacks--;
-    timer_cancel(&tp->stack->wheel, &tp->delack_timer);
+    /* The timer is left armed (as Linux leaves its delack timer): when it fires with nothing
+     * pending it does nothing, and a delayed ACK due later moves it on (tcp_timer.c). Saves
+     * taking it off the wheel and putting it back for every other segment. */
+    tp->delack_due_ns = 0;
 }
 
 /* RFC 5961 7: challenge ACKs are rate limited (a stack-wide budget per second, as Linux). */
@@ -783,12 +786,14 @@ static bool predicted(const struct tcb *tp, const struct tcp_repr *th)
     return seq_geq(th->ack, tp->snd_una) && seq_leq(th->ack, tp->snd_nxt);
 }
 
-/* Takes a predicted segment (see predicted()): consumes sg->p. */
-static void fast_data_input(struct tcb *tp, struct segment *sg)
+/* Takes a predicted segment (see predicted()): consumes sg->p. Returns whether tcp_output
+ * has anything to do: an ACK to send, or data the ACK may have let go. */
+static bool fast_data_input(struct tcb *tp, struct segment *sg)
 {
     const struct tcp_repr *th = sg->th;
+    bool ack_step = th->ack != tp->snd_una || tp->snd_una != tp->snd_nxt;
     update_ts_recent(tp, th);
-    if (th->ack != tp->snd_una || tp->snd_una != tp->snd_nxt) {
+    if (ack_step) {
         ack_arrives(tp, sg);   /* new data acknowledged, or data in flight to watch */
     } else {
         /* Nothing in flight and nothing new: what ack_arrives would do comes down to this. */
@@ -806,19 +811,22 @@ static void fast_data_input(struct tcb *tp, struct segment *sg)
         tcp_sack_update_recent(tp);
     schedule_ack(tp, bytes);
     tcp_notify(tp);
+    return tp->ack_now || ack_step || tp->send_head;
 }
 
-static void connection_input(struct tcb *tp, struct segment *sg)
+/* Returns false when tcp_output has nothing to do afterwards. */
+static bool connection_input(struct tcb *tp, struct segment *sg)
 {
     tp->segs_in++;
     tp->last_recv_ns = tp->stack->now;
     if (predicted(tp, sg->th))
-        fast_data_input(tp, sg);
-    else if (tp->c.state == TCPS_SYN_SENT)
+        return fast_data_input(tp, sg);
+    if (tp->c.state == TCPS_SYN_SENT)
         syn_sent_input(tp, sg);
     else
         synchronized_input(tp, sg);
     /* tp may be gone now (an orphan closed, or replaced by a TIME_WAIT entry). */
+    return true;
 }
 
 void tcp_input(struct iface *ifc, const struct ipv4_repr *ip, struct pkt *p)
@@ -862,9 +870,9 @@ void tcp_input(struct iface *ifc, const struct ipv4_repr *ip, struct pkt *p)
     if (conn) {
         struct tcb *tp = (struct tcb *)conn;
         uint64_t frees = s->tcp->tcb_frees;
-        connection_input(tp, &sg);
-        /* Still alive (not freed, not closed) then send what became possible. */
-        if (s->tcp->tcb_frees == frees && tp->c.in_ehash)
+        bool more = connection_input(tp, &sg);
+        /* Still alive (not freed, not closed)? Then send what became possible. */
+        if (more && s->tcp->tcb_frees == frees && tp->c.in_ehash)
             tcp_output(tp);
         pkt_free(sg.p);
         return;

@@ -87,10 +87,16 @@ void tcp_arm_persist(struct tcb *tp)
     arm(tp, &tp->rtx_timer, (uint64_t)tcp_rto_us(tp) * NS_PER_US);
 }
 
+/* Due tcp_delack_ms after the first segment no ACK has covered. */
 void tcp_arm_delack(struct tcb *tp)
 {
+    if (tp->delack_due_ns)
+        return;
+    tp->delack_due_ns = tp->stack->now + (uint64_t)tp->stack->cfg.tcp_delack_ms * NS_PER_MS;
     if (!timer_is_armed(&tp->delack_timer))
-        arm(tp, &tp->delack_timer, (uint64_t)tp->stack->cfg.tcp_delack_ms * NS_PER_MS);
+        timer_arm(&tp->stack->wheel, &tp->delack_timer, tp->delack_due_ns);
+    /* else it is armed for an earlier deadline, left from an ACK since sent: it moves on
+     * to this one when it fires. */
 }
 
 void tcp_arm_keepalive(struct tcb *tp)
@@ -202,11 +208,14 @@ static void rtx_timer_fn(struct timer *t, uint64_t now)
 static void delack_timer_fn(struct timer *t, uint64_t now)
 {
     struct tcb *tp = container_of(t, struct tcb, delack_timer);
-    (void)now;
-    if (tp->ack_pending || tp->ack_now) {
-        tcp_counters(tp->stack)->delayed_acks++;
-        tcp_send_ack(tp);
+    if (!(tp->ack_pending || tp->ack_now))
+        return;
+    if (tp->delack_due_ns && now < tp->delack_due_ns) {
+        timer_arm(&tp->stack->wheel, &tp->delack_timer, tp->delack_due_ns);
+        return;   /* a stale deadline (see tcp_ack_sent) */
     }
+    tcp_counters(tp->stack)->delayed_acks++;
+    tcp_send_ack(tp);
 }
 
 /* ---- Keepalive and FIN_WAIT_2 ---- */
