@@ -427,7 +427,7 @@ ICOUNTS = [
                function="ipv4_input", exclude=CSUM_COPY_FUNCTIONS, exclude_label="csum*, memcpy",
                parts={"tcp_input": "tcp_input",
                       "tcp_output (every segment; it sends an ACK for every 2nd)": "tcp_output", "tcp_parse": "tcp_parse",
-                      "tcp_ehash_lookup (x2: find, then 'still there?')": "tcp_ehash_lookup"},
+                      "tcp_ehash_lookup": "tcp_ehash_lookup"},
                target=300),
     IcountPath("TCP receive fast path without the ACK it sends", ["{build}/bench/bench_tcp", "rx"],
                5_000,
