@@ -283,7 +283,13 @@ TCP_BULK_COMMON = ("one connection per run carrying %d MiB (the client times fro
                    "(bbr on this machine; ustack sends with cubic); server: `ustack echo ... --no-hash` or `tcp_bulk server`, "
                    "blocking / polling as each does (ustack echo sleeps in ust_poll), reads and "
                    "writes of 64 KiB, no hashing; client: kernel socket, 128 KiB writes or "
-                   "reads; IPv6 off in the namespaces" % (tcp_bulk.BYTES >> 20))
+                   "reads; IPv6 off in the namespaces. The paths differ in copies: "
+                   "kernel to kernel over veth, each byte is copied twice (sender's buffer "
+                   "into an skb, skb into the receiver's buffer; veth passes the skb on); "
+                   "through TAP three times (the TAP device's read() or write() copies "
+                   "between ustack's packet buffer and an skb, on top of ustack's own copy "
+                   "to or from the application), and the kernel's TCP work on the far side "
+                   "runs inside ustack's write() to the device" % (tcp_bulk.BYTES >> 20))
 
 
 def tcp_bulk_scenarios() -> list:
