@@ -108,7 +108,6 @@ struct ust_stack {
     unsigned n_socks;
     struct pkt *loopq_head;      /* datagrams we sent to ourselves, delivered on the next pass */
     struct pkt *loopq_tail;
-    unsigned depth;              /* nesting of stack_enter (the lock is taken once) */
     unsigned sleepers;           /* threads asleep in stack_wait */
     int wake_fd;                 /* eventfd that wakes them */
     struct stack_ctrs ctrs;
