@@ -55,6 +55,23 @@ static inline uint16_t csum_fold(uint32_t sum)
     return (uint16_t)~sum;
 }
 
+/* csum_partial of a 20-byte IPv4 header (no options), without a call and a loop: five 32-bit
+ * words added with end-around carry in 64 bits, the way RFC 1071 4.1 suggests for wider
+ * machines. */
+static inline uint32_t csum_partial_20(const void *buf)
+{
+    const uint8_t *b = buf;
+    uint64_t s = 0;
+    for (int i = 0; i < 20; i += 4) {
+        uint32_t w;
+        __builtin_memcpy(&w, b + i, 4);
+        s += w;
+    }
+    s = (s & 0xffffffffu) + (s >> 32);
+    s = (s & 0xffffffffu) + (s >> 32);
+    return (uint32_t)s;
+}
+
 /* The partial sum of the IPv4 pseudo-header (RFC 793 3.1, RFC 768). Addresses and length are
  * host order. */
 uint32_t csum_ipv4_pseudo(uint32_t src, uint32_t dst, uint8_t proto, uint16_t l4_len);

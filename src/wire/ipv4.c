@@ -80,7 +80,9 @@ int ipv4_parse(const uint8_t *buf, size_t len, struct ipv4_repr *out)
     /* RFC 1122 3.2.1.2 and RFC 791 3.1: the checksum covers the header only; a header that
      * sums to 0xffff (folds to 0) is intact. Checked before the lengths, as Linux does, so a
      * corrupted length field is counted as corruption. */
-    if (csum_fold(csum_partial(buf, out->hdr_len, 0)) != 0)
+    uint32_t sum = out->hdr_len == IPV4_HDR_LEN ? csum_partial_20(buf)
+                                                : csum_partial(buf, out->hdr_len, 0);
+    if (csum_fold(sum) != 0)
         return WIRE_ECSUM;
     if (out->total_len < out->hdr_len)
         return WIRE_ELEN;
@@ -137,7 +139,7 @@ size_t ipv4_emit(const struct ipv4_repr *r, uint8_t *buf, size_t cap)
     wire_put16(buf + 10, 0);
     wire_put32(buf + 12, r->src);
     wire_put32(buf + 16, r->dst);
-    uint16_t check = csum_fold(csum_partial(buf, IPV4_HDR_LEN, 0));
+    uint16_t check = csum_fold(csum_partial_20(buf));
     memcpy(buf + 10, &check, sizeof check);
     return IPV4_HDR_LEN;
 }
