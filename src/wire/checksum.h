@@ -63,9 +63,9 @@ static inline uint32_t csum_partial_20(const void *buf)
     const uint8_t *b = buf;
     uint64_t s = 0;
     for (int i = 0; i < 20; i += 4) {
-        uint32_t w;
-        __builtin_memcpy(&w, b + i, 4);
-        s += w;
+        uint32_t word;
+        __builtin_memcpy(&word, b + i, 4);
+        s += word;
     }
     s = (s & 0xffffffffu) + (s >> 32);
     s = (s & 0xffffffffu) + (s >> 32);
