@@ -84,11 +84,13 @@ static inline struct tcp_seg_cb *seg_cb(struct pkt *p)
 struct tcp_conn {
     struct tcp_conn *hash_next;  /* established table (4-tuple) */
     struct tcp_conn *bind_next;  /* bind table (local port) */
+    struct tcp_conn **bind_pprev;   /* what points at it in the bind table; NULL: not in it */
     uint32_t laddr, raddr;       /* host order */
     uint16_t lport, rport;
     uint8_t state;               /* enum tcp_state */
     bool compact;                /* a struct tcp_tw (TIME_WAIT entry), not a struct tcb */
-    bool in_ehash, in_bhash;
+    bool in_ehash;
+    bool bind_front;             /* bound by bind(): ahead of the port's connections */
 };
 
 enum tcp_timer_mode {
@@ -244,6 +246,7 @@ struct tcb {
     struct tcb *parent;          /* the listener of an embryonic or unaccepted connection */
     struct tcb *accept_next;     /* on the parent's accept queue */
     struct tcb *accept_head, *accept_tail;  /* listener: established, not yet accepted */
+    struct tcb *listen_next;     /* listener: the next on its port in the listener table */
     uint16_t backlog;            /* listener: accept queue limit */
     uint16_t accept_len;
     uint16_t synq_len;           /* listener: connections in SYN_RECEIVED */
@@ -274,6 +277,8 @@ void tcp_bhash_remove(struct ust_stack *s, struct tcp_conn *c);
 struct tcp_conn *tcp_ehash_lookup(struct ust_stack *s, uint32_t laddr, uint16_t lport,
                                   uint32_t raddr, uint16_t rport);
 struct tcb *tcp_listener_lookup(struct ust_stack *s, uint32_t laddr, uint16_t lport);
+/* The first listener on lport (then ->listen_next), NULL if none. */
+struct tcb *tcp_listeners(struct ust_stack *s, uint16_t lport);
 /* An ephemeral port for a connection to raddr:rport (RFC 6056 3.3.3). */
 int tcp_pick_port(struct ust_stack *s, struct tcb *tp, uint32_t raddr, uint16_t rport,
                   uint16_t *port);
