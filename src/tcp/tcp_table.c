@@ -96,10 +96,9 @@ struct tcb *tcb_alloc(struct ust_stack *s)
     tp->rcvbuf = s->cfg.tcp_rmem;
     tp->sndbuf = s->cfg.tcp_wmem;
     tp->cc = s->tcp->cc_default;
-    snprintf(tp->cc_name, sizeof(tp->cc_name), "%s", tp->cc->name);
-    tp->keepidle_s = s->cfg.tcp_keepalive_time_s;
-    tp->keepintvl_s = s->cfg.tcp_keepalive_intvl_s;
-    tp->keepcnt = s->cfg.tcp_keepalive_probes;
+    tp->keepidle_s = (uint16_t)s->cfg.tcp_keepalive_time_s;     /* config caps: 32767 */
+    tp->keepintvl_s = (uint16_t)s->cfg.tcp_keepalive_intvl_s;
+    tp->keepcnt = (uint8_t)s->cfg.tcp_keepalive_probes;      /* 127 */
     tcp_rtt_init(tp);
     tcp_timers_init(tp);
     s->tcp->tcbs++;
