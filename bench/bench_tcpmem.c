@@ -3,7 +3,7 @@
  * 100,000) whose buffers are empty, against a scripted peer on a loop link (link/loop.h) with a
  * fake clock that never moves (so no timer fires and nothing is sent once they are open).
  *
- *   bench_tcpmem queued [conns=N]    the stack listens on 64 ports; the peer opens the
+ *   bench_tcpmem queued [conns=N]    the stack listens on 4 ports; the peer opens the
  *                                    connections (SYN, then the ACK of the SYN-ACK, options as
  *                                    Linux sends them: MSS, SACK-permitted, timestamps, window
  *                                    scale) from one address and many ports; they stay
@@ -12,24 +12,28 @@
  *                                    no descriptor
  *   bench_tcpmem accepted [conns=N]  the same, and the application accepts each: a socket
  *                                    object and a descriptor per connection
- *   bench_tcpmem connected [conns=N] the stack connects (non-blocking ust_connect) to 64 ports
+ *   bench_tcpmem connected [conns=N] the stack connects (non-blocking ust_connect) to 4 ports
  *                                    of the peer, which answers each SYN with a SYN-ACK
  *
- * Every ustack socket's descriptor is a kernel eventfd, so "accepted" and "connected" need N
- * descriptors: when RLIMIT_NOFILE cannot be raised that far (its hard limit needs
- * CAP_SYS_RESOURCE), they open as many as it allows and say so ("conns", "limited_by").
+ * Every ustack socket's descriptor is a kernel descriptor (a duplicate of one placeholder
+ * eventfd), so "accepted" and "connected" need N descriptors: RLIMIT_NOFILE's soft and hard
+ * limits are raised to N + spare; when the hard limit cannot be raised (that needs
+ * CAP_SYS_RESOURCE), they open as many as it allows and say why ("conns", "limited_by").
  *
- * The connections are opened in batches of 256. Before the first and after the last, the
- * program reads its resident set (/proc/self/statm), the heap glibc has handed out (mallinfo2:
- * uordblks + hblkhd) and the kernel's slab objects for files and eventfds (/proc/slabinfo, if
- * readable: every ustack socket owns an eventfd as its descriptor); the differences divided by
- * N are the figures. Then it checks that every connection is ESTABLISHED with nothing queued
- * (ust_tcp_info: unread, unsent, unacked all 0) and that no packet buffer is held.
+ * The connections are opened in batches of 256; the first batch before measuring (it touches
+ * pages once for all: packet buffers, the arena's first growth). Before the second batch and
+ * after the last, the program reads its resident set (/proc/self/statm), the heap glibc has
+ * handed out (mallinfo2: uordblks + hblkhd), the kernel's slab objects for files and eventfds
+ * (/proc/slabinfo, if readable) and the size of its kernel descriptor table (computed from the
+ * highest descriptor, fs/file.c's layout); the differences divided by the connections opened
+ * meanwhile are the figures. Then it checks that every connection is ESTABLISHED with nothing
+ * queued (ust_tcp_info: unread, unsent, unacked all 0) and that no packet buffer is held.
  *
  * Options raised for the purpose: max_sockets (N + 64), somaxconn (65535), port_min/port_max
- * (1024-65535, connected), and RLIMIT_NOFILE's soft limit.
+ * (1024-65535, connected), and RLIMIT_NOFILE.
  *
- * Prints one JSON line: {"value": resident bytes per connection, "heap_per_conn", ...}.
+ * Prints one JSON line: {"value": user + kernel bytes per connection, "rss_per_conn",
+ * "kernel_per_conn", "heap_per_conn", ...}.
  */
 #include <errno.h>
 #include <inttypes.h>
