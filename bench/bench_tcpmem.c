@@ -3,7 +3,7 @@
  * 100,000) whose buffers are empty, against a scripted peer on a loop link (link/loop.h) with a
  * fake clock that never moves (so no timer fires and nothing is sent once they are open).
  *
- *   bench_tcpmem queued [conns=N]    the stack listens on 64 ports; the peer opens the
+ *   bench_tcpmem queued [conns=N]    the stack listens on 4 ports; the peer opens the
  *                                    connections (SYN, then the ACK of the SYN-ACK, options as
  *                                    Linux sends them: MSS, SACK-permitted, timestamps, window
  *                                    scale) from one address and many ports; they stay
@@ -12,24 +12,28 @@
  *                                    no descriptor
  *   bench_tcpmem accepted [conns=N]  the same, and the application accepts each: a socket
  *                                    object and a descriptor per connection
- *   bench_tcpmem connected [conns=N] the stack connects (non-blocking ust_connect) to 64 ports
+ *   bench_tcpmem connected [conns=N] the stack connects (non-blocking ust_connect) to 4 ports
  *                                    of the peer, which answers each SYN with a SYN-ACK
  *
- * Every ustack socket's descriptor is a kernel eventfd, so "accepted" and "connected" need N
- * descriptors: when RLIMIT_NOFILE cannot be raised that far (its hard limit needs
- * CAP_SYS_RESOURCE), they open as many as it allows and say so ("conns", "limited_by").
+ * Every ustack socket's descriptor is a kernel descriptor (a duplicate of one placeholder
+ * eventfd), so "accepted" and "connected" need N descriptors: RLIMIT_NOFILE's soft and hard
+ * limits are raised to N + spare; when the hard limit cannot be raised (that needs
+ * CAP_SYS_RESOURCE), they open as many as it allows and say why ("conns", "limited_by").
  *
- * The connections are opened in batches of 256. Before the first and after the last, the
- * program reads its resident set (/proc/self/statm), the heap glibc has handed out (mallinfo2:
- * uordblks + hblkhd) and the kernel's slab objects for files and eventfds (/proc/slabinfo, if
- * readable: every ustack socket owns an eventfd as its descriptor); the differences divided by
- * N are the figures. Then it checks that every connection is ESTABLISHED with nothing queued
- * (ust_tcp_info: unread, unsent, unacked all 0) and that no packet buffer is held.
+ * The connections are opened in batches of 256; the first batch before measuring (it touches
+ * pages once for all: packet buffers, the arena's first growth). Before the second batch and
+ * after the last, the program reads its resident set (/proc/self/statm), the heap glibc has
+ * handed out (mallinfo2: uordblks + hblkhd), the kernel's slab objects for files and eventfds
+ * (/proc/slabinfo, if readable) and the size of its kernel descriptor table (computed from the
+ * highest descriptor, fs/file.c's layout); the differences divided by the connections opened
+ * meanwhile are the figures. Then it checks that every connection is ESTABLISHED with nothing
+ * queued (ust_tcp_info: unread, unsent, unacked all 0) and that no packet buffer is held.
  *
  * Options raised for the purpose: max_sockets (N + 64), somaxconn (65535), port_min/port_max
- * (1024-65535, connected), and RLIMIT_NOFILE's soft limit.
+ * (1024-65535, connected), and RLIMIT_NOFILE.
  *
- * Prints one JSON line: {"value": resident bytes per connection, "heap_per_conn", ...}.
+ * Prints one JSON line: {"value": user + kernel bytes per connection, "rss_per_conn",
+ * "kernel_per_conn", "heap_per_conn", ...}.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -58,11 +62,10 @@
 
 #define STACK_IP 0xc6120002u     /* 198.18.0.2 */
 #define PEER_IP 0xc6120001u      /* 198.18.0.1 */
-/* Listening ports (the stack's or the peer's). Many, because finding the listener for a new
- * SYN walks the bind-hash chain of its port, where every connection on that port also sits
- * (tcp_listener_lookup): O(connections per port) per SYN, which would make opening 100,000
- * connections on 4 ports take minutes. Memory per connection does not depend on it. */
-#define NPORTS 64
+/* Listening ports (the stack's or the peer's): a few. Listeners have a table of their own
+ * (tcp_listener_lookup is O(listeners on the port)), so 25,000 connections on one port cost a
+ * SYN no more than one does. */
+#define NPORTS 4
 #define BASE_PORT 5001
 #define PEER_PORT_MIN 1024
 #define BATCH 256
@@ -86,6 +89,7 @@ struct mem_ctx {
 struct snapshot {
     uint64_t rss, heap;
     int64_t slab;                /* bytes of filp + eventfd_ctx objects; -1 if unreadable */
+    uint64_t fdtable;            /* the kernel's descriptor table of this process, bytes */
 };
 
 /* ---- Measuring ---- */
@@ -124,11 +128,38 @@ static int64_t slab_bytes(void)
     return found ? total : -1;
 }
 
-static struct snapshot snap(void)
+/* The size of the kernel's descriptor table once descriptor `max_fd` exists, from its layout
+ * (fs/file.c, alloc_fdtable: a power of two of at least 1 KiB worth of slots, one pointer per
+ * slot, two bitmaps of a bit per slot and one of a bit per 64 slots). It is kvmalloc'ed, so
+ * neither the resident set nor the slab rows see it. */
+static uint64_t fdtable_bytes(int max_fd)
+{
+    uint64_t per_kib = 1024 / sizeof(void *);
+    uint64_t nr = ((uint64_t)max_fd + 1 + per_kib - 1) / per_kib;
+    uint64_t p = 1;
+    while (p < nr)
+        p <<= 1;
+    nr = p * per_kib;
+    return nr * sizeof(void *) + 2 * nr / 8 + nr / 64 / 8;
+}
+
+static struct snapshot snap(int max_fd)
 {
     struct mallinfo2 mi = mallinfo2();
     return (struct snapshot){ .rss = rss_bytes(), .heap = mi.uordblks + mi.hblkhd,
-                              .slab = slab_bytes() };
+                              .slab = slab_bytes(), .fdtable = fdtable_bytes(max_fd) };
+}
+
+static int highest_fd(const struct mem_ctx *c)
+{
+    int max = 2;
+    for (unsigned k = 0; k < NPORTS; k++)
+        if (c->lfd[k] > max)
+            max = c->lfd[k];
+    for (uint32_t i = 0; i < c->n; i++)
+        if (c->fds[i] > max)
+            max = c->fds[i];
+    return max;
 }
 
 /* ---- The peer ---- */
@@ -313,9 +344,12 @@ static void check_idle(struct mem_ctx *c, bool queued)
 
 #define FD_SPARE (NPORTS + 64)   /* descriptors for the listeners and everything else */
 
-/* Raises RLIMIT_NOFILE to `need` if it can; returns how many descriptors there are room for. */
-static uint64_t raise_nofile(uint64_t need)
+/* Raises RLIMIT_NOFILE (soft and hard) to `need` if it can; returns how many descriptors there
+ * are room for, and in *why the errno of a refused raise (0 if none was refused). Raising the
+ * hard limit needs CAP_SYS_RESOURCE (root usually has it; a container may not give it). */
+static uint64_t raise_nofile(uint64_t need, int *why)
 {
+    *why = 0;
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
         bench_die("getrlimit: %s", strerror(errno));
@@ -325,6 +359,7 @@ static uint64_t raise_nofile(uint64_t need)
                                                                               : rl.rlim_max };
     if (setrlimit(RLIMIT_NOFILE, &want) == 0)
         return need;
+    *why = errno;
     rl.rlim_cur = rl.rlim_max;   /* the hard limit, at least */
     if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
         bench_die("setrlimit(RLIMIT_NOFILE): %s", strerror(errno));
@@ -396,14 +431,17 @@ int main(int argc, char **argv)
     uint64_t conns = bench_arg_u64(&a, "conns", 100000), asked = conns;
     if (conns < 1 || conns > MAX_CONNS)
         bench_die("conns must be 1..%u", MAX_CONNS);
-    const char *limited_by = "";
+    char limited_by[160] = "";
     if (!queued) {
-        uint64_t room = raise_nofile(conns + FD_SPARE);
+        int why;
+        uint64_t room = raise_nofile(conns + FD_SPARE, &why);
         if (room < conns + FD_SPARE) {
-            if (room < 2 * FD_SPARE)
+            if (room < 2 * FD_SPARE + BATCH)
                 bench_die("RLIMIT_NOFILE allows only %" PRIu64 " descriptors", room);
             conns = room - FD_SPARE;
-            limited_by = "RLIMIT_NOFILE";
+            snprintf(limited_by, sizeof(limited_by),
+                     "RLIMIT_NOFILE: hard limit %" PRIu64 ", raising it refused (%s%s)", room,
+                     strerror(why), why == EPERM ? ": no CAP_SYS_RESOURCE" : "");
         }
     }
     uint32_t per_port = (uint32_t)((conns + NPORTS - 1) / NPORTS);
@@ -412,9 +450,16 @@ int main(int argc, char **argv)
         bench_die("%u connections per listener: more than a backlog can hold", per_port);
     setup(&c, (uint32_t)conns, active, backlog);
 
-    struct snapshot before = snap();
+    /* A first batch before measuring: what the first connections touch once for all (packet
+     * buffers' pages, the arena's first growth) is not a cost per connection. */
+    uint32_t warm = conns >= 4 * BATCH ? BATCH : 0;
+    if (active && warm)
+        open_active(&c, 0, warm);
+    else if (warm)
+        open_passive(&c, 0, warm, !queued);
+    struct snapshot before = snap(highest_fd(&c));
     uint64_t t0 = clk_mono_ns();
-    for (uint32_t i = 0; i < conns; i += BATCH) {
+    for (uint32_t i = warm; i < conns; i += BATCH) {
         uint32_t count = conns - i < BATCH ? (uint32_t)conns - i : BATCH;
         if (active)
             open_active(&c, i, count);
@@ -422,23 +467,28 @@ int main(int argc, char **argv)
             open_passive(&c, i, count, !queued);
     }
     uint64_t t1 = clk_mono_ns();
-    struct snapshot after = snap();
+    struct snapshot after = snap(highest_fd(&c));
     check_idle(&c, queued);
 
-    double n = (double)conns;
+    double n = (double)(conns - warm);
+    double rss = (double)(after.rss - before.rss) / n;
     double slab = before.slab >= 0 && after.slab >= 0 ? (double)(after.slab - before.slab) / n
                                                       : -1;
+    double fdt = (double)(after.fdtable - before.fdtable) / n;
+    double kernel = (slab > 0 ? slab : 0) + fdt;
     printf("{\"scenario\": \"%s\", \"value\": %.1f, \"unit\": \"B/conn\", \"conns\": %" PRIu64
-           ", \"conns_asked\": %" PRIu64 ", \"limited_by\": \"%s\", \"rss_per_conn\": %.1f, \"heap_per_conn\": %.1f, \"kernel_slab_per_conn\": %.1f, "
+           ", \"conns_asked\": %" PRIu64 ", \"measured_over\": %" PRIu64
+           ", \"limited_by\": \"%s\", \"established\": %" PRIu64
+           ", \"rss_per_conn\": %.1f, \"heap_per_conn\": %.1f, \"kernel_slab_per_conn\": %.1f, "
+           "\"kernel_fdtable_per_conn\": %.1f, \"kernel_per_conn\": %.1f, "
            "\"with_kernel_per_conn\": %.1f, "
            "\"rss_before_kib\": %" PRIu64 ", \"rss_after_kib\": %" PRIu64
            ", \"heap_before_kib\": %" PRIu64 ", \"heap_after_kib\": %" PRIu64
            ", \"sizeof_tcb\": %zu, \"sizeof_sock\": %zu, \"open_s\": %.3f}\n",
-           a.scenario, (double)(after.rss - before.rss) / n, conns, asked, limited_by,
-           (double)(after.rss - before.rss) / n, (double)(after.heap - before.heap) / n, slab,
-           (double)(after.rss - before.rss) / n + (slab > 0 ? slab : 0),
+           a.scenario, rss + kernel, conns, asked, conns - warm, limited_by, (uint64_t)c.n,
+           rss, (double)(after.heap - before.heap) / n, slab, fdt, kernel, rss + kernel,
            before.rss >> 10, after.rss >> 10, before.heap >> 10, after.heap >> 10,
-           sizeof(struct tcb), sizeof(struct sock), (double)(t1 - t0) / 1e9);
+           sizeof(struct tcb), (size_t)SOCK_STREAM_SIZE, (double)(t1 - t0) / 1e9);
     fflush(stdout);
     /* Exit without closing: 100,000 closes would send 100,000 FINs to nobody. */
     return 0;

@@ -319,12 +319,15 @@ def tcp_bulk_scenarios() -> list:
 TCP_MEM_ALSO = {
     "heap_per_conn": "heap per connection (B, mallinfo2: what malloc handed out, its chunk "
                      "headers included)",
+    "rss_per_conn": "user memory per connection (B, resident set)",
     "kernel_slab_per_conn": "kernel slab per connection (B, filp + eventfd_ctx in "
                             "/proc/slabinfo, whole machine: approximate)",
-    "with_kernel_per_conn": "resident + kernel slab per connection (B)",
-    "conns": "connections held",
+    "kernel_fdtable_per_conn": "kernel descriptor table per connection (B, computed from "
+                               "fs/file.c's layout for the highest descriptor)",
+    "with_kernel_per_conn": "user + kernel per connection (B): the figure",
+    "conns": "connections held (all checked ESTABLISHED and idle)",
     "sizeof_tcb": "sizeof(struct tcb)",
-    "sizeof_sock": "sizeof(struct sock)",
+    "sizeof_sock": "a stream socket's allocation (B, SOCK_STREAM_SIZE)",
     "open_s": "time to open them all (s)",
 }
 
@@ -333,10 +336,11 @@ TCP_MEM_COMMON = ("one stack on a loop link with a fake clock (no timer fires), 
                   "SACK-permitted, timestamps, window scale), in batches of 256; nothing "
                   "sent or received after the handshake, so every buffer is empty (checked: "
                   "ESTABLISHED, nothing unread, unsent or unacknowledged, no packet buffer "
-                  "held); figure = (resident set after - before) / connections, from "
-                  "/proc/self/statm; max_sockets raised to the count + 64, somaxconn 65535; "
-                  "64 listening ports (see bench/bench_tcpmem.c: finding the listener walks "
-                  "its port's chain of connections); memory is deterministic, so %s")
+                  "held); figure = (resident set after - before, from /proc/self/statm, + the "
+                  "kernel's slab and descriptor table growth) / connections, the first batch "
+                  "of 256 opened before measuring (pages touched once for all); max_sockets "
+                  "raised to the count + 64, somaxconn 65535; 4 listening ports; memory is "
+                  "deterministic, so %s")
 
 
 def tcp_mem_scenarios() -> list:
@@ -353,15 +357,16 @@ def tcp_mem_scenarios() -> list:
                  conditions=TCP_MEM_COMMON % runs, **both),
         Scenario(name="tcp-mem/idle-accepted",
                  title="idle established connections, each accepted by the application "
-                       "(tcb + socket + its eventfd descriptor); 100,000 asked, as many as "
-                       "RLIMIT_NOFILE allows",
+                       "(tcb + socket + its descriptor, a duplicate of one placeholder "
+                       "eventfd); 100,000 asked, as many as RLIMIT_NOFILE allows",
                  subject=Side("accepted socket",
                               program("bench_tcpmem", "accepted", conns=100000)),
                  conditions=(TCP_MEM_COMMON % runs) + "; every ustack socket's descriptor is "
-                            "a kernel eventfd, so the count is capped by RLIMIT_NOFILE when "
-                            "its hard limit cannot be raised (see 'connections held'), and "
-                            "each also costs kernel memory outside the resident set (the "
-                            "kernel slab row)", **both),
+                            "a kernel descriptor (a duplicate of one placeholder eventfd: a "
+                            "descriptor table slot, no file of its own), so the count is "
+                            "capped by RLIMIT_NOFILE when its hard limit cannot be raised "
+                            "(raising it needs CAP_SYS_RESOURCE; see 'connections held')",
+                 **both),
         Scenario(name="tcp-mem/idle-connected",
                  title="idle established connections the application opened with connect(); "
                        "100,000 asked, as many as RLIMIT_NOFILE allows",

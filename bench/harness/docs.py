@@ -35,8 +35,10 @@ METHOD = """\
   bytes x 8 / time from establishment to end of stream, as Gbit/s.
 - Memory per idle connection (tcp-mem) comes from `bench/bench_tcpmem.c`: one stack, a
   scripted peer on a loop link, a fake clock; the resident set before and after opening the
-  connections, divided by their number. It does not vary from run to run, so it is measured
-  three times without a warm-up round.
+  connections (the first batch opened before measuring), plus what the kernel holds for their
+  descriptors (slab objects, and the descriptor table computed from the kernel's layout),
+  divided by their number. It does not vary from run to run, so it is measured three times
+  without a warm-up round.
 - Targets are checked against the median (or against the ratio, for "x baseline" targets).
 - Instruction counts come from `valgrind --tool=callgrind`: the program switches collection on
   only around N operations; a run with 2N operations minus the run with N, divided by N, gives

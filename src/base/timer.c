@@ -49,8 +49,6 @@ static inline void slot_link(struct timer_wheel *w, struct timer *t, unsigned le
         t->next->pprev = &t->next;
     *head = t;
     t->pprev = head;
-    t->level = (uint8_t)level;
-    t->slot = (uint8_t)slot;
     w->occupied[level] |= UINT64_C(1) << slot;
 }
 
@@ -83,8 +81,14 @@ static inline void slot_unlink(struct timer_wheel *w, struct timer *t)
     *t->pprev = t->next;
     if (t->next)
         t->next->pprev = t->pprev;
-    if (t->level < TIMER_LEVELS && !w->slots[t->level][t->slot])
-        w->occupied[t->level] &= ~(UINT64_C(1) << t->slot);
+    /* A slot empties only when its first timer goes with nothing after it: then pprev is the
+     * slot's head, inside w->slots, and its index names the level and slot. (On fire_slot's
+     * local list pprev points outside: no bit to maintain.) */
+    uintptr_t off = (uintptr_t)t->pprev - (uintptr_t)&w->slots[0][0];
+    if (!t->next && off < sizeof(w->slots)) {
+        size_t i = off / sizeof(w->slots[0][0]);
+        w->occupied[i / TIMER_SLOTS] &= ~(UINT64_C(1) << (i % TIMER_SLOTS));
+    }
     t->next = NULL;
     t->pprev = NULL;
 }
@@ -156,9 +160,7 @@ static unsigned fire_slot(struct timer_wheel *w, uint64_t tick, uint64_t now_ns)
      * callback cancelling another expired timer unlinks it from this local list. */
     w->slots[0][slot] = NULL;
     w->occupied[0] &= ~(UINT64_C(1) << slot);
-    expired->pprev = &expired;
-    for (struct timer *t = expired; t; t = t->next)
-        t->level = TIMER_LEVELS;   /* on the local list: no occupancy bit to maintain */
+    expired->pprev = &expired;   /* on a local list: outside w->slots, no bit to maintain */
 
     unsigned fired = 0;
     while (expired) {

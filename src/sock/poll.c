@@ -4,9 +4,10 @@
  *
  * Each round asks every ustack socket for its readiness (running its stack first) and asks the
  * kernel about the rest with a zero timeout. If nothing is ready, it sleeps in sock_sleep on the
- * kernel descriptors, every involved stack's link descriptors and wake-up line, and each ustack
- * socket's eventfd (registered as a waiter, so its protocol's notification wakes us), with a
- * timeout no later than the earliest stack timer. Then it goes round again.
+ * kernel descriptors, every involved stack's link descriptors and wake-up line, and the thread's
+ * own eventfd (sock_thread_line), with a waiter naming it on each ustack socket, so any of their
+ * protocols' notifications wakes us; the timeout is no later than the earliest stack timer.
+ * Then it goes round again.
  *
  * An epoll instance's descriptor (epoll.c) is polled as the kernel descriptor it is, after its
  * stacks have run and its readability has been brought up to date, so it reads as ready when
@@ -131,11 +132,13 @@ int sock_sleep(const struct sock_sleep *w, uint64_t deadline_ns)
 struct poll_obj {
     struct sock *so;             /* a ustack socket, else NULL */
     struct ep *ep;               /* a ustack epoll instance, else NULL */
+    struct sock_waiter w;        /* on so's waiters while we sleep */
 };
 
 struct poll_ctx {
     struct pollfd *fds;
     nfds_t nfds;
+    int line;                    /* the thread's eventfd, while sleeping */
     struct poll_obj *obj;        /* obj[i] for fds[i] */
     struct ust_stack *stacks[POLL_STACK_MAX];
     unsigned n_stacks;
@@ -185,7 +188,8 @@ static int poll_round(struct poll_ctx *c, bool all)
 }
 
 /* Registers (or not) as a waiter on the stack's sockets, so their notifications write the
- * eventfds we sleep on; on registering, says whether one is ready after all. Lock held. */
+ * thread's eventfd we sleep on; on registering, says whether one is ready after all. Lock
+ * held. */
 static bool poll_arm(void *ctx, struct ust_stack *s, int delta)
 {
     struct poll_ctx *c = ctx;
@@ -194,45 +198,47 @@ static bool poll_arm(void *ctx, struct ust_stack *s, int delta)
         struct sock *so = c->obj[i].so;
         if (!so || so->stack != s)
             continue;
-        so->waiters += (unsigned)delta;
-        if (delta > 0 && sock_revents(so, c->fds[i].events))
-            ready = true;
+        if (delta > 0) {
+            c->obj[i].w.line = c->line;
+            sock_waiter_add(so, &c->obj[i].w);
+            if (sock_revents(so, c->fds[i].events))
+                ready = true;
+        } else {
+            sock_waiter_del(so, &c->obj[i].w);
+        }
     }
     return ready;
 }
 
-static bool is_sock_line(const struct poll_ctx *c, int fd)
-{
-    for (nfds_t i = 0; i < c->nfds; i++)
-        if (c->obj[i].so && c->obj[i].so->fd == fd)
-            return true;
-    return false;
-}
-
-/* Sleeps until something may have changed or `deadline` passes. */
+/* Sleeps until something may have changed or `deadline` passes: on the kernel descriptors
+ * and, for the ustack sockets, on the thread's eventfd (their numbers are only placeholders). */
 static int poll_sleep(struct poll_ctx *c, uint64_t deadline)
 {
+    c->line = sock_thread_line();
+    if (c->line < 0)
+        return c->line;
     struct pollfd local[POLL_ON_STACK];
-    struct pollfd *w = c->nfds <= POLL_ON_STACK ? local : calloc(c->nfds, sizeof(*w));
+    struct pollfd *w = c->nfds < POLL_ON_STACK ? local : calloc(c->nfds + 1, sizeof(*w));
     if (!w)
         return -ENOMEM;
     nfds_t n = 0;
+    bool socks = false;
     for (nfds_t i = 0; i < c->nfds; i++) {
-        if (c->fds[i].fd < 0)
-            continue;
-        short events = c->obj[i].so ? POLLIN : c->fds[i].events;   /* a socket's eventfd */
-        w[n++] = (struct pollfd){ .fd = c->fds[i].fd, .events = events };
+        if (c->obj[i].so)
+            socks = true;
+        else if (c->fds[i].fd >= 0)
+            w[n++] = (struct pollfd){ .fd = c->fds[i].fd, .events = c->fds[i].events };
     }
+    nfds_t line = n;
+    if (socks)
+        w[n++] = (struct pollfd){ .fd = c->line, .events = POLLIN };
     struct sock_sleep sl = { .stacks = c->stacks, .n_stacks = c->n_stacks, .fds = w, .nfds = n,
                              .arm = poll_arm, .ctx = c };
     int err = sock_sleep(&sl, deadline);
-    /* Drain the sockets' eventfds that fired, so the next sleep does not return at once. */
-    for (nfds_t i = 0; i < n; i++) {
-        uint64_t v;
-        if ((w[i].revents & POLLIN) && is_sock_line(c, w[i].fd) &&
-            read(w[i].fd, &v, sizeof(v)) < 0)
-            v = 0;
-    }
+    /* Drain the line if it fired, so the next sleep does not return at once. */
+    uint64_t v;
+    if (socks && (w[line].revents & POLLIN) && read(c->line, &v, sizeof(v)) < 0)
+        v = 0;
     if (w != local)
         free(w);
     return err;

@@ -129,16 +129,92 @@ bool sock_fd_is_ours(int fd)
 
 /* ---- Life cycle ---- */
 
-/* A socket object with its descriptor (an eventfd), not yet attached to anything. */
+/* ---- Descriptors and wake-up lines ---- */
+
+static pthread_once_t placeholder_once = PTHREAD_ONCE_INIT;
+static int placeholder_fd = -1;
+static int placeholder_err;
+
+static void placeholder_init(void)
+{
+    /* Close-on-exec: duplicates carry their own flag, so it says nothing about the sockets'. */
+    placeholder_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    placeholder_err = placeholder_fd < 0 ? -errno : 0;
+}
+
+int sock_placeholder(void)
+{
+    pthread_once(&placeholder_once, placeholder_init);
+    return placeholder_fd >= 0 ? placeholder_fd : placeholder_err;
+}
+
+static __thread int thread_line = -1;
+static pthread_once_t line_once = PTHREAD_ONCE_INIT;
+static pthread_key_t line_key;
+
+static void line_thread_exit(void *v)
+{
+    close((int)(intptr_t)v - 1);
+}
+
+/* The child of fork shares its parent's eventfds: its own sleeps must not drain the parent's
+ * wake-ups (nor the parent's wake the child), so it forgets the line and makes its own. */
+static void line_after_fork_child(void)
+{
+    if (thread_line >= 0)
+        close(thread_line);
+    thread_line = -1;
+    pthread_setspecific(line_key, NULL);
+}
+
+static void line_init(void)
+{
+    pthread_key_create(&line_key, line_thread_exit);
+    pthread_atfork(NULL, NULL, line_after_fork_child);
+}
+
+int sock_thread_line(void)
+{
+    if (thread_line >= 0)
+        return thread_line;
+    pthread_once(&line_once, line_init);
+    int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    thread_line = fd;
+    pthread_setspecific(line_key, (void *)(intptr_t)(fd + 1));   /* closed at thread exit */
+    return fd;
+}
+
+void sock_waiter_add(struct sock *so, struct sock_waiter *w)
+{
+    w->next = so->waiters;
+    so->waiters = w;
+}
+
+void sock_waiter_del(struct sock *so, struct sock_waiter *w)
+{
+    struct sock_waiter **pp = &so->waiters;
+    while (*pp && *pp != w)
+        pp = &(*pp)->next;
+    if (*pp)
+        *pp = w->next;
+}
+
+/* A socket object with its descriptor (a duplicate of the placeholder: the lowest free number,
+ * as socket(2) would give), not yet attached to anything. */
 static int sock_new(struct ust_stack *s, int type, int protocol, bool nonblock, bool cloexec,
                     struct sock **out)
 {
     if (!fdtab_ready())
         return -ENOMEM;
-    struct sock *so = calloc(1, sizeof(*so));
+    int ph = sock_placeholder();
+    if (ph < 0)
+        return ph;
+    struct sock *so = calloc(1, type == SOCK_STREAM ? SOCK_STREAM_SIZE : sizeof(*so));
     if (!so)
         return -ENOBUFS;
-    int fd = eventfd(0, EFD_NONBLOCK | (cloexec ? EFD_CLOEXEC : 0));
+    int fd = fcntl(ph, cloexec ? F_DUPFD_CLOEXEC : F_DUPFD, 0);
     if (fd < 0) {
         int err = -errno;
         free(so);
@@ -150,8 +226,8 @@ static int sock_new(struct ust_stack *s, int type, int protocol, bool nonblock, 
         return -EMFILE;
     }
     so->fd = fd;
-    so->type = type;
-    so->protocol = protocol;
+    so->type = (uint8_t)type;
+    so->protocol = (uint8_t)protocol;
     so->nonblock = nonblock;
     so->refs = 1;
     so->stack = s;
@@ -369,9 +445,9 @@ void sock_notify(void *owner)
     struct sock *so = owner;
     if (so->ep_items)
         epoll_sock_notify(so);
-    if (so->waiters) {
+    for (struct sock_waiter *w = so->waiters; w; w = w->next) {
         uint64_t one = 1;
-        ssize_t rc = write(so->fd, &one, sizeof(one));
+        ssize_t rc = write(w->line, &one, sizeof(one));
         (void)rc;   /* EAGAIN means the counter is already nonzero: still a wake-up */
     }
 }
@@ -391,9 +467,12 @@ int sock_wait(struct sock *so, uint64_t deadline_ns)
         return -EBADF;
     if (sock_interrupted && sock_interrupted())
         return -EINTR;
-    so->waiters++;
-    int rc = stack_wait(so->stack, deadline_ns, so->fd);
-    so->waiters--;
+    struct sock_waiter w = { .line = sock_thread_line() };
+    if (w.line < 0)
+        return w.line;
+    sock_waiter_add(so, &w);
+    int rc = stack_wait(so->stack, deadline_ns, w.line);
+    sock_waiter_del(so, &w);
     if (so->closing)
         return -EBADF;
     return rc;

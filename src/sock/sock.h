@@ -1,11 +1,17 @@
 /*
  * Socket objects and the descriptor table.
  *
- * Every ustack socket is backed by a real kernel descriptor: an eventfd made when the socket is
- * created, whose number is the socket's descriptor. So ustack descriptors never collide with the
- * program's other descriptors, FD_CLOEXEC and descriptor limits behave as usual, and the eventfd
- * doubles as the socket's wake-up line: a thread that blocks on the socket sleeps on it, and the
- * protocol's notification writes it.
+ * Every ustack socket is backed by a real kernel descriptor whose number is the socket's
+ * descriptor: a duplicate of one process-wide placeholder eventfd (sock_placeholder), made when
+ * the socket is created. So ustack descriptors never collide with the program's other
+ * descriptors, and FD_CLOEXEC and descriptor limits behave as usual, while a socket costs the
+ * kernel only a slot in the descriptor table (no file or eventfd of its own). Nothing ever reads
+ * or writes the placeholder.
+ *
+ * Wake-ups go to threads, not sockets: a thread that sleeps on sockets (a blocking call,
+ * ust_poll) puts a sock_waiter naming its own eventfd (sock_thread_line, one per thread, made on
+ * first need) on each socket's list, and the protocol's notification writes the eventfd of every
+ * waiter listed. So ust_poll sleeps on one eventfd however many sockets it watches.
  *
  * The table maps descriptor numbers to sockets for the whole process (sockets of several stacks
  * share it). Lookups take a reference under a read lock; close removes the entry first and frees
@@ -17,6 +23,7 @@
 #define UST_SOCK_SOCK_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -31,16 +38,22 @@ enum sock_shutdown {
     SOCK_SEND_SHUTDOWN = 2,
 };
 
+/* A thread asleep on a socket, on the socket's list for the time of the sleep (stack lock). */
+struct sock_waiter {
+    struct sock_waiter *next;
+    int line;                    /* the thread's eventfd (sock_thread_line) */
+};
+
 struct sock {
-    int fd;                      /* also the eventfd that wakes threads blocked on it */
-    int type;                    /* SOCK_DGRAM */
-    int protocol;
+    int fd;                      /* a duplicate of the placeholder: the socket's number */
     int refs;                    /* the table's plus one per thread using it (atomic) */
+    uint8_t type;                /* SOCK_STREAM or SOCK_DGRAM */
+    uint8_t protocol;            /* IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP */
     bool nonblock;               /* O_NONBLOCK */
     bool closing;                /* closed: blocked callers return EBADF */
     bool reuseaddr, reuseport;   /* SOCK_STREAM: SO_REUSEADDR, SO_REUSEPORT */
     uint8_t shutdown;            /* enum sock_shutdown */
-    unsigned waiters;            /* threads sleeping on it (stack lock) */
+    struct sock_waiter *waiters; /* threads sleeping on it (stack lock) */
     uint64_t rcvtimeo_ns;        /* SO_RCVTIMEO, 0 = forever */
     uint64_t sndtimeo_ns;        /* SO_SNDTIMEO */
     struct ust_stack *stack;
@@ -51,11 +64,16 @@ struct sock {
     struct ep_item *ep_items;
     uint32_t ep_seen;            /* readiness (POLL* bits) */
     uint32_t ep_rx;              /* receive queue length (bytes or datagrams) */
+    /* Last, so that a stream socket is allocated without room for a pcb it never uses
+     * (SOCK_STREAM_SIZE). */
     union {
         struct udp_pcb udp;      /* SOCK_DGRAM */
         struct tcb *tcp;         /* SOCK_STREAM: owned by TCP once closed */
     };
 };
+
+/* A stream socket's allocation: everything up to and including the tcb pointer. */
+#define SOCK_STREAM_SIZE (offsetof(struct sock, tcp) + sizeof(struct tcb *))
 
 /* The socket behind fd with a reference taken, or NULL if fd is not a ustack socket. */
 struct sock *sock_get(int fd);
@@ -70,14 +88,14 @@ int sock_create(struct ust_stack *s, int type, int protocol, bool nonblock, bool
 int sock_adopt(struct ust_stack *s, struct tcb *tp, bool nonblock, bool cloexec,
                struct sock **out);
 /* Moves the socket behind descriptor `from` to number `to` (which must not be a ustack socket):
- * the eventfd is duplicated onto `to` (replacing whatever `to` was, atomically, as dup3 does),
+ * the placeholder is duplicated onto `to` (replacing whatever `to` was, atomically, as dup3 does),
  * the table and the socket follow, and `from` is closed. For the LD_PRELOAD shim, which decides
  * late that a descriptor the program already holds becomes a ustack socket. The socket must
  * have no waiters and no epoll watchers yet. Returns 0 or a negative errno. */
 int sock_renumber(int from, int to, bool cloexec);
 /* Makes the socket known by number `to` instead of `from`, where `to` is already a duplicate
- * of its eventfd (the shim's dup of a ustack socket, when the original number is closed);
- * closes nothing. Threads asleep on it are unaffected (they sleep on the eventfd itself).
+ * of its descriptor (the shim's dup of a ustack socket, when the original number is closed);
+ * closes nothing. Threads asleep on it are unaffected (they sleep on their own eventfds).
  * Returns 0 or a negative errno. */
 int sock_rekey(int from, int to);
 /* Closes it (the descriptor becomes free). Returns 0 or a negative errno. */
@@ -105,8 +123,19 @@ void epoll_sock_settle(struct sock *so);
 extern bool (*sock_interrupted)(void);
 
 /* Blocks (stack lock held) until the socket may have changed, deadline_ns passes, or a signal.
- * Returns 0, -EINTR, or -EBADF if the socket was closed meanwhile. */
+ * Returns 0, -EINTR, -EBADF if the socket was closed meanwhile, or the errno of making the
+ * thread's eventfd (-EMFILE ...). */
 int sock_wait(struct sock *so, uint64_t deadline_ns);
+
+/* The calling thread's wake-up eventfd (non-blocking, close-on-exec), made on first use and
+ * closed when the thread exits; a forked child makes its own. A negative errno if it cannot be
+ * made. */
+int sock_thread_line(void);
+/* Puts w (w->line set) on / takes it off the socket's waiters. Stack lock held. */
+void sock_waiter_add(struct sock *so, struct sock_waiter *w);
+void sock_waiter_del(struct sock *so, struct sock_waiter *w);
+/* The descriptor every socket's number duplicates (made on first use), or a negative errno. */
+int sock_placeholder(void);
 
 /* Deadline for a blocking operation: now for a non-blocking one, else now + timeout (if any). */
 uint64_t sock_deadline(const struct sock *so, bool dontwait, uint64_t timeout_ns);

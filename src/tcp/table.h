@@ -16,7 +16,14 @@ struct tcb;
 struct tcp_table {
     struct tcp_conn **ehash;     /* established, SYN_RECEIVED and TIME_WAIT by 4-tuple */
     uint32_t ehash_size;         /* power of two */
-    struct tcp_conn **bhash;     /* by local port (65536 heads) */
+    /* By local port (65536 heads): every connection, listener, bound socket and TIME_WAIT
+     * entry using the port, doubly linked so removal is O(1). Sockets bound by bind() come
+     * first, the port's connections after them, so the questions asked of bound sockets
+     * (tcp_pick_port) never walk the connections. */
+    struct tcp_conn **bhash;
+    /* Listeners by local port (65536 heads), linked through listen_next: a SYN finds its
+     * listener in O(listeners on the port), however many connections the port has. */
+    struct tcb **lhash;
     uint32_t conns;              /* connections past SYN_SENT, TIME_WAIT excluded */
     uint32_t tcbs;               /* allocated control blocks (leak checks) */
     uint32_t tws;                /* TIME_WAIT entries */

@@ -84,11 +84,13 @@ static inline struct tcp_seg_cb *seg_cb(struct pkt *p)
 struct tcp_conn {
     struct tcp_conn *hash_next;  /* established table (4-tuple) */
     struct tcp_conn *bind_next;  /* bind table (local port) */
+    struct tcp_conn **bind_pprev;   /* what points at it in the bind table; NULL: not in it */
     uint32_t laddr, raddr;       /* host order */
     uint16_t lport, rport;
     uint8_t state;               /* enum tcp_state */
     bool compact;                /* a struct tcp_tw (TIME_WAIT entry), not a struct tcb */
-    bool in_ehash, in_bhash;
+    bool in_ehash;
+    bool bind_front;             /* bound by bind(): ahead of the port's connections */
 };
 
 enum tcp_timer_mode {
@@ -127,6 +129,9 @@ struct tcp_undo {
     bool resent;                 /* the episode retransmitted something */
 };
 
+/* Laid out for size (docs/design.md, "Memory per connection"): fields of a kind kept
+ * together, but small ones placed where they leave no padding, and each type as narrow as its
+ * range allows (Linux's limits: keepalive times up to 32767 s, 127 probes; errno values). */
 struct tcb {
     struct tcp_conn c;
     struct ust_stack *stack;
@@ -154,17 +159,19 @@ struct tcb {
     uint16_t rcv_mss;            /* largest segment the peer has sent (delayed ACK judge) */
     uint8_t snd_wscale;          /* shift applied to windows the peer sends */
     uint8_t rcv_wscale;          /* shift applied to windows we send */
-    bool ts_ok, sack_ok, wscale_ok;
     uint32_t ts_recent;          /* RFC 7323 TS.Recent */
-    uint64_t ts_recent_ns;       /* when TS.Recent was set (PAWS 24-day rule) */
     uint32_t ts_offset;          /* per-connection random offset of our timestamps */
+    uint64_t ts_recent_ns;       /* when TS.Recent was set (PAWS 24-day rule) */
     uint32_t last_ack_sent;      /* RFC 7323 4.3: Last.ACK.sent */
+    bool ts_ok, sack_ok, wscale_ok;
 
     /* RTT and retransmission (RFC 6298), in microseconds */
-    uint32_t srtt_us, rttvar_us, rto_us, min_rtt_us;
     uint8_t backoff;             /* RTO doublings since the last new ACK */
+    uint32_t srtt_us, rttvar_us, rto_us, min_rtt_us;
     uint8_t rtx_mode;            /* enum tcp_timer_mode */
+    uint8_t probes;              /* keepalive or zero-window probes sent without answer */
     uint16_t retries;            /* consecutive timeouts without progress */
+    uint32_t user_timeout_ms;    /* TCP_USER_TIMEOUT, 0: the retry count decides */
     uint64_t rto_start_ns;       /* first timeout of the current stall (for the retry limit) */
 
     /* Congestion control */
@@ -175,13 +182,13 @@ struct tcb {
     bool in_recovery;
     bool rto_recovery;           /* retransmitting after an RTO (go-back-N of lost segments) */
     uint8_t dupacks;
+    bool cwnd_limited;
     uint32_t sacked_bytes;       /* bytes in flight marked SACKED */
     uint32_t lost_bytes;         /* bytes marked LOST and not resent */
     uint32_t retrans_bytes;      /* bytes retransmitted and not acked or lost again */
     uint32_t high_sacked;        /* highest sequence SACKed (RFC 6675 HighACK side) */
     uint64_t last_send_ns;       /* for the after-idle restart (RFC 5681 4.1) */
     uint64_t last_recv_ns;       /* for keepalive */
-    bool cwnd_limited;
     struct tcp_rack rack;        /* RFC 8985 loss detection (SACK connections) */
     struct tcp_undo undo;
 
@@ -189,22 +196,6 @@ struct tcb {
     uint32_t snd_sml;            /* end of the last sub-MSS segment sent (Minshall's Nagle) */
     uint16_t reno_dupacks;       /* without SACK: segments the dupacks say have left (Linux's
                                   * "reno SACKs"), counted like SACKed bytes in the pipe */
-
-    /* Queues */
-    struct pkt *snd_head, *snd_tail;  /* every segment from snd_una on */
-    struct pkt *send_head;            /* first segment not yet sent (NULL: all sent) */
-    uint32_t snd_queued;              /* payload bytes on the send queue */
-    uint32_t sndbuf;                  /* limit on snd_queued (SO_SNDBUF) */
-    struct pkt *rcv_head, *rcv_tail;  /* in-order data not yet read */
-    uint32_t rcv_queued;              /* payload bytes on the receive queue */
-    uint32_t rcv_mem;                 /* buffer bytes held by rcv and ooo queues */
-    uint32_t rcvbuf;                  /* SO_RCVBUF (payload bytes we may advertise) */
-    struct pkt *ooo_head;             /* out-of-order segments, sorted, disjoint */
-    uint32_t ooo_bytes;
-    struct tcp_sack_block dsack;      /* a duplicate to report (RFC 2883), if dsack_pending */
-    bool dsack_pending;
-    uint8_t sack_recent_n;            /* blocks in sack_recent, most recent first (RFC 2018 4) */
-    struct tcp_sack_block sack_recent[TCP_MAX_SACK_BLOCKS];
 
     /* Delayed ACK (RFC 1122 4.2.3.2, RFC 5681 4.2) */
     uint8_t unacked_segs;        /* full-sized segments received since our last ACK */
@@ -214,21 +205,39 @@ struct tcb {
     uint64_t delack_due_ns;      /* when the delayed ACK is due (0: none is); the timer may
                                   * still be armed for an earlier, stale deadline */
 
+    /* SACK blocks we send */
+    bool dsack_pending;
+    uint8_t sack_recent_n;            /* blocks in sack_recent, most recent first (RFC 2018 4) */
+    struct tcp_sack_block dsack;      /* a duplicate to report (RFC 2883), if dsack_pending */
+    struct tcp_sack_block sack_recent[TCP_MAX_SACK_BLOCKS];
+
+    /* Queues */
+    uint32_t sndbuf;                  /* limit on snd_queued (SO_SNDBUF) */
+    struct pkt *snd_head, *snd_tail;  /* every segment from snd_una on */
+    struct pkt *send_head;            /* first segment not yet sent (NULL: all sent) */
+    uint32_t snd_queued;              /* payload bytes on the send queue */
+    uint32_t rcvbuf;                  /* SO_RCVBUF (payload bytes we may advertise) */
+    struct pkt *rcv_head, *rcv_tail;  /* in-order data not yet read */
+    uint32_t rcv_queued;              /* payload bytes on the receive queue */
+    uint32_t rcv_mem;                 /* buffer bytes held by rcv and ooo queues */
+    struct pkt *ooo_head;             /* out-of-order segments, sorted, disjoint */
+    uint32_t ooo_bytes;
+    uint32_t linger_s;                /* SO_LINGER's time, if linger_on */
+
     /* Timers */
     struct timer rtx_timer;      /* retransmission or persist */
     struct timer delack_timer;
     struct timer keep_timer;     /* keepalive, FIN_WAIT_2 timeout, SYN_RECEIVED lifetime */
-    uint8_t probes;              /* keepalive or zero-window probes sent without answer */
 
     /* User settings */
+    uint16_t keepidle_s;         /* TCP_KEEPIDLE, 1..32767 (Linux's MAX_TCP_KEEPIDLE) */
+    uint16_t keepintvl_s;        /* TCP_KEEPINTVL, 1..32767 */
+    uint8_t keepcnt;             /* TCP_KEEPCNT, 1..127 */
+    uint8_t ttl, tos;            /* IP_TTL (0: default), IP_TOS */
     bool nodelay, cork, keepalive, quickack_opt;
     bool sws_override;           /* persist timeout: send what the window allows (RFC 1122
                                   * 4.2.3.4 (4)), however small */
-    uint8_t ttl, tos;            /* IP_TTL (0: default), IP_TOS */
     bool linger_on;
-    uint32_t linger_s;
-    uint32_t keepidle_s, keepintvl_s, keepcnt;
-    uint32_t user_timeout_ms;    /* TCP_USER_TIMEOUT, 0: the retry count decides */
 
     /* Connection life */
     uint8_t shutdown;            /* TCP_SHUT_RD | TCP_SHUT_WR as the user asked */
@@ -239,17 +248,18 @@ struct tcb {
     bool reuseaddr, reuseport;
     bool bound_by_user;          /* the local port came from bind() */
     bool accept_queued;          /* on (or taken from) a listener's accept queue */
-    int error;                   /* pending error for the user (positive errno) */
-    int soft_error;              /* last ICMP error: reported if the connection times out */
+    uint8_t error;               /* pending error for the user (positive errno, < 256) */
+    uint8_t soft_error;          /* last ICMP error: reported if the connection times out */
+    uint8_t synack_retries;
 
     /* Listening and accepting */
-    struct tcb *parent;          /* the listener of an embryonic or unaccepted connection */
-    struct tcb *accept_next;     /* on the parent's accept queue */
-    struct tcb *accept_head, *accept_tail;  /* listener: established, not yet accepted */
     uint16_t backlog;            /* listener: accept queue limit */
     uint16_t accept_len;
     uint16_t synq_len;           /* listener: connections in SYN_RECEIVED */
-    uint8_t synack_retries;
+    struct tcb *parent;          /* the listener of an embryonic or unaccepted connection */
+    struct tcb *accept_next;     /* on the parent's accept queue */
+    struct tcb *accept_head, *accept_tail;  /* listener: established, not yet accepted */
+    struct tcb *listen_next;     /* listener: the next on its port in the listener table */
 
     /* Upward notification (sock/) */
     tcp_notify_fn *notify;
@@ -260,7 +270,6 @@ struct tcb {
     uint64_t bytes_acked;        /* RFC 4898 tcpEStatsAppHCThruOctetsAcked */
     uint64_t bytes_received;
     uint64_t segs_out, segs_in;
-    char cc_name[CC_NAME_MAX];
 };
 
 /* ---- Shared between the TCP files ---- */
@@ -276,6 +285,8 @@ void tcp_bhash_remove(struct ust_stack *s, struct tcp_conn *c);
 struct tcp_conn *tcp_ehash_lookup(struct ust_stack *s, uint32_t laddr, uint16_t lport,
                                   uint32_t raddr, uint16_t rport);
 struct tcb *tcp_listener_lookup(struct ust_stack *s, uint32_t laddr, uint16_t lport);
+/* The first listener on lport (then ->listen_next), NULL if none. */
+struct tcb *tcp_listeners(struct ust_stack *s, uint16_t lport);
 /* An ephemeral port for a connection to raddr:rport (RFC 6056 3.3.3). */
 int tcp_pick_port(struct ust_stack *s, struct tcb *tp, uint32_t raddr, uint16_t rport,
                   uint16_t *port);

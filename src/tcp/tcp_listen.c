@@ -61,7 +61,6 @@ static struct tcb *child_new(struct tcb *lp, const struct ipv4_repr *ip, const s
     tp->rcvbuf = lp->rcvbuf;
     tp->sndbuf = lp->sndbuf;
     tp->cc = lp->cc;
-    memcpy(tp->cc_name, lp->cc_name, sizeof(tp->cc_name));
     tp->irs = th->seq;
     tp->rcv_nxt = th->seq + 1;
     tp->last_ack_sent = tp->rcv_nxt;

@@ -40,7 +40,6 @@ static int set_congestion(struct tcb *tp, const void *val, socklen_t len)
     if (!cc)
         return -ENOENT;   /* as Linux for an unknown algorithm */
     tp->cc = cc;
-    snprintf(tp->cc_name, sizeof(tp->cc_name), "%s", cc->name);
     if (tp->c.state >= TCPS_ESTABLISHED && tp->mss) {
         /* Switching mid-connection: the new module starts from the current window. */
         struct cc_view v;
@@ -77,14 +76,14 @@ static int set_tcp_level(struct tcb *tp, int name, int v)
     case TCP_KEEPINTVL:
         if (v < 1 || v > MAX_KEEPIDLE)
             return -EINVAL;
-        *(name == TCP_KEEPIDLE ? &tp->keepidle_s : &tp->keepintvl_s) = (uint32_t)v;
+        *(name == TCP_KEEPIDLE ? &tp->keepidle_s : &tp->keepintvl_s) = (uint16_t)v;
         if (tp->keepalive && name == TCP_KEEPIDLE)
             tcp_arm_keepalive(tp);
         return 0;
     case TCP_KEEPCNT:
         if (v < 1 || v > MAX_KEEPCNT)
             return -EINVAL;
-        tp->keepcnt = (uint32_t)v;
+        tp->keepcnt = (uint8_t)v;
         return 0;
     case TCP_USER_TIMEOUT:
         if (v < 0)
@@ -155,10 +154,10 @@ static int get_tcp_level(struct tcb *tp, int name, void *val, socklen_t *len)
     case TCP_USER_TIMEOUT: return put_int(val, len, (int)tp->user_timeout_ms);
     case TCP_QUICKACK: return put_int(val, len, tp->quickack_opt);
     case TCP_CONGESTION: {
-        size_t n = strlen(tp->cc_name) + 1;
+        size_t n = strlen(tp->cc->name) + 1;
         if (n > *len)
             n = *len;
-        memcpy(val, tp->cc_name, n);
+        memcpy(val, tp->cc->name, n);
         *len = (socklen_t)n;
         return 0;
     }
@@ -232,7 +231,7 @@ void tcp_get_info(const struct tcb *tp, struct ust_tcp_info *i)
     i->bytes_received = tp->bytes_received;
     i->segs_out = tp->segs_out;
     i->segs_in = tp->segs_in;
-    snprintf(i->congestion, sizeof(i->congestion), "%s", tp->cc_name);
+    snprintf(i->congestion, sizeof(i->congestion), "%s", tp->cc->name);
 }
 
 /* ---- ICMP errors (RFC 1122 4.2.3.9, RFC 5927) ---- */

@@ -1,7 +1,8 @@
 /*
  * TCP's tables and connection life cycle: the established table (4-tuple -> connection,
  * TIME_WAIT entries included), the bind table (local port -> every connection, listener and
- * TIME_WAIT entry using it), ephemeral ports, allocation, state changes, and teardown.
+ * TIME_WAIT entry using it), the listener table (local port -> its listeners, kept by
+ * tcp_set_state), ephemeral ports, allocation, state changes, and teardown.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -28,8 +29,9 @@ int tcp_init(struct ust_stack *s)
         t->ehash_size <<= 1;
     t->ehash = calloc(t->ehash_size, sizeof(*t->ehash));
     t->bhash = calloc(BHASH_SIZE, sizeof(*t->bhash));
+    t->lhash = calloc(BHASH_SIZE, sizeof(*t->lhash));
     s->tcp = t;
-    if (!t->ehash || !t->bhash)
+    if (!t->ehash || !t->bhash || !t->lhash)
         return -ENOMEM;
     t->cc_default = cc_find(s->cfg.tcp_cc);
     if (!t->cc_default) {
@@ -62,6 +64,7 @@ void tcp_destroy(struct ust_stack *s)
     }
     free(t->ehash);
     free(t->bhash);
+    free(t->lhash);
     free(t);
     s->tcp = NULL;
 }
@@ -93,10 +96,9 @@ struct tcb *tcb_alloc(struct ust_stack *s)
     tp->rcvbuf = s->cfg.tcp_rmem;
     tp->sndbuf = s->cfg.tcp_wmem;
     tp->cc = s->tcp->cc_default;
-    snprintf(tp->cc_name, sizeof(tp->cc_name), "%s", tp->cc->name);
-    tp->keepidle_s = s->cfg.tcp_keepalive_time_s;
-    tp->keepintvl_s = s->cfg.tcp_keepalive_intvl_s;
-    tp->keepcnt = s->cfg.tcp_keepalive_probes;
+    tp->keepidle_s = (uint16_t)s->cfg.tcp_keepalive_time_s;     /* config caps: 32767 */
+    tp->keepintvl_s = (uint16_t)s->cfg.tcp_keepalive_intvl_s;
+    tp->keepcnt = (uint8_t)s->cfg.tcp_keepalive_probes;      /* 127 */
     tcp_rtt_init(tp);
     tcp_timers_init(tp);
     s->tcp->tcbs++;
@@ -164,36 +166,68 @@ struct tcp_conn *tcp_ehash_lookup(struct ust_stack *s, uint32_t laddr, uint16_t 
     return NULL;
 }
 
+/* A socket bound by bind() goes at the head of its port's chain; a connection goes after the
+ * bound sockets (a walk over at most those), so they stay ahead of every connection. */
 void tcp_bhash_insert(struct ust_stack *s, struct tcp_conn *c)
 {
-    c->bind_next = s->tcp->bhash[c->lport];
-    s->tcp->bhash[c->lport] = c;
-    c->in_bhash = true;
+    struct tcp_conn **pp = &s->tcp->bhash[c->lport];
+    c->bind_front = !c->compact && ((struct tcb *)c)->bound_by_user;
+    if (!c->bind_front)
+        while (*pp && (*pp)->bind_front)
+            pp = &(*pp)->bind_next;
+    c->bind_next = *pp;
+    if (c->bind_next)
+        c->bind_next->bind_pprev = &c->bind_next;
+    *pp = c;
+    c->bind_pprev = pp;
 }
 
 void tcp_bhash_remove(struct ust_stack *s, struct tcp_conn *c)
 {
-    if (!c->in_bhash)
+    (void)s;
+    if (!c->bind_pprev)
         return;
-    struct tcp_conn **pp = &s->tcp->bhash[c->lport];
-    while (*pp != c)
-        pp = &(*pp)->bind_next;
-    *pp = c->bind_next;
+    *c->bind_pprev = c->bind_next;
+    if (c->bind_next)
+        c->bind_next->bind_pprev = c->bind_pprev;
     c->bind_next = NULL;
-    c->in_bhash = false;
+    c->bind_pprev = NULL;
 }
 
-/* The most specific listener: one bound to laddr beats one bound to the wildcard. */
+static void lhash_insert(struct ust_stack *s, struct tcb *tp)
+{
+    struct tcb **head = &s->tcp->lhash[tp->c.lport];
+    tp->listen_next = *head;
+    *head = tp;
+}
+
+/* O(listeners on the port): a handful at most (SO_REUSEPORT, one per local address). */
+static void lhash_remove(struct ust_stack *s, struct tcb *tp)
+{
+    struct tcb **pp = &s->tcp->lhash[tp->c.lport];
+    while (*pp && *pp != tp)
+        pp = &(*pp)->listen_next;
+    if (*pp)
+        *pp = tp->listen_next;
+    tp->listen_next = NULL;
+}
+
+struct tcb *tcp_listeners(struct ust_stack *s, uint16_t lport)
+{
+    return s->tcp->lhash[lport];
+}
+
+/* The most specific listener: one bound to laddr beats one bound to the wildcard. Of equals,
+ * the one that started listening last (the bind table's order before listeners had their own
+ * table: the most recently bound first). */
 struct tcb *tcp_listener_lookup(struct ust_stack *s, uint32_t laddr, uint16_t lport)
 {
     struct tcb *wild = NULL;
-    for (struct tcp_conn *c = s->tcp->bhash[lport]; c; c = c->bind_next) {
-        if (c->state != TCPS_LISTEN)
-            continue;
-        if (c->laddr == laddr)
-            return (struct tcb *)c;
-        if (c->laddr == 0 && !wild)
-            wild = (struct tcb *)c;
+    for (struct tcb *lp = s->tcp->lhash[lport]; lp; lp = lp->listen_next) {
+        if (lp->c.laddr == laddr)
+            return lp;
+        if (lp->c.laddr == 0 && !wild)
+            wild = lp;
     }
     return wild;
 }
@@ -276,10 +310,12 @@ int tcp_pick_port(struct ust_stack *s, struct tcb *tp, uint32_t raddr, uint16_t 
         uint16_t p = (uint16_t)(lo + (offset + s->tcp->next_ephemeral + i) % n);
         if (tcp_ehash_lookup(s, tp->c.laddr, p, raddr, rport))
             continue;
-        bool blocked = false;
-        for (struct tcp_conn *c = s->tcp->bhash[p]; c && !blocked; c = c->bind_next)
-            blocked = c->state == TCPS_LISTEN ||
-                      (c->state == TCPS_CLOSED && ((struct tcb *)c)->bound_by_user);
+        /* Listeners and bound sockets are ahead of the port's connections (tcp_bhash_insert),
+         * so this never walks those. */
+        bool blocked = s->tcp->lhash[p] != NULL;
+        for (struct tcp_conn *c = s->tcp->bhash[p]; c && c->bind_front && !blocked;
+             c = c->bind_next)
+            blocked = c->state == TCPS_CLOSED;
         if (blocked)
             continue;
         s->tcp->next_ephemeral += i + 1;
@@ -319,6 +355,10 @@ void tcp_set_state(struct tcb *tp, enum tcp_state state)
         t->ctrs.curr_estab--;
     if (!counts_as_established(old) && counts_as_established(state))
         t->ctrs.curr_estab++;
+    if (old == TCPS_LISTEN)
+        lhash_remove(tp->stack, tp);
+    if (state == TCPS_LISTEN)
+        lhash_insert(tp->stack, tp);
     bool was_conn = old >= TCPS_SYN_SENT, is_conn = state >= TCPS_SYN_SENT;
     if (!was_conn && is_conn)
         t->conns++;

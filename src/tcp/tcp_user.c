@@ -70,11 +70,9 @@ int tcp_listen(struct tcb *tp, int backlog)
             return err;
     }
     /* Two listeners on one address and port only with SO_REUSEPORT on both. */
-    for (struct tcp_conn *c = s->tcp->bhash[tp->c.lport]; c; c = c->bind_next) {
-        if (c == &tp->c || c->state != TCPS_LISTEN)
-            continue;
-        if ((c->laddr == 0 || tp->c.laddr == 0 || c->laddr == tp->c.laddr) &&
-            !(tp->reuseport && ((struct tcb *)c)->reuseport))
+    for (struct tcb *o = tcp_listeners(s, tp->c.lport); o; o = o->listen_next) {
+        if ((o->c.laddr == 0 || tp->c.laddr == 0 || o->c.laddr == tp->c.laddr) &&
+            !(tp->reuseport && o->reuseport))
             return -EADDRINUSE;
     }
     tp->backlog = (uint16_t)(b + 1);

@@ -21,7 +21,8 @@ against the Linux kernel over a TAP device: the kernel at .1, the program under 
   with SO_RCVTIMEO, with signal(), and poll); UST_LOG=debug shows each decision, and a loopback connection under ustack stays
   with the kernel; a forked child using an inherited ustack socket gets ENOTSUP and a log line
   while the parent's connection keeps working; dup, F_DUPFD and dup2 of a ustack socket (the
-  socket lives on through the duplicate when the original number is closed) and a spawned child
+  socket lives on through the duplicate when the original number is closed; every socket's
+  number and duplicate is the one placeholder eventfd, /proc/self/fdinfo) and a spawned child
   finding a ustack descriptor closed; an epoll registration made before connect carried over to
   the ustack socket; a taken link making every socket the kernel's, with the reason logged; socket.sendfile onto a ustack socket (sha256 at the kernel
   sink), TCP_INFO in Linux's layout, and 8 threads with a connection each; the bottom half
@@ -434,8 +435,20 @@ def echo(fd_out, fd_in, msg):
     while len(got) < len(msg):
         got += os.read(fd_in, 100)
     assert got == msg, (got, msg)
+def eventfd_id(fd):
+    with open("/proc/self/fdinfo/%d" % fd) as f:
+        for line in f:
+            if line.startswith("eventfd-id:"):
+                return int(line.split()[1])
+    return None
 fd2 = os.dup(s.fileno())                     # fcntl(F_DUPFD_CLOEXEC)
 echo(fd2, s.fileno(), b"via-dup")
+# Every ustack socket's number (and its duplicates) is one shared placeholder eventfd.
+s2 = socket.create_connection((ip, port))
+ids = {eventfd_id(s.fileno()), eventfd_id(s2.fileno()), eventfd_id(fd2)}
+assert len(ids) == 1 and None not in ids, ("one placeholder", ids)
+echo(s2.fileno(), s2.fileno(), b"second")
+s2.close()
 s.close()                                    # the socket lives on through fd2
 echo(fd2, fd2, b"after-close")
 fd3 = os.dup2(fd2, 60)                       # dup2 (dup3 when not inheritable)

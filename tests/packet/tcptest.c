@@ -101,7 +101,7 @@ static void *helper_main(void *p)
     uint64_t seen = UINT64_MAX;
     for (bool more = true; more && !atomic_load(&h->stop);) {
         pthread_mutex_lock(&s->lock);
-        if (h->so->waiters > 0 && s->ctrs.polls != seen) {
+        if (h->so->waiters && s->ctrs.polls != seen) {
             seen = s->ctrs.polls;
             more = h->step(h->t, h->arg, h->steps++);
         }

@@ -9,6 +9,11 @@
 
 #include <arpa/inet.h>
 
+#include "net/stack.h"
+#include "sock/sock.h"
+#include "tcp/table.h"
+#include "tcp/tcb.h"
+
 #define IRS 0xfffffff0u
 
 /* The peer opens from port `sport`: its SYN, our SYN-ACK (returned), nothing else. */
@@ -306,6 +311,139 @@ static void test_without_syncookies_a_full_syn_queue_drops_syns(void **state)
     (void)lfd;
 }
 
+
+/* ---- The listener and bind tables with many connections on one port ---- */
+
+/* Walks the port's bind chain: every back link right, the sockets bound by bind() ahead of the
+ * connections. Returns the entries. */
+static unsigned bind_chain_check(struct st *t, uint16_t port)
+{
+    unsigned n = 0;
+    bool front = true;
+    struct tcp_conn **pp = &t->s->tcp->bhash[port];
+    for (struct tcp_conn *c = *pp; c; pp = &c->bind_next, c = c->bind_next, n++) {
+        assert_ptr_equal(c->bind_pprev, pp);
+        assert_int_equal(c->lport, port);
+        if (!c->bind_front)
+            front = false;
+        assert_true(c->bind_front == front);
+    }
+    return n;
+}
+
+static struct tcb *tcb_of(int fd)
+{
+    struct sock *so = sock_get(fd);
+    assert_non_null(so);
+    struct tcb *tp = so->tcp;
+    sock_put(so);
+    return tp;
+}
+
+static void open_accepted(struct st *t, int lfd, uint16_t sport, int *fd)
+{
+    uint32_t iss = syn(t, sport, IRS)->tcp.seq;
+    complete(t, sport, IRS, iss);
+    *fd = accept_nb(lfd);
+    assert_true(*fd >= 0);
+}
+
+/* Abortive close (SO_LINGER 0): the connection leaves every table at once. */
+static void abort_fd(struct st *t, int fd, uint16_t sport)
+{
+    struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+    assert_int_equal(ust_setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
+    assert_int_equal(ust_close(fd), 0);
+    expect_tcp(t, .dport = sport, .flags = RST | ACK);
+}
+
+#define MANY 48
+
+static void test_listener_found_among_many_connections_removed_in_any_order(void **state)
+{
+    struct st *t = *state;
+    st_resolve_peer(t);
+    int lfd = st_tcp_listener(t, ST_LPORT, MANY);
+    int fd[MANY];
+    for (unsigned i = 0; i < MANY; i++)
+        open_accepted(t, lfd, (uint16_t)(41000 + i), &fd[i]);
+    /* The listener (bound) heads the chain; the connections follow it. */
+    assert_int_equal(bind_chain_check(t, ST_LPORT), 1 + MANY);
+    assert_ptr_equal(tcp_listener_lookup(t->s, ST_ADDR, ST_LPORT), tcb_of(lfd));
+    /* Remove them in a scrambled order (a stride coprime with MANY): the middle, the ends. */
+    for (unsigned k = 0; k < MANY; k++) {
+        unsigned i = (k * 29u + 7u) % MANY;
+        abort_fd(t, fd[i], (uint16_t)(41000 + i));
+        assert_int_equal(bind_chain_check(t, ST_LPORT), 1 + MANY - 1 - k);
+        if (k % 8 == 0) {
+            /* The listener still answers a new SYN after each removal. */
+            uint16_t sport = (uint16_t)(42000 + k);
+            syn(t, sport, IRS);
+            feed(t, tcp(.sport = sport, .flags = RST, .seq = IRS + 1));
+            expect_no_tx(t);
+        }
+    }
+    assert_int_equal(bind_chain_check(t, ST_LPORT), 1);
+    assert_int_equal(tcp_connection_count(t->s), 0);
+    ust_close(lfd);
+    assert_int_equal(bind_chain_check(t, ST_LPORT), 0);
+    assert_null(tcp_listener_lookup(t->s, ST_ADDR, ST_LPORT));
+}
+
+/* A listener bound to the address wins over the wildcard one whatever the order they were
+ * made in; closing either leaves the other answering. */
+static void test_specific_listener_beats_wildcard_and_each_survives_the_other(void **state)
+{
+    struct st *t = *state;
+    st_resolve_peer(t);
+    int one = 1;
+    int wild = st_tcp_socket(t), spec = st_tcp_socket(t);
+    assert_int_equal(ust_setsockopt(wild, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)), 0);
+    assert_int_equal(ust_setsockopt(spec, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)), 0);
+    assert_int_equal(st_bind(spec, ST_ADDR, ST_LPORT), 0);
+    assert_int_equal(ust_listen(spec, 8), 0);
+    assert_int_equal(st_bind(wild, 0, ST_LPORT), 0);
+    assert_int_equal(ust_listen(wild, 8), 0);
+    int fd[4];
+    for (unsigned i = 0; i < 4; i++)
+        open_accepted(t, spec, (uint16_t)(41000 + i), &fd[i]);
+    expect_errno(accept_nb(wild), EAGAIN);
+    assert_int_equal(bind_chain_check(t, ST_LPORT), 2 + 4);
+    ust_close(spec);
+    /* The accepted connections are the application's: they stay; the wildcard takes SYNs. */
+    assert_int_equal(bind_chain_check(t, ST_LPORT), 1 + 4);
+    int w;
+    open_accepted(t, wild, 41010, &w);
+    for (unsigned i = 0; i < 4; i++)
+        abort_fd(t, fd[i], (uint16_t)(41000 + i));
+    abort_fd(t, w, 41010);
+    ust_close(wild);
+    assert_int_equal(bind_chain_check(t, ST_LPORT), 0);
+    /* Nobody listens: a SYN gets a reset. */
+    feed(t, tcp(.sport = 41020, .flags = SYN, .seq = IRS, .mss = 1460));
+    expect_tcp(t, .dport = 41020, .flags = RST | ACK, .seq = 0, .ack = IRS + 1);
+}
+
+/* RFC 6056's ephemeral ports skip a port with a listener even when its bind chain is long
+ * with connections (it no longer walks them to find the listener). */
+static void test_ephemeral_port_skips_a_listening_port_with_connections(void **state)
+{
+    struct st *t = *state;
+    st_restart(t, "port_min=5001", "port_max=5002");
+    st_resolve_peer(t);
+    int lfd = st_tcp_listener(t, 5001, 8);
+    int fd[4];
+    for (unsigned i = 0; i < 4; i++)
+        open_accepted(t, lfd, (uint16_t)(41000 + i), &fd[i]);
+    int c = st_tcp_socket(t);
+    expect_errno(st_connect(c, ST_PEER, 80), EINPROGRESS);
+    expect_tcp(t, .sport = 5002, .dport = 80, .flags = SYN);
+    /* Port 5002 is taken for (peer, 80) now, 5001 has a listener: no port is left. */
+    int d = st_tcp_socket(t);
+    expect_errno(st_connect(d, ST_PEER, 80), EADDRNOTAVAIL);
+    (void)fd;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -323,6 +461,9 @@ int main(void)
         T(test_syn_cookie_survives_a_minute),
         T(test_syn_cookie_timestamp_is_never_ahead_of_the_clock),
         T(test_without_syncookies_a_full_syn_queue_drops_syns),
+        T(test_listener_found_among_many_connections_removed_in_any_order),
+        T(test_specific_listener_beats_wildcard_and_each_survives_the_other),
+        T(test_ephemeral_port_skips_a_listening_port_with_connections),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -222,7 +222,7 @@ static void *push_clock(void *arg)
     while (!atomic_load(&c->done)) {
         struct ust_stack *s = c->t->s;
         pthread_mutex_lock(&s->lock);
-        if (c->so->waiters > 0 && s->ctrs.polls != seen) {
+        if (c->so->waiters && s->ctrs.polls != seen) {
             seen = s->ctrs.polls;
             clk_advance(&c->t->clock, NS_PER_MS);
         }
