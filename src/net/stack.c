@@ -596,6 +596,14 @@ bool spin_end(struct spin *sp)
     return signalled;
 }
 
+/* Hands every interface's queued frames to its link. */
+static void flush_all(struct ust_stack *s)
+{
+    for (unsigned i = 0; i < s->n_ifaces; i++)
+        if (s->ifaces[i].txq_len)
+            iface_flush(&s->ifaces[i]);
+}
+
 /* Polls the links for up to the configured spin time (real time, whatever the stack's clock)
  * or until deadline_ns (stack clock). Returns 1 as soon as a round processed a frame, -EINTR if
  * a signal came, else 0. Lock held. */
@@ -608,6 +616,9 @@ static int spin_for_work(struct ust_stack *s, uint64_t deadline_ns)
     spin_begin(&sp, NULL);
     int rc = 0;
     while (s->now < deadline_ns && clk_mono_ns() < until) {
+        /* What earlier rounds produced (an ARP reply, an ACK, a retransmission a timer made)
+         * goes out now, as before a sleep: the answer we spin for may depend on it. */
+        flush_all(s);
         /* Let other threads in between rounds. */
         pthread_mutex_unlock(&s->lock);
         if (spin_signalled(&sp)) {
