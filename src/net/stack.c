@@ -395,13 +395,32 @@ static void run_loopback(struct ust_stack *s)
     }
 }
 
+/* A link failed: the interface is down for good (nothing brings it back). Its connections are
+ * ended by iface_down_notify() at the next point where no protocol code is running: this may
+ * be called from inside TCP's output (a flush of a full transmit queue). */
 static void iface_failed(struct iface *ifc, int err)
 {
     struct ust_stack *s = ifc->stack;
     s->ctrs.link_errors++;
-    if (!ifc->down)
+    if (!ifc->down) {
         ust_log(UST_LOG_ERROR, "link %s failed: %s", ifc->link->name, strerror(-err));
+        s->down_pending = true;
+        stack_wake(s);   /* a thread asleep on other descriptors must come and see */
+    }
     ifc->down = true;
+}
+
+/* Tells TCP about interfaces that failed since the last call, so that connections routed over
+ * them end now (ECONNRESET) instead of retransmitting into a dead link. Called between
+ * protocol events only (the top of process(), after the flush in stack_leave). */
+static void iface_down_notify(struct ust_stack *s)
+{
+    s->down_pending = false;
+    for (unsigned i = 0; i < s->n_ifaces; i++)
+        if (s->ifaces[i].down && !s->ifaces[i].down_notified) {
+            s->ifaces[i].down_notified = true;
+            tcp_iface_down(s, &s->ifaces[i]);
+        }
 }
 
 static int poll_iface(struct iface *ifc)
@@ -446,6 +465,8 @@ static int process(struct ust_stack *s, bool all)
         s->ctrs.polls++;
     if (!s->rx_skipped)
         s->rx_checked = s->now;
+    if (s->down_pending)
+        iface_down_notify(s);
     if (s->loopq_head)
         run_loopback(s);
     timer_wheel_advance(&s->wheel, s->now);
@@ -496,6 +517,8 @@ void stack_leave(struct ust_stack *s)
         run_loopback(s);
     for (unsigned i = 0; i < s->n_ifaces; i++)
         iface_flush(&s->ifaces[i]);
+    if (s->down_pending)
+        iface_down_notify(s);
     pthread_mutex_unlock(&s->lock);
 }
 

@@ -63,6 +63,7 @@ struct iface {
     uint8_t prefix_len;
     uint32_t mtu;                /* IP MTU: the smaller of the option and the link's */
     bool down;                   /* the link failed; nothing is sent or received */
+    bool down_notified;          /* TCP has ended the connections routed over it */
     bool rx_drained;             /* the last check found the link empty: its wait_fd will
                                   * wake a sleeper for anything that arrives after it */
     unsigned txq_len;
@@ -92,6 +93,7 @@ struct ust_stack {
     uint64_t now;                /* time of the current entry */
     uint64_t rx_checked;         /* `now` of the last check of the links (stack_process) */
     bool rx_skipped;             /* this entry was lazy and did not check the links */
+    bool down_pending;           /* an interface failed: its connections are still to end */
     struct pkt_pool *pool;       /* frames */
     struct pkt_pool *big_pool;   /* reassembled and oversized datagrams */
     struct timer_wheel wheel;

@@ -518,6 +518,74 @@ static void test_shm_two_stacks_exchange_tcp(void **state)
     wire_names_remove(path);
 }
 
+static uint64_t counter(struct ust_stack *s, const char *name)
+{
+    uint64_t v = 0;
+    assert_int_equal(ust_stack_counter(s, name, &v), 0);
+    return v;
+}
+
+/* The peer's stack goes (as its process would when killed: nothing more crosses the wire).
+ * An idle connection, with nothing to send and nothing outstanding, used to learn of it only
+ * through keepalive; now the first look at the wire ends it with ECONNRESET, counted, while a
+ * listener stays, and a new connection over the dead wire fails at once (ENETUNREACH). */
+static void test_shm_peer_gone_resets_idle_connections(void **state)
+{
+    (void)state;
+    char path[128], spec[200];
+    new_path(path, sizeof(path));
+    struct clk clock;
+    clk_init_fake(&clock, 1000 * NS_PER_SEC);
+    snprintf(spec, sizeof(spec), "shm:%s,side=0", path);
+    struct ust_stack *a = shm_stack(&clock, spec, "198.18.0.2/24", "02:00:00:00:00:02");
+    snprintf(spec, sizeof(spec), "shm:%s,side=1", path);
+    struct ust_stack *b = shm_stack(&clock, spec, "198.18.0.1/24", "02:00:00:00:00:01");
+
+    struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(80) };
+    inet_pton(AF_INET, "198.18.0.1", &sin.sin_addr);
+    int l = ust_stack_socket(b, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    assert_int_equal(ust_bind(l, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    assert_int_equal(ust_listen(l, 4), 0);
+    struct sockaddr_in mine = { .sin_family = AF_INET, .sin_port = htons(81) };
+    int la = ust_stack_socket(a, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    assert_int_equal(ust_bind(la, (struct sockaddr *)&mine, sizeof(mine)), 0);
+    assert_int_equal(ust_listen(la, 4), 0);
+    int c = ust_stack_socket(a, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    assert_int_equal(ust_connect(c, (struct sockaddr *)&sin, sizeof(sin)), -1);
+    assert_int_equal(errno, EINPROGRESS);
+    pump(a, b);
+    int s = ust_accept4(l, NULL, NULL, SOCK_NONBLOCK);
+    assert_true(s >= 0);
+    char byte = 'x';
+    assert_int_equal(ust_send(s, &byte, 1, 0), 1);
+    pump(a, b);
+    assert_int_equal(ust_recv(c, &byte, 1, 0), 1);
+    pump(a, b);
+    assert_int_equal(ust_recv(c, &byte, 1, 0), -1);   /* idle: nothing in flight either way */
+    assert_int_equal(errno, EAGAIN);
+    assert_int_equal(tcp_connection_count(a), 1);
+
+    ust_stack_destroy(b);   /* closes s and l, but nothing it queued crosses the wire */
+    assert_int_equal(ust_recv(c, &byte, 1, 0), -1);
+    assert_int_equal(errno, ECONNRESET);
+    assert_int_equal(ust_recv(c, &byte, 1, 0), 0);     /* Linux: the error is reported once */
+    assert_int_equal(counter(a, "tcp.iface_down_resets"), 1);
+    assert_int_equal(counter(a, "tcp.estab_resets"), 1);
+    assert_int_equal(counter(a, "stack.link_errors") > 0, 1);
+    assert_int_equal(tcp_connection_count(a), 0);
+    assert_int_equal(ust_accept4(la, NULL, NULL, SOCK_NONBLOCK), -1);   /* still listening */
+    assert_int_equal(errno, EAGAIN);
+    int c2 = ust_stack_socket(a, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    assert_int_equal(ust_connect(c2, (struct sockaddr *)&sin, sizeof(sin)), -1);
+    assert_int_equal(errno, ENETUNREACH);
+    ust_close(c2);
+    ust_close(c);
+    ust_close(la);
+    assert_int_equal(pkt_pool_in_use(a->pool), 0);
+    ust_stack_destroy(a);
+    wire_names_remove(path);
+}
+
 /* Whatever a failed test left behind. */
 static int remove_all(void **state)
 {
@@ -547,6 +615,7 @@ int main(void)
         cmocka_unit_test(test_shm_stale_wire_is_replaced_and_sides_are_exclusive),
         cmocka_unit_test(test_shm_spec_strings),
         cmocka_unit_test(test_shm_two_stacks_exchange_tcp),
+        cmocka_unit_test(test_shm_peer_gone_resets_idle_connections),
     };
     return cmocka_run_group_tests(tests, NULL, remove_all);
 }
