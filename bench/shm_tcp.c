@@ -66,6 +66,7 @@ struct api {
     int (*bind)(int, const struct sockaddr *, socklen_t);
     int (*listen)(int, int);
     int (*accept)(int, struct sockaddr *, socklen_t *);
+    int (*accept4)(int, struct sockaddr *, socklen_t *, int);
     int (*connect)(int, const struct sockaddr *, socklen_t);
     ssize_t (*send)(int, const void *, size_t, int);
     ssize_t (*recv)(int, void *, size_t, int);
@@ -73,9 +74,9 @@ struct api {
     int (*close)(int);
 };
 
-static const struct api kernel_api = { socket, bind, listen, accept, connect, send, recv,
-                                       setsockopt, close };
-static const struct api ustack_api = { ust_socket, ust_bind, ust_listen, ust_accept,
+static const struct api kernel_api = { socket, bind, listen, accept, accept4, connect, send,
+                                       recv, setsockopt, close };
+static const struct api ustack_api = { ust_socket, ust_bind, ust_listen, ust_accept, ust_accept4,
                                        ust_connect, ust_send, ust_recv, ust_setsockopt,
                                        ust_close };
 
@@ -83,7 +84,7 @@ struct opts {
     const char *what;             /* rtt, bulk, conn */
     bool ustack, spin;
     int cores[2];                 /* client, server */
-    unsigned long size, count, warmup, mtu, max_seconds;
+    unsigned long size, count, warmup, mtu, max_seconds, procs;
     unsigned long long bytes;
     const char *addr;             /* the server's address (kernel) */
     char netns[2][128];           /* client's, server's namespace (kernel, optional) */
@@ -176,6 +177,8 @@ static struct sockaddr_in server_addr(const struct opts *o)
 
 /* ---- Setting up a side: its stack (ustack) or its namespace (kernel) ---- */
 
+static struct ust_stack *make_stack(const struct opts *o, int server);
+
 static struct ust_stack *side_init(const struct opts *o, int server)
 {
     pin(o->cores[server]);
@@ -190,6 +193,12 @@ static struct ust_stack *side_init(const struct opts *o, int server)
         }
         return NULL;
     }
+    return make_stack(o, server);
+}
+
+/* A stack on the wire's side 0 (client, .1) or 1 (server, .2). */
+static struct ust_stack *make_stack(const struct opts *o, int server)
+{
     struct ust_config cfg;
     ust_config_defaults(&cfg);
     char link[160], num[32];
@@ -383,6 +392,96 @@ static void client_conn(const struct opts *o)
            s);
 }
 
+/* ---- conn in one process: both ends in one thread ---- */
+
+/* A socket on stack st (ustack) or the kernel's. */
+static int socket_on(struct ust_stack *st, int type)
+{
+    int fd = st ? ust_stack_socket(st, AF_INET, type, 0) : socket(AF_INET, type, 0);
+    if (fd < 0)
+        die("socket: %s", strerror(errno));
+    return fd;
+}
+
+/* One thread runs both ends, so while one end waits, the other's stack must be driven: for
+ * ustack that is a ust_stack_poll() of the other stack (the kernel's loopback does the peer's
+ * work in the sender's own system call). */
+static void nudge(struct ust_stack *other, unsigned *spins)
+{
+    if (other)
+        ust_stack_poll(other, NULL);
+    if ((++*spins & 1023) == 0)
+        check_deadline();
+}
+
+static void one_send(int fd, struct ust_stack *other)
+{
+    unsigned spins = 0;
+    while (A->send(fd, "x", 1, MSG_DONTWAIT | MSG_NOSIGNAL) != 1) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            die("send: %s", strerror(errno));
+        nudge(other, &spins);
+    }
+}
+
+/* Reads one byte (want_eof: end-of-stream) from fd. */
+static void one_recv(int fd, struct ust_stack *other, bool want_eof)
+{
+    unsigned spins = 0;
+    char c;
+    ssize_t n;
+    while ((n = A->recv(fd, &c, 1, MSG_DONTWAIT)) < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            die("recv: %s", strerror(errno));
+        nudge(other, &spins);
+    }
+    if (n != (want_eof ? 0 : 1))
+        die("recv: %s", want_eof ? "data instead of end-of-stream" : "end-of-stream");
+}
+
+static void conn_one_process(const struct opts *o)
+{
+    pin(o->cores[0]);
+    struct ust_stack *ss = o->ustack ? make_stack(o, 1) : NULL;
+    struct ust_stack *cs = o->ustack ? make_stack(o, 0) : NULL;
+    int lfd = socket_on(ss, SOCK_STREAM | SOCK_NONBLOCK);
+    set_int(lfd, SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR");
+    struct sockaddr_in sin = server_addr(o);
+    if (A->bind(lfd, (struct sockaddr *)&sin, sizeof(sin)) < 0 || A->listen(lfd, 1024) < 0)
+        die("bind/listen: %s", strerror(errno));
+    uint64_t t0 = now_ns();
+    for (unsigned long i = 0; i < o->count; i++) {
+        int c = socket_on(cs, SOCK_STREAM | SOCK_NONBLOCK), s;
+        if (A->connect(c, (struct sockaddr *)&sin, sizeof(sin)) < 0 && errno != EINPROGRESS)
+            die("connect: %s", strerror(errno));
+        unsigned spins = 0;
+        while ((s = A->accept4(lfd, NULL, NULL, SOCK_NONBLOCK)) < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                die("accept: %s", strerror(errno));
+            nudge(cs, &spins);
+        }
+        one_send(c, ss);
+        one_recv(s, cs, false);
+        one_send(s, cs);
+        A->close(s);
+        one_recv(c, ss, false);
+        one_recv(c, ss, true);
+        A->close(c);
+    }
+    uint64_t t1 = now_ns();
+    A->close(lfd);
+    double secs = (double)(t1 - t0) / 1e9;
+    printf("{\"value\": %.1f, \"conns\": %lu, \"seconds\": %.4f, \"procs\": 1",
+           (double)o->count / secs, o->count, secs);
+    if (cs) {
+        /* The server's last ACKs, then both stacks go. */
+        for (int k = 0; k < 100; k++)
+            ust_stack_poll(ss, NULL), ust_stack_poll(cs, NULL);
+        ust_stack_destroy(cs);
+        ust_stack_destroy(ss);
+    }
+}
+
 static void print_counters(struct ust_stack *s)
 {
     static const char *const names[] = { "tcp.out_segs", "tcp.in_segs", "stack.polls",
@@ -430,7 +529,7 @@ static void usage(void)
 
 static void parse(int argc, char **argv, struct opts *o)
 {
-    *o = (struct opts){ .what = argv[1], .cores = { 0, 1 }, .size = 64, .count = 0,
+    *o = (struct opts){ .what = argv[1], .cores = { 0, 1 }, .size = 64, .count = 0, .procs = 2,
                         .warmup = 2000, .mtu = 1500, .max_seconds = 60, .bytes = 1ull << 30,
                         .addr = "127.0.0.1" };
     if (strcmp(o->what, "rtt") && strcmp(o->what, "bulk") && strcmp(o->what, "conn"))
@@ -459,6 +558,8 @@ static void parse(int argc, char **argv, struct opts *o)
             o->bytes = parse_num(k, v, 1, 1ull << 40);
         else if (strcmp(k, "mtu") == 0)
             o->mtu = (unsigned long)parse_num(k, v, 576, 65535);
+        else if (strcmp(k, "procs") == 0)
+            o->procs = (unsigned long)parse_num(k, v, 1, 2);
         else if (strcmp(k, "max_seconds") == 0)
             o->max_seconds = (unsigned long)parse_num(k, v, 1, 3600);
         else if (strcmp(k, "addr") == 0)
@@ -497,6 +598,15 @@ int main(int argc, char **argv)
     handle_signals();
     give_up_ns = now_ns() + (uint64_t)o.max_seconds * 1000000000u;
     remove_wire(&o);
+    if (o.procs == 1) {
+        if (strcmp(o.what, "conn") != 0)
+            die("procs=1 is for conn only");
+        conn_one_process(&o);
+        printf(", \"api\": \"%s\", \"poll\": \"spin\", \"cores\": \"%d\"}\n",
+               o.ustack ? "ustack" : "kernel", o.cores[0]);
+        remove_wire(&o);
+        return 0;
+    }
     int fds[2];
     if (pipe(fds) != 0)
         die("pipe: %s", strerror(errno));

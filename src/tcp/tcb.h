@@ -271,6 +271,8 @@ void tcp_ehash_insert(struct ust_stack *s, struct tcp_conn *c);
 void tcp_ehash_remove(struct ust_stack *s, struct tcp_conn *c);
 void tcp_bhash_insert(struct ust_stack *s, struct tcp_conn *c);
 void tcp_bhash_remove(struct ust_stack *s, struct tcp_conn *c);
+/* Moves a new listener ahead of every other entry of its port (see tcp_table.c). */
+void tcp_bhash_to_front(struct ust_stack *s, struct tcp_conn *c);
 struct tcp_conn *tcp_ehash_lookup(struct ust_stack *s, uint32_t laddr, uint16_t lport,
                                   uint32_t raddr, uint16_t rport);
 struct tcb *tcp_listener_lookup(struct ust_stack *s, uint32_t laddr, uint16_t lport);

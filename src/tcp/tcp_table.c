@@ -163,8 +163,29 @@ struct tcp_conn *tcp_ehash_lookup(struct ust_stack *s, uint32_t laddr, uint16_t 
     return NULL;
 }
 
+/* A port's bind chain keeps the entries that are not connections (bound sockets, listeners)
+ * ahead of the connections and TIME_WAIT entries, and every listener ahead of every connection
+ * (tcp_bhash_to_front when one starts listening): so finding a port's listener, once per SYN,
+ * stops at the first connection instead of walking a busy server's thousands of TIME_WAIT
+ * entries (each connection closed by the server leaves one on its port for 60 s). */
+static bool is_conn_entry(const struct tcp_conn *c)
+{
+    return c->state >= TCPS_SYN_SENT;
+}
+
 void tcp_bhash_insert(struct ust_stack *s, struct tcp_conn *c)
 {
+    struct tcp_conn **pp = &s->tcp->bhash[c->lport];
+    while (*pp && !is_conn_entry(*pp))
+        pp = &(*pp)->bind_next;
+    c->bind_next = *pp;
+    *pp = c;
+    c->in_bhash = true;
+}
+
+void tcp_bhash_to_front(struct ust_stack *s, struct tcp_conn *c)
+{
+    tcp_bhash_remove(s, c);
     c->bind_next = s->tcp->bhash[c->lport];
     s->tcp->bhash[c->lport] = c;
     c->in_bhash = true;
@@ -186,7 +207,7 @@ void tcp_bhash_remove(struct ust_stack *s, struct tcp_conn *c)
 struct tcb *tcp_listener_lookup(struct ust_stack *s, uint32_t laddr, uint16_t lport)
 {
     struct tcb *wild = NULL;
-    for (struct tcp_conn *c = s->tcp->bhash[lport]; c; c = c->bind_next) {
+    for (struct tcp_conn *c = s->tcp->bhash[lport]; c && !is_conn_entry(c); c = c->bind_next) {
         if (c->state != TCPS_LISTEN)
             continue;
         if (c->laddr == laddr)

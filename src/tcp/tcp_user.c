@@ -79,6 +79,7 @@ int tcp_listen(struct tcb *tp, int backlog)
     }
     tp->backlog = (uint16_t)(b + 1);
     tcp_set_state(tp, TCPS_LISTEN);
+    tcp_bhash_to_front(s, &tp->c);   /* listeners lead the chain: tcp_listener_lookup */
     return 0;
 }
 
