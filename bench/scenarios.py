@@ -296,6 +296,24 @@ def shm_tcp_scenarios() -> list:
                             "112-byte TIME_WAIT entry, the kernel its timewait socket); "
                             "kernel over loopback (tcp_tw_reuse=2 by default there); " +
                             SHM_TCP_COMMON),
+        Scenario(name="shm-tcp/conn-1core-one-thread", group=group,
+                 title="connections per second: connect, accept, one byte each way, close; "
+                       "client and server in one thread on vCPU 1, non-blocking",
+                 unit="conn/s", better="higher", target=">= 3.0x baseline",
+                 subject=Side("ustack over shm", shm_tcp_cmd("conn", "ustack", procs=1,
+                                                             cores="1,1")),
+                 baseline=Side("kernel over loopback", shm_tcp_cmd("conn", "kernel", procs=1,
+                                                                   cores="1,1")),
+                 pins="one process pinned to vCPU 1 by the program",
+                 conditions="one thread drives both ends with non-blocking sockets: connect, "
+                            "accept, send and recv (MSG_DONTWAIT) retried until they succeed; "
+                            "ustack: two stacks in the one process on the two sides of one shm "
+                            "wire, and while one end waits the thread polls the other end's "
+                            "stack (ust_stack_poll), as the kernel's loopback does the peer's "
+                            "work inside the sender's system call; no system call on ustack's "
+                            "path except the eventfd each socket is (made and closed: 4 per "
+                            "connection); 20,000 connections per run, the server closes first "
+                            "(TIME_WAIT on the server); " + SHM_TCP_COMMON),
     ]
 
 

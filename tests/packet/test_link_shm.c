@@ -102,6 +102,8 @@ static void test_shm_frames_cross_in_order_both_ways_in_place(void **state)
     assert_int_equal(w->a->caps.mtu, 1500);
     assert_int_equal(w->b->caps.mtu, 1500);             /* taken from the file */
     assert_true(w->a->caps.offloads & LINK_TX_SYNC);
+    assert_true(w->a->caps.offloads & LINK_OFF_RX_CSUM);
+    assert_false(w->a->caps.offloads & LINK_OFF_TX_CSUM);   /* senders finish checksums */
     /* 104 frames through a 16-slot wire: the indices and buffers go round several times. The
      * buffers b frees in one round are posted back by its first receive call of the next. */
     for (uint32_t i = 0; i < 104; i += 8) {
@@ -117,6 +119,7 @@ static void test_shm_frames_cross_in_order_both_ways_in_place(void **state)
             /* In place: the frame is in the receiver's slab, not a copy in the sender's pool. */
             assert_ptr_not_equal(got[k]->pool, w->pool);
             assert_int_equal(pkt_headroom(got[k]), SHM_HEADROOM);
+            assert_int_equal(got[k]->flags, PKT_F_CSUM_VALID);   /* trusted: see shm.c */
             pkt_free(got[k]);
         }
     }
@@ -404,7 +407,7 @@ static void test_shm_spec_strings(void **state)
     struct link *l = NULL;
     const char *bad[] = { "shm:", "shm:/dev/shm/ust-x", "shm:/dev/shm/ust-x,side=2",
                           "shm:/dev/shm/ust-x,side=0,mtu=abc", "shm:/dev/shm/ust-x,side=0,zap=1",
-                          "shm:/dev/shm/ust-x,side=0,mtu=60" };
+                          "shm:/dev/shm/ust-x,side=0,mtu=60", "shm:/dev/shm/ust-x,side=0,verify=2" };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(link_open(bad[i], &env, &l), -EINVAL);
     snprintf(spec, sizeof(spec), "shm:%s,side=1,mtu=4000,slots=8", path);
@@ -413,6 +416,25 @@ static void test_shm_spec_strings(void **state)
     assert_true(exists(path));                              /* alone: the name stays */
     link_destroy(l);
     assert_false(exists(path));                             /* nobody came: removed */
+    /* verify=1: received checksums are checked by the stack, frames come unmarked. */
+    char spec1[200];
+    snprintf(spec, sizeof(spec), "shm:%s,side=0,verify=1", path);
+    snprintf(spec1, sizeof(spec1), "shm:%s,side=1,verify=1", path);
+    struct link *l1 = NULL;
+    assert_int_equal(link_open(spec, &env, &l), 0);
+    assert_int_equal(link_open(spec1, &env, &l1), 0);
+    assert_false(l->caps.offloads & LINK_OFF_RX_CSUM);
+    struct pkt_pool *pool;
+    struct pkt_pool_config pc = { .name = "t", .count = 8, .buf_size = 2048, .headroom = 128 };
+    assert_int_equal(pkt_pool_create(&pc, &pool), 0);
+    lt_tx_seqs(l, pool, 7, 1, 100, 1);
+    struct pkt *got[2];
+    assert_int_equal(lt_rx_all(l1, got, 2), 1);
+    assert_int_equal(got[0]->flags, 0);
+    pkt_free(got[0]);
+    link_destroy(l);
+    link_destroy(l1);
+    assert_int_equal(pkt_pool_destroy(pool), 0);
     wire_names_remove(path);
 }
 
