@@ -569,4 +569,17 @@ ICOUNTS = [
                "everything per segment: ust_send, the peer taking the segment from the loop "
                "and acknowledging every second one; checksums and copies included",
                exclude=CSUM_COPY_FUNCTIONS, exclude_label="csum*, memcpy"),
+    # TCP over the shm wire (bench/bench_shmrtt.c): both stacks in one process, fake clock.
+    IcountPath("TCP 64 B round trip over shm, both stacks", ["{build}/bench/bench_shmrtt", "rtt"],
+               2_000, "both sides' work for one request and its reply: client ust_send, server "
+               "ust_recv (its stack_enter takes the frame off the wire) and ust_send, client "
+               "ust_recv, all MSG_DONTWAIT as the spinning shm-tcp round trip makes them; the "
+               "wire's copy and ring work included; checksums and copies set apart",
+               exclude=CSUM_COPY_FUNCTIONS, exclude_label="csum*, memcpy",
+               parts={"tcp_input": "tcp_input", "tcp_output": "tcp_output",
+                      "shm_rx_burst": "shm_rx_burst", "shm_tx_burst": "shm_tx_burst",
+                      "sock_get": "sock_get"}),
+    IcountPath("spinning round that finds nothing (shm)", ["{build}/bench/bench_shmrtt", "idle"],
+               20_000, "ust_recv(MSG_DONTWAIT) on an empty socket: lock, look at the wire, "
+                       "timers, EAGAIN; the smaller, the sooner a spinning side sees a frame"),
 ]
