@@ -608,6 +608,61 @@ static void test_shm_peer_gone_resets_idle_connections(void **state)
     wire_names_remove(path);
 }
 
+static int bound_socket(struct ust_stack *st, const char *ip, uint16_t port)
+{
+    int fd = ust_stack_socket(st, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    int one = 1;
+    assert_int_equal(ust_setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)), 0);
+    struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port) };
+    inet_pton(AF_INET, ip, &sin.sin_addr);
+    assert_int_equal(ust_bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    return fd;
+}
+
+/* A port's bind chain keeps listeners ahead of connections (tcp_table.c), so that a SYN's
+ * listener lookup stops at the first connection. A socket that was bound to the port before
+ * the listener, and connected out from it before the listener listened, must not hide it. */
+static void test_shm_listener_found_behind_a_connection_on_its_port(void **state)
+{
+    (void)state;
+    char path[128], spec[200];
+    new_path(path, sizeof(path));
+    struct clk clock;
+    clk_init_fake(&clock, 1000 * NS_PER_SEC);
+    snprintf(spec, sizeof(spec), "shm:%s,side=0", path);
+    struct ust_stack *a = shm_stack(&clock, spec, "198.18.0.2/24", "02:00:00:00:00:02");
+    snprintf(spec, sizeof(spec), "shm:%s,side=1", path);
+    struct ust_stack *b = shm_stack(&clock, spec, "198.18.0.1/24", "02:00:00:00:00:01");
+
+    int la = bound_socket(a, "198.18.0.2", 81);
+    assert_int_equal(ust_listen(la, 4), 0);
+    int x = bound_socket(b, "198.18.0.1", 80);       /* first on port 80 */
+    int l = bound_socket(b, "198.18.0.1", 80);       /* SO_REUSEADDR on both: allowed */
+    struct sockaddr_in to_a = { .sin_family = AF_INET, .sin_port = htons(81) };
+    inet_pton(AF_INET, "198.18.0.2", &to_a.sin_addr);
+    assert_int_equal(ust_connect(x, (struct sockaddr *)&to_a, sizeof(to_a)), -1);
+    assert_int_equal(errno, EINPROGRESS);
+    pump(a, b);
+    int xa = ust_accept4(la, NULL, NULL, SOCK_NONBLOCK);  /* x is a connection on port 80 */
+    assert_true(xa >= 0);
+    assert_int_equal(ust_listen(l, 4), 0);
+
+    struct sockaddr_in to_b = { .sin_family = AF_INET, .sin_port = htons(80) };
+    inet_pton(AF_INET, "198.18.0.1", &to_b.sin_addr);
+    int c = ust_stack_socket(a, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    assert_int_equal(ust_connect(c, (struct sockaddr *)&to_b, sizeof(to_b)), -1);
+    pump(a, b);
+    int s = ust_accept4(l, NULL, NULL, SOCK_NONBLOCK);
+    assert_true(s >= 0);
+    assert_int_equal(counter(b, "tcp.passive_opens"), 1);
+    int fds[] = { s, c, xa, x, l, la };
+    for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+        ust_close(fds[i]);
+    ust_stack_destroy(a);
+    ust_stack_destroy(b);
+    wire_names_remove(path);
+}
+
 /* Whatever a failed test left behind. */
 static int remove_all(void **state)
 {
@@ -638,6 +693,7 @@ int main(void)
         cmocka_unit_test(test_shm_spec_strings),
         cmocka_unit_test(test_shm_two_stacks_exchange_tcp),
         cmocka_unit_test(test_shm_peer_gone_resets_idle_connections),
+        cmocka_unit_test(test_shm_listener_found_behind_a_connection_on_its_port),
     };
     return cmocka_run_group_tests(tests, NULL, remove_all);
 }
