@@ -34,7 +34,7 @@
  * (names under /run/netns, made by the harness) each process first joins its namespace and the
  * server listens on `addr`.
  *
- * Every wait is bounded (a stuck run fails after `max_seconds`, default 60); exit status 0, or 1
+ * Every wait is bounded (a stuck run fails after `max_seconds`, default 240); exit status 0, or 1
  * with a message on stderr.
  */
 #include <errno.h>
@@ -523,14 +523,14 @@ static void usage(void)
 {
     fputs("usage: shm_tcp rtt|bulk|conn api=ustack|kernel [poll=spin|block] [cores=C,S]\n"
           "         [size=64] [count=N] [warmup=N] [bytes=N] [mtu=1500] [addr=127.0.0.1]\n"
-          "         [netns=SERVER_NS,CLIENT_NS] [max_seconds=60] [ms=N (ignored)]\n", stderr);
+          "         [netns=SERVER_NS,CLIENT_NS] [max_seconds=240] [ms=N (ignored)]\n", stderr);
     exit(2);
 }
 
 static void parse(int argc, char **argv, struct opts *o)
 {
     *o = (struct opts){ .what = argv[1], .cores = { 0, 1 }, .size = 64, .count = 0, .procs = 2,
-                        .warmup = 2000, .mtu = 1500, .max_seconds = 60, .bytes = 1ull << 30,
+                        .warmup = 2000, .mtu = 1500, .max_seconds = 240, .bytes = 1ull << 30,
                         .addr = "127.0.0.1" };
     if (strcmp(o->what, "rtt") && strcmp(o->what, "bulk") && strcmp(o->what, "conn"))
         usage();
