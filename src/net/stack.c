@@ -627,10 +627,24 @@ static void flush_all(struct ust_stack *s)
             iface_flush(&s->ifaces[i]);
 }
 
+/* stack_process() by a thread registered as a waiter in *waiters (NULL: none): the
+ * registration is lifted meanwhile. The thread is awake and holds the lock, and looks at what
+ * it waits for when stack_wait returns, so a notification its own processing raises need not
+ * write (and then read back) its own eventfd: two system calls per wake-up saved. */
+static int process_awake(struct ust_stack *s, unsigned *waiters)
+{
+    if (waiters)
+        --*waiters;
+    int n = stack_process(s);
+    if (waiters)
+        ++*waiters;
+    return n;
+}
+
 /* Polls the links for up to the configured spin time (real time, whatever the stack's clock)
  * or until deadline_ns (stack clock). Returns 1 as soon as a round processed a frame, -EINTR if
  * a signal came, else 0. Lock held. */
-static int spin_for_work(struct ust_stack *s, uint64_t deadline_ns)
+static int spin_for_work(struct ust_stack *s, uint64_t deadline_ns, unsigned *waiters)
 {
     if (!s->cfg.spin_us)
         return 0;
@@ -649,7 +663,7 @@ static int spin_for_work(struct ust_stack *s, uint64_t deadline_ns)
         }
         pthread_mutex_lock(&s->lock);
         s->now = clk_now(s->clock);
-        if (rc || stack_process(s) > 0) {
+        if (rc || process_awake(s, waiters) > 0) {
             rc = rc ? rc : 1;
             break;
         }
@@ -672,7 +686,13 @@ static void drain_eventfd(const struct pollfd *p)
 
 int stack_wait(struct ust_stack *s, uint64_t deadline_ns, int extra_fd)
 {
-    int spun = spin_for_work(s, deadline_ns);
+    return stack_wait_registered(s, deadline_ns, extra_fd, NULL);
+}
+
+int stack_wait_registered(struct ust_stack *s, uint64_t deadline_ns, int extra_fd,
+                          unsigned *waiters)
+{
+    int spun = spin_for_work(s, deadline_ns, waiters);
     if (spun)
         return spun < 0 ? spun : 0;
     /* Anything queued must go out before we sleep: the answer may depend on it. */
@@ -713,7 +733,7 @@ int stack_wait(struct ust_stack *s, uint64_t deadline_ns, int extra_fd)
             drain_eventfd(&pfd[i]);
     }
     s->now = clk_now(s->clock);
-    stack_process(s);
+    process_awake(s, waiters);
     return err == EINTR ? -EINTR : 0;
 }
 

@@ -147,6 +147,11 @@ int stack_process(struct ust_stack *s);
  * entry and return; the links and timers have been processed again and s->now is fresh.
  * Returns 0, or -EINTR if a signal interrupted the sleep. */
 int stack_wait(struct ust_stack *s, uint64_t deadline_ns, int extra_fd);
+/* The same for a caller counted in *waiters (a socket's sleepers, whose notifications write the
+ * socket's eventfd = extra_fd): the count is lowered while this thread processes the links
+ * itself, so its own processing does not wake it through its own eventfd. */
+int stack_wait_registered(struct ust_stack *s, uint64_t deadline_ns, int extra_fd,
+                          unsigned *waiters);
 /* The CLOCK_MONOTONIC time until which a thread about to sleep on s should poll instead,
  * starting `now_mono`: now_mono + cfg.spin_us, or now_mono for no spinning. */
 uint64_t stack_spin_until(const struct ust_stack *s, uint64_t now_mono);

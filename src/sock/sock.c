@@ -351,7 +351,7 @@ int sock_wait(struct sock *so, uint64_t deadline_ns)
     if (sock_interrupted && sock_interrupted())
         return -EINTR;
     so->waiters++;
-    int rc = stack_wait(so->stack, deadline_ns, so->fd);
+    int rc = stack_wait_registered(so->stack, deadline_ns, so->fd, &so->waiters);
     so->waiters--;
     if (so->closing)
         return -EBADF;
