@@ -5,7 +5,7 @@ Add a scenario by appending to SCENARIOS (see harness/model.py for every field, 
 same way, polling the same way, doing the same amount of work per operation.
 """
 
-from harness import tcp_bulk, udp_rtt
+from harness import shm_tcp, tcp_bulk, udp_rtt
 from harness.model import IcountPath, PlotPoint, Scenario, Side, program
 
 # Single-threaded microbenchmarks run on vCPU 1 (vCPU 0 takes most interrupts and housekeeping).
@@ -204,6 +204,119 @@ def shm_scenarios() -> list:
     ]
 
 
+SHM_TCP_ALSO = {"p99_us": "p99 round trip (us)"}
+
+SHM_TCP_COMMON = ("one program (bench/shm_tcp.c) for both sides, the socket calls switched "
+                  "between ust_* and the kernel's; it forks the server and pins both processes "
+                  "itself; ustack: a stack per process on a fresh shm wire "
+                  "(/dev/shm/ust-bench-tcp-PID, 1024 slots), default options otherwise "
+                  "(tcp_rmem = tcp_wmem = 1 MiB, cubic, timestamps, SACK); kernel: the host's "
+                  "defaults")
+
+SHM_RTT_COMMON = ("64-byte requests and replies on one connection per run, TCP_NODELAY on "
+                  "both ends, one request at a time, each reply read whole and checked byte "
+                  "for byte; 20,000 round trips per run after 2,000 of warm-up, the run's "
+                  "figure is their median; MTU 1500 on the wire (loopback keeps its 65536)")
+
+
+def shm_tcp_cmd(what: str, api: str, **params) -> list:
+    return program("shm_tcp", what, api=api, **params)
+
+
+def shm_tcp_scenarios() -> list:
+    """ustack <-> ustack over the shared-memory wire against kernel <-> kernel (issue 5)."""
+    group = "TCP between two processes: ustack<->ustack over shm vs kernel<->kernel"
+    spin2 = dict(poll="spin", cores="0,1")
+    block1 = dict(poll="block", cores="1,1")
+    bulk = dict(poll="spin", cores="0,1", mtu=65535, bytes=1 << 30)
+    veth = shm_tcp.VethPair("bulk", shm_tcp_cmd("bulk", "kernel", **bulk))
+
+    def kernel_bulk(ctx):
+        return veth.kernel(ctx)
+
+    kernel_bulk.how = ("shm_tcp bulk api=kernel poll=spin cores=0,1 bytes=1073741824 "
+                       "netns=KS,KC addr=.4 (server in namespace KS, client in KC, veth MTU "
+                       "65535)")
+    veth_side = Side("kernel over veth, MTU 65535", func=kernel_bulk)
+    return [
+        Scenario(name="shm-tcp/rtt-2core-spinning", group=group,
+                 title="64 B TCP request/response round trip, client on vCPU 0, server on "
+                       "vCPU 1, both spinning (target also <= 1.0 us)",
+                 unit="us", better="lower", target="<= 0.2x baseline", also=SHM_TCP_ALSO,
+                 subject=Side("ustack over shm", shm_tcp_cmd("rtt", "ustack", **spin2)),
+                 baseline=Side("kernel over loopback", shm_tcp_cmd("rtt", "kernel", **spin2)),
+                 pins="client pinned to vCPU 0, server to vCPU 1, by the program "
+                      "(sched_setaffinity)",
+                 conditions="spinning: every wait is a recv/send(MSG_DONTWAIT) loop on both "
+                            "sides, ustack's and the kernel's (ustack's stacks also have "
+                            "spin_us=10000000, so connect and accept spin too: no side ever "
+                            "sleeps); " + SHM_RTT_COMMON + "; " + SHM_TCP_COMMON),
+        Scenario(name="shm-tcp/rtt-1core-blocking", group=group,
+                 title="64 B TCP request/response round trip, client and server on vCPU 1, "
+                       "both blocking",
+                 unit="us", better="lower", target="<= 1.0x baseline", also=SHM_TCP_ALSO,
+                 subject=Side("ustack over shm", shm_tcp_cmd("rtt", "ustack", **block1)),
+                 baseline=Side("kernel over loopback", shm_tcp_cmd("rtt", "kernel", **block1)),
+                 pins="client and server both pinned to vCPU 1 by the program",
+                 conditions="blocking: blocking recv and send on both sides (ustack: "
+                            "spin_us=0, a waiting side sleeps in poll(2) on the wire's "
+                            "doorbell FIFO and the peer writes it one byte; the kernel: "
+                            "blocking recv on loopback); " + SHM_RTT_COMMON + "; " +
+                            SHM_TCP_COMMON),
+        Scenario(name="shm-tcp/bulk-64k-mtu", group=group,
+                 title="single-stream bulk throughput, client sending to the server, MTU "
+                       "about 64 KiB, both spinning",
+                 unit="Gbit/s", better="higher", target=">= 2.0x baseline",
+                 subject=Side("ustack over shm", shm_tcp_cmd("bulk", "ustack", **bulk)),
+                 baseline=veth_side, setup=veth.setup, teardown=veth.teardown,
+                 pins="client pinned to vCPU 0, server to vCPU 1, by the program",
+                 conditions="spinning: the client writes 64 KiB with send(MSG_DONTWAIT) in a "
+                            "loop, the server reads 64 KiB with recv(MSG_DONTWAIT) in a loop; "
+                            "1 GiB per run, timed from the first send to the server's one-byte "
+                            "answer after the last byte; ustack: the wire made with mtu=65458 "
+                            "(the largest a 64 KiB wire buffer holds) and each stack's MTU "
+                            "65386 (the largest a 64 KiB pool buffer holds), pool_buffers "
+                            "2048; no checksum offload between the stacks (every segment is "
+                            "summed on send and checked on receive); kernel: a veth pair with "
+                            "MTU 65535 between two namespaces (the kernel skips checksums on "
+                            "veth), .3 -> .4 of a 198.18.x.0/24; " + SHM_TCP_COMMON),
+        Scenario(name="shm-tcp/conn-1core", group=group,
+                 title="connections per second: connect, accept, one byte each way, close; "
+                       "client and server on vCPU 1, blocking",
+                 unit="conn/s", better="higher", target=">= 3.0x baseline",
+                 subject=Side("ustack over shm", shm_tcp_cmd("conn", "ustack", **block1)),
+                 baseline=Side("kernel over loopback", shm_tcp_cmd("conn", "kernel", **block1)),
+                 pins="client and server both pinned to vCPU 1 by the program",
+                 conditions="blocking calls on both sides; 20,000 connections one after the "
+                            "other per run, figure = connections / time from the first "
+                            "connect to the last close; the client connects, sends one byte, "
+                            "reads the answer and end-of-stream, closes; the server accepts, "
+                            "reads, answers and closes first (TIME_WAIT on the server, so the "
+                            "client's ephemeral ports come free at once; ustack keeps a "
+                            "112-byte TIME_WAIT entry, the kernel its timewait socket); "
+                            "kernel over loopback (tcp_tw_reuse=2 by default there); " +
+                            SHM_TCP_COMMON),
+        Scenario(name="shm-tcp/conn-1core-one-thread", group=group,
+                 title="connections per second: connect, accept, one byte each way, close; "
+                       "client and server in one thread on vCPU 1, non-blocking",
+                 unit="conn/s", better="higher", target=">= 3.0x baseline",
+                 subject=Side("ustack over shm", shm_tcp_cmd("conn", "ustack", procs=1,
+                                                             cores="1,1")),
+                 baseline=Side("kernel over loopback", shm_tcp_cmd("conn", "kernel", procs=1,
+                                                                   cores="1,1")),
+                 pins="one process pinned to vCPU 1 by the program",
+                 conditions="one thread drives both ends with non-blocking sockets: connect, "
+                            "accept, send and recv (MSG_DONTWAIT) retried until they succeed; "
+                            "ustack: two stacks in the one process on the two sides of one shm "
+                            "wire, and while one end waits the thread polls the other end's "
+                            "stack (ust_stack_poll), as the kernel's loopback does the peer's "
+                            "work inside the sender's system call; no system call on ustack's "
+                            "path except the eventfd each socket is (made and closed: 4 per "
+                            "connection); 20,000 connections per run, the server closes first "
+                            "(TIME_WAIT on the server); " + SHM_TCP_COMMON),
+    ]
+
+
 TCP_RTT_COMMON = ("64-byte requests and replies on one TCP connection per run (TCP_NODELAY on "
                   "the kernel's ends), one request at a time, every reply read whole and "
                   "checked byte for byte; %d round trips per run after %d of warm-up, the "
@@ -379,7 +492,8 @@ def tcp_mem_scenarios() -> list:
 
 SCENARIOS = reference_scenarios() + pool_scenarios() + timer_scenarios() + csum_scenarios("csum") + \
     csum_scenarios("csum-copy") + udp_rtt_scenarios() + tcp_rtt_scenarios() + \
-    tcp_bulk_scenarios() + tcp_mem_scenarios() + shm_scenarios()
+    tcp_bulk_scenarios() + tcp_mem_scenarios() + shm_scenarios() + \
+    shm_tcp_scenarios()
 
 TCP_RX_FAST_PATH = "TCP receive fast path: IP+TCP input per in-order segment"
 TCP_TX_PATH = "TCP send path: ust_send per full segment"
@@ -466,4 +580,17 @@ ICOUNTS = [
                "everything per segment: ust_send, the peer taking the segment from the loop "
                "and acknowledging every second one; checksums and copies included",
                exclude=CSUM_COPY_FUNCTIONS, exclude_label="csum*, memcpy"),
+    # TCP over the shm wire (bench/bench_shmrtt.c): both stacks in one process, fake clock.
+    IcountPath("TCP 64 B round trip over shm, both stacks", ["{build}/bench/bench_shmrtt", "rtt"],
+               2_000, "both sides' work for one request and its reply: client ust_send, server "
+               "ust_recv (its stack_enter takes the frame off the wire) and ust_send, client "
+               "ust_recv, all MSG_DONTWAIT as the spinning shm-tcp round trip makes them; the "
+               "wire's copy and ring work included; checksums and copies set apart",
+               exclude=CSUM_COPY_FUNCTIONS, exclude_label="csum*, memcpy",
+               parts={"tcp_input": "tcp_input", "tcp_output": "tcp_output",
+                      "shm_rx_burst": "shm_rx_burst", "shm_tx_burst": "shm_tx_burst",
+                      "sock_get": "sock_get"}),
+    IcountPath("spinning round that finds nothing (shm)", ["{build}/bench/bench_shmrtt", "idle"],
+               20_000, "ust_recv(MSG_DONTWAIT) on an empty socket: lock, look at the wire, "
+                       "timers, EAGAIN; the smaller, the sooner a spinning side sees a frame"),
 ]

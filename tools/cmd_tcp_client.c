@@ -4,7 +4,11 @@
  * prints both byte counts and SHA-256 sums; optionally over several connections at once.
  *
  *   ustack tcp-client --link L --addr A/P --server IP:PORT [--send BYTES] [--connections N]
- *                     [--timeout-s S] [--cc NAME]
+ *                     [--timeout-s S] [--cc NAME] [--keep-open]
+ *
+ * --keep-open: do not close the sending side after the data; say "tcp-client: connected" once
+ * each connection is established and wait until the server closes (with --send 0, an idle
+ * connection: interop_shm kills the server under it).
  *
  * With several connections it also says how many sent and received exactly what the first did.
  * At the end it prints "tcp.connections_live N": connections not closed yet (0 when all went
@@ -31,7 +35,7 @@ struct client_opts {
     unsigned long long send;
     unsigned long conns, timeout_s;
     const char *cc;
-    bool stats;
+    bool stats, keep_open;
 };
 
 struct cconn {
@@ -45,6 +49,7 @@ static int usage(FILE *f, int status)
 {
     fprintf(f, "usage: ustack tcp-client --link LINK --addr ADDR/PREFIX --server IP:PORT\n"
                "         [--send BYTES] [--connections N] [--timeout-s S] [--cc NAME] [--stats]\n"
+               "         [--keep-open]\n"
                "         [OPTIONS]\n");
     return status;
 }
@@ -70,6 +75,9 @@ static int parse_opts(int *argc, char **argv, struct client_opts *o)
             o->cc = v;
         else if (strcmp(a, "--stats") == 0) {
             o->stats = true;
+            continue;
+        } else if (strcmp(a, "--keep-open") == 0) {
+            o->keep_open = true;
             continue;
         }
         else {
@@ -110,6 +118,10 @@ static int step(struct cconn *c, const struct client_opts *o, uint8_t *buf)
         if (ust_getpeername(c->fd, (struct sockaddr *)&peer, &pl) < 0)
             return 0;   /* still connecting */
         c->connected = true;
+        if (o->keep_open) {
+            printf("tcp-client: connected\n");
+            fflush(stdout);
+        }
     }
     while (c->sent < o->send) {
         size_t n = o->send - c->sent < CHUNK ? (size_t)(o->send - c->sent) : CHUNK;
@@ -123,7 +135,7 @@ static int step(struct cconn *c, const struct client_opts *o, uint8_t *buf)
         tool_hash_update(&c->tx, buf, (size_t)w);
         c->sent += (uint64_t)w;
     }
-    if (c->sent == o->send && !c->shut) {
+    if (c->sent == o->send && !c->shut && !o->keep_open) {
         ust_shutdown(c->fd, SHUT_WR);
         c->shut = true;
     }

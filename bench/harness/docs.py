@@ -33,6 +33,21 @@ METHOD = """\
   (`ustack echo --discard` or `--source N`, with `--no-hash`, or `bench/tcp_bulk.c`'s kernel
   server), the kernel client (`tcp_bulk client`) moves 1 GiB over one connection and reports
   bytes x 8 / time from establishment to end of stream, as Gbit/s.
+- TCP between two processes (shm-tcp) comes from `bench/shm_tcp.c`, one program for both
+  sides whose socket calls are switched between `ust_*` and the kernel's, so the work per
+  operation is the same: it forks the server, pins both processes itself, and the client
+  reports the figure. ustack's two processes each run a stack on one shm wire
+  (`/dev/shm/ust-bench-tcp-PID`); the kernel's use loopback, except bulk, which uses a veth
+  pair with MTU 65535 between two namespaces the scenario's setup makes. Round trips: 64 bytes,
+  TCP_NODELAY, 20,000 after 2,000 of warm-up, median; spinning means every wait is a
+  `recv`/`send(MSG_DONTWAIT)` loop on both sides (ustack's stacks also get `spin_us`), blocking
+  means blocking calls (ustack sleeps in poll(2) on the wire's doorbell). Bulk: 1 GiB in 64 KiB
+  writes, timed to the server's one-byte answer after the last byte. Connections per second:
+  connect, accept, one byte each way, server closes first, 20,000 per run, either two blocking
+  processes on one vCPU or one thread driving both ends with non-blocking sockets (ustack's
+  thread then polls the waiting end's peer stack, as the kernel's loopback does the peer's work
+  in the sender's system call). `bench/bench_shmrtt.c` counts one round trip's instructions
+  with both stacks in one process (callgrind).
 - Memory per idle connection (tcp-mem) comes from `bench/bench_tcpmem.c`: one stack, a
   scripted peer on a loop link, a fake clock; the resident set before and after opening the
   connections (the first batch opened before measuring), plus what the kernel holds for their

@@ -2,7 +2,10 @@
  * The shared-memory wire: a point-to-point link between the stacks of two processes on one host,
  * through a named file in /dev/shm (the CLAN distributed message queue, without the network).
  *
- *   shm:/dev/shm/ust-NAME,side=0|1[,mtu=N][,slots=N]
+ *   shm:/dev/shm/ust-NAME,side=0|1[,mtu=N][,slots=N][,verify=0|1]
+ *
+ * Received frames are marked checksum-valid (LINK_OFF_RX_CSUM), as Linux treats loopback and
+ * veth: nothing between two processes' memory corrupts a frame; verify=1 checks them anyway.
  *
  * Both processes name the same file, one with side=0 and one with side=1, in either order.
  * Whoever comes first creates the file (mode 0600, O_EXCL-like under an flock), lays out the
@@ -204,6 +207,7 @@ struct shm_config {
     uint32_t mtu;                         /* 0: take the file's, or default_mtu when creating */
     uint32_t default_mtu;                 /* for a new wire when mtu is 0; 0: 1500 */
     uint32_t slots;                       /* 0: take the file's, or a default by MTU */
+    bool verify_csum;                     /* verify received checksums instead of trusting */
 };
 
 #define SHM_COUNTERS(X)                                                             \

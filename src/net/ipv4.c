@@ -161,9 +161,12 @@ int ipv4_route(struct ust_stack *s, uint32_t dst, struct route *rt)
         *rt = (struct route){ .ifc = ifc, .src = ifc->addr, .next_hop = dst, .broadcast = true };
         return 0;
     }
+    /* An interface whose link failed for good has no routes any more, as a Linux device that
+     * is gone (a veth whose peer's namespace died) takes its routes with it: a new connection
+     * gets ENETUNREACH at once instead of sending SYNs into a dead link. */
     for (unsigned i = 0; i < s->n_ifaces; i++) {
         struct iface *ifc = &s->ifaces[i];
-        if ((dst & ifc->netmask) == (ifc->addr & ifc->netmask)) {
+        if (!ifc->down && (dst & ifc->netmask) == (ifc->addr & ifc->netmask)) {
             *rt = (struct route){ .ifc = ifc, .src = ifc->addr, .next_hop = dst,
                                   .broadcast = is_directed_broadcast(ifc, dst) };
             return 0;
@@ -172,7 +175,8 @@ int ipv4_route(struct ust_stack *s, uint32_t dst, struct route *rt)
     /* Only unicast goes through the gateway: a loopback destination never leaves the host
      * (RFC 1122 3.2.1.3 (g)) and multicast (RFC 1112) is not supported, so neither has a route
      * rather than going out as a unicast frame to the gateway. */
-    if (s->gateway && dst != 0 && (dst >> 24) != 127 && (dst >> 28) != 14) {
+    if (s->gateway && dst != 0 && (dst >> 24) != 127 && (dst >> 28) != 14 &&
+        !s->ifaces[0].down) {
         struct iface *ifc = &s->ifaces[0];
         *rt = (struct route){ .ifc = ifc, .src = ifc->addr, .next_hop = s->gateway };
         return 0;

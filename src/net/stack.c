@@ -395,13 +395,32 @@ static void run_loopback(struct ust_stack *s)
     }
 }
 
+/* A link failed: the interface is down for good (nothing brings it back). Its connections are
+ * ended by iface_down_notify() at the next point where no protocol code is running: this may
+ * be called from inside TCP's output (a flush of a full transmit queue). */
 static void iface_failed(struct iface *ifc, int err)
 {
     struct ust_stack *s = ifc->stack;
     s->ctrs.link_errors++;
-    if (!ifc->down)
+    if (!ifc->down) {
         ust_log(UST_LOG_ERROR, "link %s failed: %s", ifc->link->name, strerror(-err));
+        s->down_pending = true;
+        stack_wake(s);   /* a thread asleep on other descriptors must come and see */
+    }
     ifc->down = true;
+}
+
+/* Tells TCP about interfaces that failed since the last call, so that connections routed over
+ * them end now (ECONNRESET) instead of retransmitting into a dead link. Called between
+ * protocol events only (the top of process(), after the flush in stack_leave). */
+static void iface_down_notify(struct ust_stack *s)
+{
+    s->down_pending = false;
+    for (unsigned i = 0; i < s->n_ifaces; i++)
+        if (s->ifaces[i].down && !s->ifaces[i].down_notified) {
+            s->ifaces[i].down_notified = true;
+            tcp_iface_down(s, &s->ifaces[i]);
+        }
 }
 
 static int poll_iface(struct iface *ifc)
@@ -446,6 +465,8 @@ static int process(struct ust_stack *s, bool all)
         s->ctrs.polls++;
     if (!s->rx_skipped)
         s->rx_checked = s->now;
+    if (s->down_pending)
+        iface_down_notify(s);
     if (s->loopq_head)
         run_loopback(s);
     timer_wheel_advance(&s->wheel, s->now);
@@ -496,6 +517,8 @@ void stack_leave(struct ust_stack *s)
         run_loopback(s);
     for (unsigned i = 0; i < s->n_ifaces; i++)
         iface_flush(&s->ifaces[i]);
+    if (s->down_pending)
+        iface_down_notify(s);
     pthread_mutex_unlock(&s->lock);
 }
 
@@ -596,10 +619,32 @@ bool spin_end(struct spin *sp)
     return signalled;
 }
 
+/* Hands every interface's queued frames to its link. */
+static void flush_all(struct ust_stack *s)
+{
+    for (unsigned i = 0; i < s->n_ifaces; i++)
+        if (s->ifaces[i].txq_len)
+            iface_flush(&s->ifaces[i]);
+}
+
+/* stack_process() by a thread registered as a waiter whose *awake flag (NULL: none) tells
+ * notifiers to leave it alone meanwhile. The thread is awake and holds the lock, and looks at
+ * what it waits for when stack_wait returns, so a notification its own processing raises need
+ * not write (and then read back) its own eventfd: two system calls per wake-up saved. */
+static int process_awake(struct ust_stack *s, bool *awake)
+{
+    if (awake)
+        *awake = true;
+    int n = stack_process(s);
+    if (awake)
+        *awake = false;
+    return n;
+}
+
 /* Polls the links for up to the configured spin time (real time, whatever the stack's clock)
  * or until deadline_ns (stack clock). Returns 1 as soon as a round processed a frame, -EINTR if
  * a signal came, else 0. Lock held. */
-static int spin_for_work(struct ust_stack *s, uint64_t deadline_ns)
+static int spin_for_work(struct ust_stack *s, uint64_t deadline_ns, bool *awake)
 {
     if (!s->cfg.spin_us)
         return 0;
@@ -608,6 +653,9 @@ static int spin_for_work(struct ust_stack *s, uint64_t deadline_ns)
     spin_begin(&sp, NULL);
     int rc = 0;
     while (s->now < deadline_ns && clk_mono_ns() < until) {
+        /* What earlier rounds produced (an ARP reply, an ACK, a retransmission a timer made)
+         * goes out now, as before a sleep: the answer we spin for may depend on it. */
+        flush_all(s);
         /* Let other threads in between rounds. */
         pthread_mutex_unlock(&s->lock);
         if (spin_signalled(&sp)) {
@@ -615,7 +663,7 @@ static int spin_for_work(struct ust_stack *s, uint64_t deadline_ns)
         }
         pthread_mutex_lock(&s->lock);
         s->now = clk_now(s->clock);
-        if (rc || stack_process(s) > 0) {
+        if (rc || process_awake(s, awake) > 0) {
             rc = rc ? rc : 1;
             break;
         }
@@ -638,7 +686,13 @@ static void drain_eventfd(const struct pollfd *p)
 
 int stack_wait(struct ust_stack *s, uint64_t deadline_ns, int extra_fd)
 {
-    int spun = spin_for_work(s, deadline_ns);
+    return stack_wait_registered(s, deadline_ns, extra_fd, NULL);
+}
+
+int stack_wait_registered(struct ust_stack *s, uint64_t deadline_ns, int extra_fd,
+                          bool *awake)
+{
+    int spun = spin_for_work(s, deadline_ns, awake);
     if (spun)
         return spun < 0 ? spun : 0;
     /* Anything queued must go out before we sleep: the answer may depend on it. */
@@ -679,7 +733,7 @@ int stack_wait(struct ust_stack *s, uint64_t deadline_ns, int extra_fd)
             drain_eventfd(&pfd[i]);
     }
     s->now = clk_now(s->clock);
-    stack_process(s);
+    process_awake(s, awake);
     return err == EINTR ? -EINTR : 0;
 }
 

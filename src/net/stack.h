@@ -63,6 +63,7 @@ struct iface {
     uint8_t prefix_len;
     uint32_t mtu;                /* IP MTU: the smaller of the option and the link's */
     bool down;                   /* the link failed; nothing is sent or received */
+    bool down_notified;          /* TCP has ended the connections routed over it */
     bool rx_drained;             /* the last check found the link empty: its wait_fd will
                                   * wake a sleeper for anything that arrives after it */
     unsigned txq_len;
@@ -92,6 +93,7 @@ struct ust_stack {
     uint64_t now;                /* time of the current entry */
     uint64_t rx_checked;         /* `now` of the last check of the links (stack_process) */
     bool rx_skipped;             /* this entry was lazy and did not check the links */
+    bool down_pending;           /* an interface failed: its connections are still to end */
     struct pkt_pool *pool;       /* frames */
     struct pkt_pool *big_pool;   /* reassembled and oversized datagrams */
     struct timer_wheel wheel;
@@ -144,6 +146,11 @@ int stack_process(struct ust_stack *s);
  * entry and return; the links and timers have been processed again and s->now is fresh.
  * Returns 0, or -EINTR if a signal interrupted the sleep. */
 int stack_wait(struct ust_stack *s, uint64_t deadline_ns, int extra_fd);
+/* The same for a caller registered as a socket's waiter (whose notifications write its eventfd
+ * = extra_fd): *awake is set while this thread processes the links itself, and notifiers skip
+ * a waiter that is awake, so its own processing does not wake it through its own eventfd. */
+int stack_wait_registered(struct ust_stack *s, uint64_t deadline_ns, int extra_fd,
+                          bool *awake);
 /* The CLOCK_MONOTONIC time until which a thread about to sleep on s should poll instead,
  * starting `now_mono`: now_mono + cfg.spin_us, or now_mono for no spinning. */
 uint64_t stack_spin_until(const struct ust_stack *s, uint64_t now_mono);

@@ -199,7 +199,7 @@ static bool poll_arm(void *ctx, struct ust_stack *s, int delta)
         if (!so || so->stack != s)
             continue;
         if (delta > 0) {
-            c->obj[i].w.line = c->line;
+            c->obj[i].w = (struct sock_waiter){ .line = c->line };
             sock_waiter_add(so, &c->obj[i].w);
             if (sock_revents(so, c->fds[i].events))
                 ready = true;

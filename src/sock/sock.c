@@ -446,6 +446,8 @@ void sock_notify(void *owner)
     if (so->ep_items)
         epoll_sock_notify(so);
     for (struct sock_waiter *w = so->waiters; w; w = w->next) {
+        if (w->awake)
+            continue;   /* it is processing the stack and looks at the socket next */
         uint64_t one = 1;
         ssize_t rc = write(w->line, &one, sizeof(one));
         (void)rc;   /* EAGAIN means the counter is already nonzero: still a wake-up */
@@ -471,7 +473,7 @@ int sock_wait(struct sock *so, uint64_t deadline_ns)
     if (w.line < 0)
         return w.line;
     sock_waiter_add(so, &w);
-    int rc = stack_wait(so->stack, deadline_ns, w.line);
+    int rc = stack_wait_registered(so->stack, deadline_ns, w.line, &w.awake);
     sock_waiter_del(so, &w);
     if (so->closing)
         return -EBADF;

@@ -42,6 +42,7 @@ enum sock_shutdown {
 struct sock_waiter {
     struct sock_waiter *next;
     int line;                    /* the thread's eventfd (sock_thread_line) */
+    bool awake;                  /* processing the stack itself: no need to write its line */
 };
 
 struct sock {

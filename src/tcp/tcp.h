@@ -88,7 +88,8 @@ enum tcp_shut { TCP_SHUT_RD = 1, TCP_SHUT_WR = 2 };
     X(tw_recycled, "TIME_WAIT entries reused by a new SYN (RFC 6191)")              \
     X(pmtu_updates, "MSS lowered by ICMP fragmentation needed (RFC 1191)")          \
     X(pmtu_ignored, "fragmentation-needed messages ignored (RFC 5927 checks)")      \
-    X(nobufs, "segments not sent: no buffer")
+    X(nobufs, "segments not sent: no buffer")                                       \
+    X(iface_down_resets, "connections reset because their interface went down for good")
 
 CTR_DEFINE(tcp_ctrs, TCP_COUNTERS)
 
@@ -144,6 +145,11 @@ void tcp_err(struct ust_stack *s, const struct ipv4_repr *quoted, uint8_t type, 
  * number instead of RFC 6528's keyed hash. One-shot: later connections are back to RFC 6528.
  * Nothing in the library or the tools calls it. */
 void tcp_isn_override_for_tests(struct ust_stack *s, uint32_t isn);
+
+/* Interface ifc went down for good (net/stack.c: a point-to-point link whose peer is gone).
+ * Every connection whose segments leave by it is reset (ECONNRESET), its user woken; listeners
+ * and TIME_WAIT entries stay. Called only where no connection is being worked on. */
+void tcp_iface_down(struct ust_stack *s, struct iface *ifc);
 
 /* Number of live connections (not counting listeners), for tests and leak checks. */
 uint32_t tcp_connection_count(struct ust_stack *s);

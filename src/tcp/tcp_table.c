@@ -410,3 +410,32 @@ void tcp_abort(struct tcb *tp, int err)
     tp->error = err;
     tcp_done(tp);
 }
+
+/* The link under ifc is gone for good: on a point-to-point wire (link/shm) that means the one
+ * host at its far end, and with it the peer of every connection routed over it, has gone. Such
+ * a connection would otherwise learn of it only by retransmitting until tcp_retries2 gives up,
+ * or, idle, by keepalive. It is reset instead, as if the peer's RST had arrived (RFC 9293
+ * 3.10.7.4: RECEIVEs and SENDs get "reset", the user an unsolicited "connection reset"):
+ * ECONNRESET, the error a program sees when a kernel peer's process dies (its kernel resets the
+ * connection). Not ENETDOWN: Linux reports that for sending on a down device, never on a
+ * connection, and a program reading ENETDOWN would expect the path to come back. */
+void tcp_iface_down(struct ust_stack *s, struct iface *ifc)
+{
+    struct tcp_table *t = s->tcp;
+    if (!t || !t->ehash)
+        return;
+    for (uint32_t i = 0; i < t->ehash_size; i++) {
+        struct tcp_conn *c = t->ehash[i];
+        while (c) {
+            struct tcp_conn *next = c->hash_next;   /* tcp_abort unlinks (and may free) c */
+            struct tcb *tp = (struct tcb *)c;
+            if (!c->compact && c->state != TCPS_LISTEN && tp->rt.ifc == ifc) {
+                t->ctrs.iface_down_resets++;
+                if (c->state == TCPS_ESTABLISHED || c->state == TCPS_CLOSE_WAIT)
+                    t->ctrs.estab_resets++;
+                tcp_abort(tp, ECONNRESET);
+            }
+            c = next;
+        }
+    }
+}

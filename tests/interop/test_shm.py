@@ -8,9 +8,15 @@ namespaces, no root needed.
   source   `ustack echo --source 64 MiB` -> `ustack tcp-client --send 0`: the same the other way.
   kill     the discard server is killed (SIGKILL, by PID) while a 6.4 GB send is under way (the
            client has used 0.1 s of CPU and is still running): the
-           client must end with ETIMEDOUT or ECONNRESET within KILL_BOUND_S (its TCP gives up
-           after --tcp_retries2=3 retransmissions at --tcp_max_rto_ms=500; the link itself
-           reports down as soon as the peer's doorbell hangs up).
+           client must end with ETIMEDOUT or ECONNRESET within KILL_BOUND_S (the link reports
+           down as soon as the peer's doorbell hangs up and the stack resets the connections
+           routed over it: ECONNRESET; --tcp_retries2=3 at --tcp_max_rto_ms=500 bound it to
+           ETIMEDOUT should that fail).
+  idle     the echo server is killed under an idle connection (`tcp-client --send 0
+           --keep-open`: connected, nothing sent or outstanding either way, the client asleep in
+           ust_poll): the client must end with ECONNRESET within IDLE_BOUND_S (the link reports
+           down when the peer's doorbell hangs up, and the stack resets every connection routed
+           over it; before, only keepalive, after 2 hours, would have noticed).
   corrupt  a file that is not a wire (and one with a damaged header) is refused with a clear
            message and left as it was.
 
@@ -27,6 +33,7 @@ import time
 
 MIB64 = 64 << 20
 KILL_BOUND_S = 15.0
+IDLE_BOUND_S = 2.0
 PORT = 5001
 SERVER = "198.18.250.2"
 CLIENT = "198.18.250.1"
@@ -193,6 +200,28 @@ def case_kill(c):
     log("    client gave up %.2f s after the kill" % took)
 
 
+def case_idle(c):
+    wire = wire_name("idle")
+    server = c.echo(wire)
+    client = c.client(wire, 0, extra=("--keep-open",))
+    wait_line(client, "tcp-client: connected", 10)
+    expect(client.poll() is None, "the client ended before the kill")
+    kill(server)
+    killed_at = time.monotonic()
+    server.wait(timeout=5)
+    try:
+        out, _ = client.communicate(timeout=IDLE_BOUND_S + 10)
+    except subprocess.TimeoutExpired:
+        raise AssertionError("the idle client did not notice its peer's death")
+    took = time.monotonic() - killed_at
+    out = out.decode(errors="replace")
+    expect(client.returncode == 1, "client exit %s:\n%s" % (client.returncode, out))
+    expect("connection 0: ECONNRESET" in out, "no ECONNRESET:\n" + out)
+    expect("link is down" in out, "the link did not report the peer's death:\n" + out)
+    expect(took < IDLE_BOUND_S, "the idle client took %.2f s to see the reset" % took)
+    log("    idle client saw ECONNRESET %.2f s after the kill" % took)
+
+
 CPU_TICKS = 10   # clock ticks (1/100 s on Linux)
 
 
@@ -221,7 +250,7 @@ def case_corrupt(c):
 
 
 CASES = [("discard", case_discard), ("source", case_source), ("kill", case_kill),
-         ("corrupt", case_corrupt)]
+         ("idle", case_idle), ("corrupt", case_corrupt)]
 
 
 def main():

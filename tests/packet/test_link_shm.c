@@ -102,6 +102,8 @@ static void test_shm_frames_cross_in_order_both_ways_in_place(void **state)
     assert_int_equal(w->a->caps.mtu, 1500);
     assert_int_equal(w->b->caps.mtu, 1500);             /* taken from the file */
     assert_true(w->a->caps.offloads & LINK_TX_SYNC);
+    assert_true(w->a->caps.offloads & LINK_OFF_RX_CSUM);
+    assert_false(w->a->caps.offloads & LINK_OFF_TX_CSUM);   /* senders finish checksums */
     /* 104 frames through a 16-slot wire: the indices and buffers go round several times. The
      * buffers b frees in one round are posted back by its first receive call of the next. */
     for (uint32_t i = 0; i < 104; i += 8) {
@@ -117,6 +119,7 @@ static void test_shm_frames_cross_in_order_both_ways_in_place(void **state)
             /* In place: the frame is in the receiver's slab, not a copy in the sender's pool. */
             assert_ptr_not_equal(got[k]->pool, w->pool);
             assert_int_equal(pkt_headroom(got[k]), SHM_HEADROOM);
+            assert_int_equal(got[k]->flags, PKT_F_CSUM_VALID);   /* trusted: see shm.c */
             pkt_free(got[k]);
         }
     }
@@ -404,7 +407,7 @@ static void test_shm_spec_strings(void **state)
     struct link *l = NULL;
     const char *bad[] = { "shm:", "shm:/dev/shm/ust-x", "shm:/dev/shm/ust-x,side=2",
                           "shm:/dev/shm/ust-x,side=0,mtu=abc", "shm:/dev/shm/ust-x,side=0,zap=1",
-                          "shm:/dev/shm/ust-x,side=0,mtu=60" };
+                          "shm:/dev/shm/ust-x,side=0,mtu=60", "shm:/dev/shm/ust-x,side=0,verify=2" };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(link_open(bad[i], &env, &l), -EINVAL);
     snprintf(spec, sizeof(spec), "shm:%s,side=1,mtu=4000,slots=8", path);
@@ -413,6 +416,25 @@ static void test_shm_spec_strings(void **state)
     assert_true(exists(path));                              /* alone: the name stays */
     link_destroy(l);
     assert_false(exists(path));                             /* nobody came: removed */
+    /* verify=1: received checksums are checked by the stack, frames come unmarked. */
+    char spec1[200];
+    snprintf(spec, sizeof(spec), "shm:%s,side=0,verify=1", path);
+    snprintf(spec1, sizeof(spec1), "shm:%s,side=1,verify=1", path);
+    struct link *l1 = NULL;
+    assert_int_equal(link_open(spec, &env, &l), 0);
+    assert_int_equal(link_open(spec1, &env, &l1), 0);
+    assert_false(l->caps.offloads & LINK_OFF_RX_CSUM);
+    struct pkt_pool *pool;
+    struct pkt_pool_config pc = { .name = "t", .count = 8, .buf_size = 2048, .headroom = 128 };
+    assert_int_equal(pkt_pool_create(&pc, &pool), 0);
+    lt_tx_seqs(l, pool, 7, 1, 100, 1);
+    struct pkt *got[2];
+    assert_int_equal(lt_rx_all(l1, got, 2), 1);
+    assert_int_equal(got[0]->flags, 0);
+    pkt_free(got[0]);
+    link_destroy(l);
+    link_destroy(l1);
+    assert_int_equal(pkt_pool_destroy(pool), 0);
     wire_names_remove(path);
 }
 
@@ -518,6 +540,129 @@ static void test_shm_two_stacks_exchange_tcp(void **state)
     wire_names_remove(path);
 }
 
+static uint64_t counter(struct ust_stack *s, const char *name)
+{
+    uint64_t v = 0;
+    assert_int_equal(ust_stack_counter(s, name, &v), 0);
+    return v;
+}
+
+/* The peer's stack goes (as its process would when killed: nothing more crosses the wire).
+ * An idle connection, with nothing to send and nothing outstanding, used to learn of it only
+ * through keepalive; now the first look at the wire ends it with ECONNRESET, counted, while a
+ * listener stays, and a new connection over the dead wire fails at once (ENETUNREACH). */
+static void test_shm_peer_gone_resets_idle_connections(void **state)
+{
+    (void)state;
+    char path[128], spec[200];
+    new_path(path, sizeof(path));
+    struct clk clock;
+    clk_init_fake(&clock, 1000 * NS_PER_SEC);
+    snprintf(spec, sizeof(spec), "shm:%s,side=0", path);
+    struct ust_stack *a = shm_stack(&clock, spec, "198.18.0.2/24", "02:00:00:00:00:02");
+    snprintf(spec, sizeof(spec), "shm:%s,side=1", path);
+    struct ust_stack *b = shm_stack(&clock, spec, "198.18.0.1/24", "02:00:00:00:00:01");
+
+    struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(80) };
+    inet_pton(AF_INET, "198.18.0.1", &sin.sin_addr);
+    int l = ust_stack_socket(b, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    assert_int_equal(ust_bind(l, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    assert_int_equal(ust_listen(l, 4), 0);
+    struct sockaddr_in mine = { .sin_family = AF_INET, .sin_port = htons(81) };
+    int la = ust_stack_socket(a, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    assert_int_equal(ust_bind(la, (struct sockaddr *)&mine, sizeof(mine)), 0);
+    assert_int_equal(ust_listen(la, 4), 0);
+    int c = ust_stack_socket(a, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    assert_int_equal(ust_connect(c, (struct sockaddr *)&sin, sizeof(sin)), -1);
+    assert_int_equal(errno, EINPROGRESS);
+    pump(a, b);
+    int s = ust_accept4(l, NULL, NULL, SOCK_NONBLOCK);
+    assert_true(s >= 0);
+    char byte = 'x';
+    assert_int_equal(ust_send(s, &byte, 1, 0), 1);
+    pump(a, b);
+    assert_int_equal(ust_recv(c, &byte, 1, 0), 1);
+    pump(a, b);
+    assert_int_equal(ust_recv(c, &byte, 1, 0), -1);   /* idle: nothing in flight either way */
+    assert_int_equal(errno, EAGAIN);
+    assert_int_equal(tcp_connection_count(a), 1);
+
+    ust_stack_destroy(b);   /* closes s and l, but nothing it queued crosses the wire */
+    assert_int_equal(ust_recv(c, &byte, 1, 0), -1);
+    assert_int_equal(errno, ECONNRESET);
+    assert_int_equal(ust_recv(c, &byte, 1, 0), 0);     /* Linux: the error is reported once */
+    assert_int_equal(counter(a, "tcp.iface_down_resets"), 1);
+    assert_int_equal(counter(a, "tcp.estab_resets"), 1);
+    assert_int_equal(counter(a, "stack.link_errors") > 0, 1);
+    assert_int_equal(tcp_connection_count(a), 0);
+    assert_int_equal(ust_accept4(la, NULL, NULL, SOCK_NONBLOCK), -1);   /* still listening */
+    assert_int_equal(errno, EAGAIN);
+    int c2 = ust_stack_socket(a, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    assert_int_equal(ust_connect(c2, (struct sockaddr *)&sin, sizeof(sin)), -1);
+    assert_int_equal(errno, ENETUNREACH);
+    ust_close(c2);
+    ust_close(c);
+    ust_close(la);
+    assert_int_equal(pkt_pool_in_use(a->pool), 0);
+    ust_stack_destroy(a);
+    wire_names_remove(path);
+}
+
+static int bound_socket(struct ust_stack *st, const char *ip, uint16_t port)
+{
+    int fd = ust_stack_socket(st, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    int one = 1;
+    assert_int_equal(ust_setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)), 0);
+    struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port) };
+    inet_pton(AF_INET, ip, &sin.sin_addr);
+    assert_int_equal(ust_bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    return fd;
+}
+
+/* A port's bind chain keeps listeners ahead of connections (tcp_table.c), so that a SYN's
+ * listener lookup stops at the first connection. A socket that was bound to the port before
+ * the listener, and connected out from it before the listener listened, must not hide it. */
+static void test_shm_listener_found_behind_a_connection_on_its_port(void **state)
+{
+    (void)state;
+    char path[128], spec[200];
+    new_path(path, sizeof(path));
+    struct clk clock;
+    clk_init_fake(&clock, 1000 * NS_PER_SEC);
+    snprintf(spec, sizeof(spec), "shm:%s,side=0", path);
+    struct ust_stack *a = shm_stack(&clock, spec, "198.18.0.2/24", "02:00:00:00:00:02");
+    snprintf(spec, sizeof(spec), "shm:%s,side=1", path);
+    struct ust_stack *b = shm_stack(&clock, spec, "198.18.0.1/24", "02:00:00:00:00:01");
+
+    int la = bound_socket(a, "198.18.0.2", 81);
+    assert_int_equal(ust_listen(la, 4), 0);
+    int x = bound_socket(b, "198.18.0.1", 80);       /* first on port 80 */
+    int l = bound_socket(b, "198.18.0.1", 80);       /* SO_REUSEADDR on both: allowed */
+    struct sockaddr_in to_a = { .sin_family = AF_INET, .sin_port = htons(81) };
+    inet_pton(AF_INET, "198.18.0.2", &to_a.sin_addr);
+    assert_int_equal(ust_connect(x, (struct sockaddr *)&to_a, sizeof(to_a)), -1);
+    assert_int_equal(errno, EINPROGRESS);
+    pump(a, b);
+    int xa = ust_accept4(la, NULL, NULL, SOCK_NONBLOCK);  /* x is a connection on port 80 */
+    assert_true(xa >= 0);
+    assert_int_equal(ust_listen(l, 4), 0);
+
+    struct sockaddr_in to_b = { .sin_family = AF_INET, .sin_port = htons(80) };
+    inet_pton(AF_INET, "198.18.0.1", &to_b.sin_addr);
+    int c = ust_stack_socket(a, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    assert_int_equal(ust_connect(c, (struct sockaddr *)&to_b, sizeof(to_b)), -1);
+    pump(a, b);
+    int s = ust_accept4(l, NULL, NULL, SOCK_NONBLOCK);
+    assert_true(s >= 0);
+    assert_int_equal(counter(b, "tcp.passive_opens"), 1);
+    int fds[] = { s, c, xa, x, l, la };
+    for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+        ust_close(fds[i]);
+    ust_stack_destroy(a);
+    ust_stack_destroy(b);
+    wire_names_remove(path);
+}
+
 /* Whatever a failed test left behind. */
 static int remove_all(void **state)
 {
@@ -547,6 +692,8 @@ int main(void)
         cmocka_unit_test(test_shm_stale_wire_is_replaced_and_sides_are_exclusive),
         cmocka_unit_test(test_shm_spec_strings),
         cmocka_unit_test(test_shm_two_stacks_exchange_tcp),
+        cmocka_unit_test(test_shm_peer_gone_resets_idle_connections),
+        cmocka_unit_test(test_shm_listener_found_behind_a_connection_on_its_port),
     };
     return cmocka_run_group_tests(tests, NULL, remove_all);
 }
