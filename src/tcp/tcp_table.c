@@ -163,10 +163,19 @@ struct tcp_conn *tcp_ehash_lookup(struct ust_stack *s, uint32_t laddr, uint16_t 
     return NULL;
 }
 
+/* A port's chain keeps the entries with no peer (listeners, sockets only bound) ahead of the
+ * connections, so that tcp_listener_lookup finds a listener without walking past the
+ * connections it made: a SYN flood puts thousands of embryos on the listener's port, and every
+ * SYN looks the listener up (Linux keeps listeners in a table of their own for the same
+ * reason). A connection goes in right behind that first part, which is short. */
 void tcp_bhash_insert(struct ust_stack *s, struct tcp_conn *c)
 {
-    c->bind_next = s->tcp->bhash[c->lport];
-    s->tcp->bhash[c->lport] = c;
+    struct tcp_conn **pp = &s->tcp->bhash[c->lport];
+    if (c->raddr)
+        while (*pp && !(*pp)->raddr)
+            pp = &(*pp)->bind_next;
+    c->bind_next = *pp;
+    *pp = c;
     c->in_bhash = true;
 }
 
@@ -186,7 +195,8 @@ void tcp_bhash_remove(struct ust_stack *s, struct tcp_conn *c)
 struct tcb *tcp_listener_lookup(struct ust_stack *s, uint32_t laddr, uint16_t lport)
 {
     struct tcb *wild = NULL;
-    for (struct tcp_conn *c = s->tcp->bhash[lport]; c; c = c->bind_next) {
+    /* Only the entries without a peer, at the head of the chain (tcp_bhash_insert). */
+    for (struct tcp_conn *c = s->tcp->bhash[lport]; c && !c->raddr; c = c->bind_next) {
         if (c->state != TCPS_LISTEN)
             continue;
         if (c->laddr == laddr)
