@@ -15,7 +15,8 @@
  * namespace routes nowhere), ports and sequence numbers random.
  *   syn   TCP SYNs to --dst:--dport with the options a Linux client sends (MSS 1460,
  *         SACK-permitted, timestamps, window scale 7), so that cookies encode them;
- *   frag  UDP datagrams to --dst:--dport cut into fragments that never complete: per IP ID,
+ *   frag  UDP datagrams to --dst:--dport cut into fragments that never complete: per IP ID
+ *         (in sequence, so no two datagrams of a run share one),
  *         --frags-per-id fragments of --frag-len bytes with "more fragments" set, at offsets 0,
  *         frag-len, ... (the last fragment never comes).
  *
@@ -167,8 +168,10 @@ static size_t build_frag(const struct opts *o, uint8_t *f, uint64_t n)
     static uint16_t id;
     uint32_t k = (uint32_t)(n % o->frags_per_id);
     if (k == 0) {
+        /* IDs in sequence from a random start: no datagram repeats another's (source, ID)
+         * within 65,536 of them, so none of the flood's fragments is an exact duplicate. */
         src = random_src(o);
-        id = (uint16_t)rnd();
+        id = id ? (uint16_t)(id + 1) : (uint16_t)(rnd() | 1);
     }
     uint32_t off = k * o->frag_len;
     uint8_t *ip = eth_ip(o, f, src, 17, (uint16_t)(20 + o->frag_len), id,
