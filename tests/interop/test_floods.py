@@ -537,7 +537,6 @@ while time.monotonic() < end:
         send(base + sent, (synack[0] + 1 + have) & 0xffffffff, 0x10)   # ACK the echo
         time.sleep(0.002)
 have = contiguous()
-buf = b"".join(echoed[o] for o in sorted(echoed))[:0]
 out, off = bytearray(), 0
 while off in echoed and off < total:
     out += echoed[off]
