@@ -3,7 +3,8 @@
  * (RFC 896, RFC 1122 4.2.3.4, with Linux's Minshall variant), TCP_NODELAY, TCP_CORK and
  * MSG_MORE, the peer's window (scaling, sender silly-window avoidance), zero-window probing (RFC
  * 9293 3.8.6.1: the persist timer, its backoff, a window that reopens; RFC 1122 4.2.2.17: a peer
- * that answers is never given up on), and a send through 2^32.
+ * that answers is never given up on, unless TCP_USER_TIMEOUT says how long a closed window may
+ * last: RFC 5482, as Linux's tcp_probe_timer), and a send through 2^32.
  */
 #include "tcptest.h"
 

@@ -3,7 +3,8 @@
  * happens when it is full (SYNs dropped; a completing ACK forgotten, the SYN-ACK repeated, as
  * Linux with tcp_abort_on_overflow = 0), SYN cookies when the SYN queue is full (the MSS in the
  * ISN, window scale and SACK-permitted in the low bits of our TSval, as Linux), their validity,
- * and a listener closing with connections still queued.
+ * a listener closing with connections still queued, and a listener found on its port behind
+ * connections (the bind chain keeps unconnected entries first).
  */
 #include "tcptest.h"
 
