@@ -1,7 +1,7 @@
 /*
  * Receiving data (RFC 9293 3.10.7.4 seventh step): in order, out of order (the queue, bounded in
- * payload and in buffer memory,
- * immediate duplicate ACKs with SACK blocks, RFC 2018 4's order, hole filling: RFC 5681 4.2),
+ * payload and in buffer memory, immediate duplicate ACKs with SACK blocks, RFC 2018 4's order,
+ * hole filling: RFC 5681 4.2),
  * duplicates and overlaps (D-SACK, RFC 2883), the window (trimming, zero window, receiver
  * silly-window avoidance: RFC 1122 4.2.3.3), delayed ACKs (RFC 1122 4.2.3.2, RFC 5681 4.2:
  * every second full-sized segment, Linux's 40 ms timer, quick-ACK at the start), PAWS
