@@ -237,6 +237,11 @@ def case_synflood(s):
                   answered, ctr(ctrs, "tcp.syncookies_sent")))
     expect(ctr(ctrs, "tcp.syncookies_failed") == 0 and ctr(ctrs, "tcp.syn_queue_drops") == 0,
            "cookies failed or SYNs dropped: %s" % ctrs)
+    # The SYN queue held its limit of the flood's embryos, and no more (each lives out its
+    # SYN-ACK retransmissions); the legitimate connections were all closed.
+    live = test_tcp.connections_live(out, echo.name)
+    expect(live == SYN_QUEUE, "tcp.connections_live %d when the echo stopped, wanted the "
+           "SYN queue's %d embryos" % (live, SYN_QUEUE))
     expect(ctr(ctrs, "tcp.passive_opens") == CONNS,
            "tcp.passive_opens %d, wanted %d" % (ctr(ctrs, "tcp.passive_opens"), CONNS))
     expect_pool_never_dry(ctrs)
