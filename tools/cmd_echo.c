@@ -4,7 +4,8 @@
  * stack's counters. The demo, the interop tests and anyone trying ustack by hand use it.
  *
  *   ustack echo --link tap:ust0 --addr 198.18.0.2/24 [--gw G] [--port 7]
- *               [--discard | --source BYTES] [--no-hash] [any config option]
+ *               [--discard | --source BYTES] [--no-hash] [--user-timeout MS]
+ *               [any config option]
  *
  * It prints one line when it is ready ("ustack echo: ready ...") so scripts can wait for it, and
  * when stopped, "tcp.connections_live N" (connections not closed yet) before its counters.
@@ -30,13 +31,16 @@ static int echo_usage(FILE *f, int status)
 {
     fprintf(f,
             "usage: ustack echo --link LINK --addr ADDR/PREFIX [--gw GW] [--port N]\n"
-            "                   [--discard | --source BYTES] [--no-hash] [OPTIONS]\n\n"
+            "                   [--discard | --source BYTES] [--no-hash] [--user-timeout MS]\n"
+            "                   [OPTIONS]\n\n"
             "Answers ping, echoes UDP datagrams sent to port N (default 7), and serves TCP on\n"
             "port N until SIGINT or SIGTERM, then prints the stack's counters. TCP echoes by\n"
             "default; --discard reads, counts and hashes what each connection sends; --source\n"
             "sends BYTES of the test stream to each connection. Each connection's byte count\n"
             "and SHA-256 is printed when it ends (--no-hash: the count only, for throughput\n"
-            "measurements). OPTIONS are any runtime option as\n"
+            "measurements). --user-timeout sets TCP_USER_TIMEOUT on every connection: data\n"
+            "unacknowledged, or waiting for a closed window, that long ends it (ETIMEDOUT).\n"
+            "OPTIONS are any runtime option as\n"
             "--name=value (ustack help config); UST_* environment variables apply first.\n");
     return status;
 }
@@ -91,6 +95,7 @@ int cmd_echo(int argc, char **argv)
     unsigned long long source = 0;
     enum tcp_mode mode = TCP_MODE_ECHO;
     bool hash = true;
+    unsigned long user_timeout = 0;
     struct ust_stack *s = NULL;
     /* Our own flags first, so that tool_stack sees only config options. */
     int out = 1;
@@ -98,6 +103,13 @@ int cmd_echo(int argc, char **argv)
         if (strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
             if (tool_parse_uint(argv[++i], 65535, &port) != 0 || port == 0) {
                 fprintf(stderr, "ustack echo: --port %s: not a port\n", argv[i]);
+                return 2;
+            }
+            continue;
+        }
+        if (strcmp(argv[i], "--user-timeout") == 0 && i + 1 < argc) {
+            if (tool_parse_uint(argv[++i], 0x7fffffff, &user_timeout) != 0) {
+                fprintf(stderr, "ustack echo: --user-timeout %s: not milliseconds\n", argv[i]);
                 return 2;
             }
             continue;
@@ -145,6 +157,13 @@ int cmd_echo(int argc, char **argv)
         return 1;
     }
     tcp_server_set_hash(tcp, hash);
+    if (user_timeout && tcp_server_set_user_timeout(tcp, (unsigned)user_timeout) < 0) {
+        fprintf(stderr, "ustack echo: TCP_USER_TIMEOUT: %s\n", strerror(errno));
+        tcp_server_close(tcp);
+        ust_close(ufd);
+        ust_stack_destroy(s);
+        return 1;
+    }
     struct sigaction sa = { .sa_handler = on_signal };   /* no SA_RESTART: calls return EINTR */
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);

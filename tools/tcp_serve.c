@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +66,12 @@ struct tcp_server *tcp_server_open(uint16_t port, enum tcp_mode mode, uint64_t s
 void tcp_server_set_hash(struct tcp_server *t, bool on)
 {
     t->hash = on;
+}
+
+int tcp_server_set_user_timeout(struct tcp_server *t, unsigned ms)
+{
+    int v = (int)ms;
+    return ust_setsockopt(t->lfd, IPPROTO_TCP, TCP_USER_TIMEOUT, &v, sizeof(v)) < 0 ? -errno : 0;
 }
 
 /* Counts (and hashes, unless hashing is off) bytes that went through connection c. */

@@ -52,6 +52,8 @@ struct tcp_server;
 struct tcp_server *tcp_server_open(uint16_t port, enum tcp_mode mode, uint64_t source_bytes);
 /* Hashing of the bytes served on (the default) or off ("sha256 -" is printed then). */
 void tcp_server_set_hash(struct tcp_server *t, bool on);
+/* TCP_USER_TIMEOUT (ms) on the listener, which its connections inherit. 0 or -errno. */
+int tcp_server_set_user_timeout(struct tcp_server *t, unsigned ms);
 /* Adds the server's descriptors to fds (returns how many), and handles what poll reported. */
 unsigned tcp_server_pollfds(struct tcp_server *t, struct pollfd *fds, unsigned max);
 void tcp_server_handle(struct tcp_server *t, const struct pollfd *fds, unsigned n);

@@ -51,6 +51,7 @@ static void neigh_drop_queue(struct neigh *n, bool report)
     while (p) {
         struct pkt *next = p->next;
         p->next = NULL;
+        s->arp.queued--;
         if (report) {
             /* RFC 1122 2.3.2.2 / Linux: the sender learns the host is unreachable. */
             s->arp.ctrs.unresolved_drops++;
@@ -209,6 +210,7 @@ static void neigh_flush_queue(struct neigh *n)
     while (p) {
         struct pkt *next = p->next;
         p->next = NULL;
+        n->stack->arp.queued--;
         eth_output(n->ifc, p, &n->mac, ETHERTYPE_IPV4);
         p = next;
     }
@@ -262,9 +264,25 @@ static void neigh_timer(struct timer *t, uint64_t now)
 
 /* ---- Output ---- */
 
+/* Packets waiting for resolution, all entries together: a quarter of the packet pool. Each
+ * entry may hold arp_queue packets (Linux's unres_qlen), but a flood of packets to addresses
+ * that never answer (SYN-ACKs to a SYN flood's forged on-link sources) fills every entry it
+ * can make: 256 entries of 101 would be more than the whole pool, and every connection would
+ * starve. Beyond the quarter, a packet for an address not yet resolved is dropped, counted;
+ * the entries' retries end within arp_retries * arp_retrans_ms and free their queues. */
+static bool queues_full(const struct ust_stack *s)
+{
+    return s->arp.queued >= s->cfg.pool_buffers / 4;
+}
+
 static void neigh_enqueue(struct neigh *n, struct pkt *p)
 {
     struct ust_stack *s = n->stack;
+    if (n->queue_len < s->cfg.arp_queue && queues_full(s)) {
+        s->arp.ctrs.queue_total_drops++;
+        pkt_free(p);
+        return;
+    }
     if (n->queue_len >= s->cfg.arp_queue) {
         /* Keep the newest (RFC 1122 2.3.2.2): drop the oldest. */
         struct pkt *old = n->queue_head;
@@ -272,6 +290,7 @@ static void neigh_enqueue(struct neigh *n, struct pkt *p)
         if (!n->queue_head)
             n->queue_tail = NULL;
         n->queue_len--;
+        s->arp.queued--;
         pkt_free(old);
         s->arp.ctrs.queue_drops++;
     }
@@ -282,6 +301,7 @@ static void neigh_enqueue(struct neigh *n, struct pkt *p)
         n->queue_head = p;
     n->queue_tail = p;
     n->queue_len++;
+    s->arp.queued++;
     s->arp.ctrs.queued++;
 }
 

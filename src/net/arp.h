@@ -71,6 +71,7 @@ struct neigh {
     X(queued, "packets queued waiting for resolution")                              \
     X(queue_drops, "queued packets dropped: queue full (oldest dropped)")          \
     X(unresolved_drops, "queued packets dropped: address never resolved")           \
+    X(queue_total_drops, "packets dropped: a quarter of the packet pool already waits for resolution") \
     X(table_full, "packets dropped: no free cache entry")                           \
     X(evicted, "stale entries reused for new addresses")
 
@@ -82,6 +83,7 @@ struct arp_table {
     uint32_t n_entries;
     uint32_t n_buckets;          /* power of two */
     uint32_t used;
+    uint32_t queued;             /* packets waiting in every entry's queue together */
     struct arp_ctrs ctrs;
 };
 

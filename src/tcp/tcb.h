@@ -173,6 +173,9 @@ struct tcb {
     uint16_t retries;            /* consecutive timeouts without progress */
     uint32_t user_timeout_ms;    /* TCP_USER_TIMEOUT, 0: the retry count decides */
     uint64_t rto_start_ns;       /* first timeout of the current stall (for the retry limit) */
+    uint64_t persist_start_ns;   /* first zero-window probe of the current closed window, 0:
+                                  * none (TCP_USER_TIMEOUT counts from it, Linux's
+                                  * icsk_probes_tstamp) */
 
     /* Congestion control */
     uint32_t cwnd, ssthresh;

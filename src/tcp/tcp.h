@@ -72,13 +72,15 @@ enum tcp_shut { TCP_SHUT_RD = 1, TCP_SHUT_WR = 2 };
     X(challenge_limited, "challenge ACKs suppressed by the rate limit")             \
     X(paws_drops, "segments dropped by PAWS (RFC 7323 5)")                          \
     X(ooo_segs, "segments queued out of order")                                     \
-    X(ooo_drops, "out-of-order segments dropped: queue limit")                      \
+    X(ooo_drops, "out-of-order segments dropped: queue or receive memory limit (TCPOFODrop)") \
+    X(ooo_pruned, "out-of-order segments dropped to make room for earlier ones (OfoPruned)") \
     X(rcvq_drops, "segments dropped: receive memory exhausted")                     \
     X(outside_window, "segments outside the receive window (answered with an ACK)") \
     X(delayed_acks, "ACKs sent by the delayed-ACK timer")                           \
     X(zero_window_probes, "zero-window probes sent")                                \
     X(keepalive_probes, "keepalive probes sent")                                    \
     X(keepalive_timeouts, "connections dropped by keepalive")                       \
+    X(timeout_aborts, "connections ended by retransmission or zero-window probe timeouts, TCP_USER_TIMEOUT included (TCPAbortOnTimeout)") \
     X(syn_queue_drops, "SYNs dropped: SYN queue full and no cookies")               \
     X(listen_overflows, "handshakes completed but the accept queue was full")       \
     X(syncookies_sent, "SYN-ACKs with a SYN cookie")                                \

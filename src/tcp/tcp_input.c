@@ -514,6 +514,8 @@ static bool update_window(struct tcb *tp, const struct tcp_repr *th)
         tp->probes = 0;
         tp->backoff = 0;
     }
+    if (wnd)
+        tp->persist_start_ns = 0;   /* the window opened: a later closed one starts afresh */
     return changed;
 }
 

@@ -58,6 +58,7 @@ static struct tcb *child_new(struct tcb *lp, const struct ipv4_repr *ip, const s
     tp->keepintvl_s = lp->keepintvl_s;
     tp->keepcnt = lp->keepcnt;
     tp->user_mss = lp->user_mss;
+    tp->user_timeout_ms = lp->user_timeout_ms;   /* inherited, as Linux's sk_clone copies it */
     tp->rcvbuf = lp->rcvbuf;
     tp->sndbuf = lp->sndbuf;
     tp->cc = lp->cc;

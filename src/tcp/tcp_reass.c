@@ -7,6 +7,15 @@
  * same way; we keep the first copy because replacing held bytes with different ones would let
  * a blind attacker who lands a segment in the window overwrite data (issue 7's policy: one rule,
  * applied everywhere). The queue holds at most the receive buffer's worth of payload.
+ *
+ * Memory: a segment costs its whole buffer, not its payload (a peer sending one-byte segments
+ * with holes between them would otherwise hold a 2 KiB buffer per byte, and could take the
+ * whole packet pool with one connection). As Linux (tcp_try_rmem_schedule against sk_rcvbuf),
+ * the buffers of the receive and out-of-order queues together stay within twice the receive
+ * buffer (SO_RCVBUF as getsockopt reports it). Beyond that, a segment that lies before the
+ * queue's last one makes room by dropping held segments from the end (Linux's
+ * tcp_prune_ofo_queue: the data nearest RCV.NXT is what lets the application progress); any
+ * other is dropped. Both are counted (ooo_pruned, ooo_drops).
  */
 #include <string.h>
 
@@ -31,11 +40,36 @@ static void ooo_unlink_free(struct tcb *tp, struct pkt **pp)
     pkt_free(q);
 }
 
+static uint64_t rcv_mem_limit(const struct tcb *tp)
+{
+    return 2ull * tp->rcvbuf;   /* Linux's sk_rcvbuf: SO_RCVBUF doubled, in buffer bytes */
+}
+
+/* Frees held segments from the end of the queue, those after `seq`, until `need` more buffer
+ * bytes fit. Returns false if they do not. */
+static bool ooo_make_room(struct tcb *tp, uint32_t seq, uint32_t need)
+{
+    while ((uint64_t)tp->rcv_mem + need > rcv_mem_limit(tp)) {
+        struct pkt **last = NULL;
+        for (struct pkt **pp = &tp->ooo_head; *pp; pp = &(*pp)->next)
+            last = pp;
+        if (!last || seq_leq(seg_cb(*last)->seq, seq))
+            return false;
+        ooo_unlink_free(tp, last);
+        tcp_counters(tp->stack)->ooo_pruned++;
+        /* What we reported may be gone (RFC 2018 8 allows reneging; the sender keeps data
+         * until it is cumulatively acknowledged): report afresh, as Linux's tcp_sack_reset. */
+        tp->sack_recent_n = 0;
+    }
+    return true;
+}
+
 void tcp_ooo_insert(struct tcb *tp, struct pkt *p)
 {
     struct tcp_ctrs *c = tcp_counters(tp->stack);
     struct tcp_seg_cb *cb = seg_cb(p);
-    if (tp->ooo_bytes + p->len > tp->rcvbuf) {
+    if (tp->ooo_bytes + p->len > tp->rcvbuf ||
+        !ooo_make_room(tp, cb->seq, pkt_buf_size(p))) {
         c->ooo_drops++;
         pkt_free(p);
         return;

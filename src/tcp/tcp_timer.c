@@ -83,8 +83,19 @@ void tcp_arm_rtx(struct tcb *tp)
 
 void tcp_arm_persist(struct tcb *tp)
 {
+    uint64_t delay = (uint64_t)tcp_rto_us(tp) * NS_PER_US;
+    if (tp->user_timeout_ms && tp->persist_start_ns) {
+        /* Never sleep past TCP_USER_TIMEOUT: the probe timer fires when it ends (Linux's
+         * tcp_clamp_probe0_to_user_timeout, at least 2 ms away, its TCP_TIMEOUT_MIN). */
+        uint64_t end = tp->persist_start_ns + (uint64_t)tp->user_timeout_ms * NS_PER_MS;
+        uint64_t left = end > tp->stack->now ? end - tp->stack->now : 0;
+        if (left < 2 * NS_PER_MS)
+            left = 2 * NS_PER_MS;
+        if (left < delay)
+            delay = left;
+    }
     tp->rtx_mode = RTX_PERSIST;
-    arm(tp, &tp->rtx_timer, (uint64_t)tcp_rto_us(tp) * NS_PER_US);
+    arm(tp, &tp->rtx_timer, delay);
 }
 
 /* Due tcp_delack_ms after the first segment no ACK has covered. */
@@ -148,6 +159,7 @@ static void retransmit_timeout(struct tcb *tp)
         tp->rto_start_ns = tp->stack->now;
     if (retries_exhausted(tp, tp->stack->cfg.tcp_retries2)) {
         ust_log(UST_LOG_INFO, "tcp: connection to port %u timed out", tp->c.rport);
+        tcp_counters(tp->stack)->timeout_aborts++;
         tcp_abort(tp, tp->soft_error ? tp->soft_error : ETIMEDOUT);
         return;
     }
@@ -162,10 +174,28 @@ static void retransmit_timeout(struct tcb *tp)
     tcp_arm_rtx(tp);
 }
 
+/* Whether zero-window probing must stop (Linux's tcp_probe_timer). RFC 1122 4.2.2.17: a peer
+ * that answers the probes keeps the connection open indefinitely (answers reset tp->probes),
+ * so only tcp_retries2 probes without any answer end it; and TCP_USER_TIMEOUT (RFC 5482, RFC
+ * 9293 3.8.3 "USER TIMEOUT"): data may wait for a closed window at most that long, counted
+ * from the first probe, answered or not. Without it a peer that never reads would hold the
+ * connection and its send buffer for ever. */
+static bool persist_gives_up(struct tcb *tp)
+{
+    uint64_t now = tp->stack->now;
+    if (!tp->persist_start_ns)
+        tp->persist_start_ns = now;
+    else if (tp->user_timeout_ms &&
+             now - tp->persist_start_ns >= (uint64_t)tp->user_timeout_ms * NS_PER_MS)
+        return true;
+    return tp->probes >= tp->stack->cfg.tcp_retries2;
+}
+
 static void persist_timeout(struct tcb *tp)
 {
     if (tp->snd_wnd != 0 || !tp->send_head || tp->snd_una != tp->snd_nxt) {
         tp->rtx_mode = RTX_NONE;
+        tp->persist_start_ns = 0;
         /* A window too small for sender SWS avoidance: the override timeout has passed, send
          * what fits (RFC 1122 4.2.3.4 (4); Linux's tcp_write_wakeup). */
         tp->sws_override = tp->snd_wnd != 0;
@@ -173,8 +203,9 @@ static void persist_timeout(struct tcb *tp)
         tp->sws_override = false;
         return;
     }
-    /* Linux's rule: give up after tcp_retries2 probes that got no answer at all. */
-    if (tp->probes >= tp->stack->cfg.tcp_retries2) {
+    if (persist_gives_up(tp)) {
+        ust_log(UST_LOG_INFO, "tcp: connection to port %u: zero window timed out", tp->c.rport);
+        tcp_counters(tp->stack)->timeout_aborts++;
         tcp_abort(tp, ETIMEDOUT);
         return;
     }

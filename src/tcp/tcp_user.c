@@ -106,12 +106,15 @@ int tcp_connect(struct tcb *tp, uint32_t addr, uint16_t port)
         if (err)
             return err;
         tp->c.lport = p;
-        tcp_bhash_insert(s, &tp->c);
     } else if (tcp_ehash_lookup(s, tp->c.laddr, tp->c.lport, addr, port)) {
         return -EADDRNOTAVAIL;
     }
+    /* With its peer set, the socket moves behind the port's unconnected entries (a bound one
+     * was among them: tcp_bhash_insert keeps listeners first). */
+    tcp_bhash_remove(s, &tp->c);
     tp->c.raddr = addr;
     tp->c.rport = port;
+    tcp_bhash_insert(s, &tp->c);
     tp->iss = tcp_isn(s, tp->c.laddr, tp->c.lport, addr, port);
     tp->snd_una = tp->iss;
     tp->snd_nxt = tp->iss + 1;

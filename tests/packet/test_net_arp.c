@@ -119,6 +119,35 @@ static void test_arp_queue_limit_drops_the_oldest(void **state)
     ust_close(fd);
 }
 
+static void test_arp_queues_together_hold_at_most_a_quarter_of_the_pool(void **state)
+{
+    struct st *t = *state;
+    /* 256 buffers: at most 64 packets wait for resolution, whatever the entries could hold
+     * (arp.c): three unanswered addresses take 30, 30 and 4; the other 26 are dropped. */
+    st_restart(t, "pool_buffers=256", "arp_queue=30");
+    int fd = st_udp_bound(t, 0, 5000);
+    const uint32_t to[] = { ST_PEER, ST_OTHER, ST_NET(4) };
+    for (unsigned k = 0; k < 3; k++) {
+        for (unsigned i = 0; i < 30; i++)
+            assert_int_equal(st_sendto(fd, "x", 1, to[k], 9), 1);
+        expect_tx(t, want_request_for(to[k]));
+    }
+    expect_no_tx(t);
+    assert_int_equal(counter(t, "arp.queued"), 64);
+    assert_int_equal(counter(t, "arp.queue_total_drops"), 26);
+    assert_int_equal(counter(t, "arp.queue_drops"), 0);
+    /* The peer answers: its 30 go, and there is room again. */
+    feed(t, arp_reply());
+    for (unsigned i = 0; i < 30; i++)
+        expect_tx(t, want_udp(.data = "x"));
+    expect_no_tx(t);
+    assert_int_equal(st_sendto(fd, "y", 1, ST_NET(4), 9), 1);
+    expect_no_tx(t);
+    assert_int_equal(counter(t, "arp.queued"), 65);
+    assert_int_equal(counter(t, "arp.queue_total_drops"), 26);
+    ust_close(fd);
+}
+
 static void test_arp_retries_at_the_retransmit_interval_then_gives_up(void **state)
 {
     struct st *t = *state;
@@ -283,6 +312,7 @@ int main(void)
         T(test_arp_first_packet_waits_for_the_reply),
         T(test_arp_reply_sends_the_queue_in_order),
         T(test_arp_queue_limit_drops_the_oldest),
+        T(test_arp_queues_together_hold_at_most_a_quarter_of_the_pool),
         T(test_arp_retries_at_the_retransmit_interval_then_gives_up),
         T(test_arp_reachable_goes_stale_after_the_reachable_time),
         T(test_arp_stale_entry_in_use_is_probed_by_unicast),

@@ -1,6 +1,7 @@
 /*
- * Receiving data (RFC 9293 3.10.7.4 seventh step): in order, out of order (the bounded queue,
- * immediate duplicate ACKs with SACK blocks, RFC 2018 4's order, hole filling: RFC 5681 4.2),
+ * Receiving data (RFC 9293 3.10.7.4 seventh step): in order, out of order (the queue, bounded in
+ * payload and in buffer memory, immediate duplicate ACKs with SACK blocks, RFC 2018 4's order,
+ * hole filling: RFC 5681 4.2),
  * duplicates and overlaps (D-SACK, RFC 2883), the window (trimming, zero window, receiver
  * silly-window avoidance: RFC 1122 4.2.3.3), delayed ACKs (RFC 1122 4.2.3.2, RFC 5681 4.2:
  * every second full-sized segment, Linux's 40 ms timer, quick-ACK at the start), PAWS
@@ -284,6 +285,37 @@ static void test_fin_out_of_order_waits_for_the_hole(void **state)
     assert_int_equal(ust_recv(c.fd, &b, 1, 0), 0);
 }
 
+static void test_out_of_order_memory_is_capped_by_buffer_size(void **state)
+{
+    struct st *t = *state;
+    setup_data();
+    /* SO_RCVBUF 16384 (8192 of window): at most 16384 bytes of buffers held, 8 of the 2 KiB
+     * buffers a frame arrives in. One-byte segments with a hole before each (an attacker's
+     * cheapest way to pin memory) each take a whole buffer (tcp_reass.c). */
+    struct conn c = conn_in_state(t, ESTABLISHED, .passive = true, .rcvbuf = 8192);
+    uint32_t R = c.irs + 1;
+    for (uint32_t k = 1; k <= 20; k++) {
+        feed(t, seg(&c, 2 * k, 1));
+        st_drain_tx(t);
+    }
+    assert_int_equal(counter(t, "tcp.ooo_segs"), 8);
+    assert_int_equal(counter(t, "tcp.ooo_drops"), 12);
+    assert_int_equal(counter(t, "tcp.ooo_pruned"), 0);
+    /* One before the queue's last makes room by dropping that last one (Linux's
+     * tcp_prune_ofo_queue), and SACK starts afresh with it: [1, 3) holds it and byte 2. */
+    feed(t, seg(&c, 1, 1));
+    expect_tcp(t, .flags = ACK, .ack = R, .nsack = 1, .sack = { BLK(1, 3) });
+    assert_int_equal(counter(t, "tcp.ooo_pruned"), 1);
+    assert_int_equal(counter(t, "tcp.ooo_segs"), 9);
+    /* The hole fills: everything is delivered, the bytes the peer sends again included. */
+    feed(t, seg(&c, 0, 100));
+    expect_tcp(t, .flags = ACK, .ack = R + 100, .nsack = 0);
+    check_read(&c, 0, 100);
+    feed(t, seg(&c, 100, 100));
+    st_drain_tx(t);
+    check_read(&c, 100, 100);
+}
+
 /* ---- The receive window ---- */
 
 static void test_data_beyond_the_window_is_trimmed(void **state)
@@ -461,6 +493,7 @@ int main(void)
         T(test_overlapping_segments_keep_the_first_copy),
         T(test_segment_overlapping_rcv_nxt_delivers_only_the_new_part),
         T(test_fin_out_of_order_waits_for_the_hole),
+        T(test_out_of_order_memory_is_capped_by_buffer_size),
         T(test_data_beyond_the_window_is_trimmed),
         T(test_zero_window_then_reading_reopens_it_without_silly_windows),
         T(test_window_right_edge_never_moves_back),

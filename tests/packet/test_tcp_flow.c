@@ -3,7 +3,8 @@
  * (RFC 896, RFC 1122 4.2.3.4, with Linux's Minshall variant), TCP_NODELAY, TCP_CORK and
  * MSG_MORE, the peer's window (scaling, sender silly-window avoidance), zero-window probing (RFC
  * 9293 3.8.6.1: the persist timer, its backoff, a window that reopens; RFC 1122 4.2.2.17: a peer
- * that answers is never given up on), and a send through 2^32.
+ * that answers is never given up on, unless TCP_USER_TIMEOUT says how long a closed window may
+ * last: RFC 5482, as Linux's tcp_probe_timer), and a send through 2^32.
  */
 #include "tcptest.h"
 
@@ -289,6 +290,66 @@ static void test_unanswered_zero_window_probes_time_out(void **state)
     expect_errno(ust_recv(c.fd, &b, 1, 0), ETIMEDOUT);
 }
 
+static void test_user_timeout_ends_an_answered_zero_window(void **state)
+{
+    struct st *t = *state;
+    fill();
+    struct conn c = conn_in_state(t, ESTABLISHED, .rtt_ms = 100);
+    uint32_t L = c.iss + 1, R = c.irs + 1;
+    int ms = 2000;
+    assert_int_equal(ust_setsockopt(c.fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof(ms)), 0);
+    feed(t, tcp(.flags = ACK, .seq = R, .ack = L, .window = 0));
+    conn_send(&c, payload, 100);
+    /* The peer answers every probe, still with a closed window (a reader that never reads).
+     * TCP_USER_TIMEOUT bounds the wait from the first probe (at 300 ms), answered or not
+     * (Linux's tcp_probe_timer): probes at 0.3, 0.9 and 2.1 s, then the timer fires when the
+     * 2 s are over (2.3 s, not the 4.5 s of the backoff: tcp_clamp_probe0_to_user_timeout). */
+    expect_tcp_after(t, 300, .flags = ACK, .seq = L - 1, .len = 0);
+    feed(t, tcp(.flags = ACK, .seq = R, .ack = L, .window = 0));
+    expect_tcp_after(t, 600, .flags = ACK, .seq = L - 1, .len = 0);
+    feed(t, tcp(.flags = ACK, .seq = R, .ack = L, .window = 0));
+    expect_tcp_after(t, 1200, .flags = ACK, .seq = L - 1, .len = 0);
+    feed(t, tcp(.flags = ACK, .seq = R, .ack = L, .window = 0));
+    advance(t, 199);
+    assert_int_equal(st_tcp_state(c.fd), ESTABLISHED);
+    advance_past(t, 1);
+    expect_no_tx(t);   /* no RST, as Linux's tcp_write_err */
+    assert_int_equal(st_tcp_state(c.fd), CLOSED);
+    assert_int_equal(counter(t, "tcp.timeout_aborts"), 1);
+    assert_int_equal(counter(t, "tcp.zero_window_probes"), 3);
+    char b;
+    expect_errno(ust_recv(c.fd, &b, 1, 0), ETIMEDOUT);
+}
+
+static void test_user_timeout_restarts_when_the_window_opens(void **state)
+{
+    struct st *t = *state;
+    fill();
+    struct conn c = conn_in_state(t, ESTABLISHED, .rtt_ms = 100, .peer_ws = -1,
+                                  .peer_window = 1000);
+    uint32_t L = c.iss + 1, R = c.irs + 1;
+    int ms = 1000;
+    assert_int_equal(ust_setsockopt(c.fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof(ms)), 0);
+    feed(t, tcp(.flags = ACK, .seq = R, .ack = L, .window = 0));
+    conn_send(&c, payload, 600);
+    expect_tcp_after(t, 300, .flags = ACK, .seq = L - 1, .len = 0);
+    /* A slow reader: 500 bytes of window after 0.8 s of waiting, then closed again. */
+    advance(t, 500);
+    feed(t, tcp(.flags = ACK, .seq = R, .ack = L, .window = 500));
+    expect_tcp(t, .flags = ACK, .seq = L, .len = 500);
+    feed(t, tcp(.flags = ACK, .seq = R, .ack = L + 500, .window = 0));
+    /* The closed window counts from its own first probe (after an RTO, 0.3 s): the earlier
+     * wait does not add up. Probes at +0, +0.6 s, then the end at +1 s. */
+    expect_tcp_after(t, 300, .flags = ACK, .seq = L + 499, .len = 0);
+    expect_tcp_after(t, 600, .flags = ACK, .seq = L + 499, .len = 0);
+    advance(t, 399);
+    assert_int_equal(st_tcp_state(c.fd), ESTABLISHED);
+    advance_past(t, 1);
+    expect_no_tx(t);
+    assert_int_equal(st_tcp_state(c.fd), CLOSED);
+    assert_int_equal(counter(t, "tcp.timeout_aborts"), 1);
+}
+
 /* ---- Through 2^32 ---- */
 
 static void test_send_through_2_32_with_acks_arrives_intact(void **state)
@@ -346,6 +407,8 @@ int main(void)
         T(test_zero_window_probes_back_off_and_the_window_reopens),
         T(test_answered_zero_window_probes_never_time_out),
         T(test_unanswered_zero_window_probes_time_out),
+        T(test_user_timeout_ends_an_answered_zero_window),
+        T(test_user_timeout_restarts_when_the_window_opens),
         T(test_send_through_2_32_with_acks_arrives_intact),
 #undef T
     };

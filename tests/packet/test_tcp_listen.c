@@ -3,7 +3,8 @@
  * happens when it is full (SYNs dropped; a completing ACK forgotten, the SYN-ACK repeated, as
  * Linux with tcp_abort_on_overflow = 0), SYN cookies when the SYN queue is full (the MSS in the
  * ISN, window scale and SACK-permitted in the low bits of our TSval, as Linux), their validity,
- * and a listener closing with connections still queued.
+ * a listener closing with connections still queued, and a listener found on its port behind
+ * connections (the bind chain keeps unconnected entries first).
  */
 #include "tcptest.h"
 
@@ -298,6 +299,30 @@ static void test_syn_cookie_timestamp_is_never_ahead_of_the_clock(void **state)
     }
 }
 
+static void test_listener_is_found_behind_a_connection_on_its_port(void **state)
+{
+    struct st *t = *state;
+    st_resolve_peer(t);
+    /* Both bound to the port (SO_REUSEADDR, neither listening yet: allowed, as Linux), the
+     * listener first; then the other connects and the listener listens. A port's bind chain
+     * keeps its unconnected entries first and the lookup stops at the first connection
+     * (tcp_table.c): the socket that connected must have moved behind the listener. */
+    int one = 1;
+    int lfd = st_tcp_socket(t), cfd = st_tcp_socket(t);
+    for (int i = 0; i < 2; i++) {
+        int fd = i ? cfd : lfd;
+        assert_int_equal(ust_setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)), 0);
+        assert_int_equal(st_bind(fd, 0, ST_LPORT), 0);
+    }
+    struct sockaddr_in peer = { .sin_family = AF_INET, .sin_port = htons(ST_PEER_PORT),
+                                .sin_addr.s_addr = htonl(ST_PEER) };
+    expect_errno(ust_connect(cfd, (struct sockaddr *)&peer, sizeof(peer)), EINPROGRESS);
+    expect_tcp(t, .sport = ST_LPORT, .dport = ST_PEER_PORT, .flags = SYN);
+    assert_int_equal(ust_listen(lfd, 8), 0);
+    syn(t, 41000, IRS);
+    assert_int_equal(counter(t, "tcp.no_port"), 0);
+}
+
 static void test_without_syncookies_a_full_syn_queue_drops_syns(void **state)
 {
     struct st *t = *state;
@@ -464,6 +489,7 @@ int main(void)
         T(test_listener_found_among_many_connections_removed_in_any_order),
         T(test_specific_listener_beats_wildcard_and_each_survives_the_other),
         T(test_ephemeral_port_skips_a_listening_port_with_connections),
+        T(test_listener_is_found_behind_a_connection_on_its_port),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
