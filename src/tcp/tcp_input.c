@@ -109,10 +109,13 @@ void tcp_init_windows(struct tcb *tp)
         mss = route_mss;
     if (tp->user_mss && tp->user_mss < mss)
         mss = tp->user_mss;
-    if (tp->ts_ok)
-        mss -= 12;   /* NOP NOP TS on every segment (RFC 7323 appendix A) */
+    /* A peer announcing MSS 1..47 would have us send segments of a few bytes (a CPU and
+     * memory attack: CVE-2019-11479). Linux floors the MSS at tcp_min_snd_mss (48) before it
+     * takes the options off (__tcp_mtu_to_mss, then tcp_mtu_to_mss): so do we. */
     if (mss < TCP_MIN_SND_MSS)
         mss = TCP_MIN_SND_MSS;
+    if (tp->ts_ok)
+        mss -= 12;   /* RFC 6691: options come out of the MSS; NOP NOP TS on every segment */
     tp->mss = (uint16_t)mss;
     struct cc_view v;
     tcp_cc_view(tp, &v);
@@ -663,6 +666,12 @@ static bool check_sequence(struct tcb *tp, struct segment *sg)
     if (!seq_acceptable(tp, sg)) {
         if (th->flags & TCP_RST)
             return false;   /* RFC 5961 3.2: outside the window: silently dropped */
+        if (th->flags & TCP_SYN) {
+            /* RFC 5961 4.2: a SYN, whatever its sequence number, draws a (rate-limited)
+             * challenge ACK; Linux's tcp_validate_incoming does the same (syn_challenge). */
+            tcp_challenge_ack(tp);
+            return false;
+        }
         tcp_counters(tp->stack)->outside_window++;
         tp->ack_now = true;
         /* An old duplicate (a retransmission whose original arrived): report it as a D-SACK

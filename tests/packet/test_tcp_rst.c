@@ -136,9 +136,16 @@ static void test_syn_in_established_gets_a_challenge_ack(void **state)
     expect_tcp(t, .flags = ACK, .seq = L, .ack = R);
     feed(t, tcp(.flags = SYN | ACK, .seq = R, .ack = L));
     expect_tcp(t, .flags = ACK, .seq = L, .ack = R);
+    /* Outside the window, above and below: still a challenge ACK (counted and rate limited
+     * as one), not the plain ACK other unacceptable segments get. */
+    feed(t, tcp(.flags = SYN, .seq = R + (1u << 30), .mss = 1460));
+    expect_tcp(t, .flags = ACK, .seq = L, .ack = R);
+    feed(t, tcp(.flags = SYN, .seq = R - 5000, .mss = 1460));
+    expect_tcp(t, .flags = ACK, .seq = L, .ack = R);
     expect_no_tx(t);
     assert_int_equal(st_tcp_state(c.fd), ESTABLISHED);
-    assert_int_equal(counter(t, "tcp.challenge_acks"), 3);
+    assert_int_equal(counter(t, "tcp.challenge_acks"), 5);
+    assert_int_equal(counter(t, "tcp.outside_window"), 0);
 }
 
 static void test_syn_with_data_in_established_delivers_nothing(void **state)
