@@ -304,6 +304,8 @@ static void data_arrives(struct tcb *tp, struct segment *sg)
         cb->tcp_flags = 0;
         tp->ack_now = true;
     }
+    if (tp->ooo_head)
+        tcp_ooo_overlay(tp, p, cb->seq);   /* held bytes win over this copy (tcp_reass.c) */
     bool fin = cb->tcp_flags & TCP_FIN;
     uint32_t bytes = p->len;
     tp->rcv_nxt += bytes;
