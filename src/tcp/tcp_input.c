@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "base/hash.h"
 #include "base/log.h"
 #include "net/stack.h"
 #include "tcp/table.h"
@@ -45,6 +46,19 @@ void tcp_ack_sent(struct tcb *tp)
     tp->delack_due_ns = 0;
 }
 
+/* The challenge ACKs one second may send: a secret random number between half the limit and
+ * the limit. A fixed stack-wide budget is a side channel (CVE-2016-5696, "Off-Path TCP
+ * Exploits", Cao et al. 2016): an off-path attacker spends it with guessed RSTs, counts the
+ * challenge ACKs left on a connection of its own, and learns whether a guess hit a live
+ * connection. Linux randomises the budget the same way (limit/2 + random(limit), 4.7); we keep
+ * it at most the limit, so the option stays a ceiling. */
+static uint32_t challenge_budget(const struct ust_stack *s)
+{
+    uint32_t limit = s->cfg.tcp_challenge_ack_limit;
+    uint64_t r = siphash24(&s->secret, &s->now, sizeof(s->now));
+    return limit - (uint32_t)(r % (limit / 2 + 1));
+}
+
 /* RFC 5961 7: challenge ACKs are rate limited (a stack-wide budget per second, as Linux). */
 bool tcp_challenge_ack(struct tcb *tp)
 {
@@ -52,13 +66,13 @@ bool tcp_challenge_ack(struct tcb *tp)
     struct tcp_table *t = s->tcp;
     if (s->now - t->challenge_start_ns >= NS_PER_SEC) {
         t->challenge_start_ns = s->now;
-        t->challenge_count = 0;
+        t->challenge_count = challenge_budget(s);
     }
-    if (t->challenge_count >= s->cfg.tcp_challenge_ack_limit) {
+    if (t->challenge_count == 0) {
         t->ctrs.challenge_limited++;
         return false;
     }
-    t->challenge_count++;
+    t->challenge_count--;
     t->ctrs.challenge_acks++;
     tcp_send_ack(tp);
     return true;
