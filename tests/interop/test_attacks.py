@@ -18,7 +18,8 @@ them and watches the wire) while a legitimate kernel client moves the test strea
            (tcp_min_snd_mss 48, then options), compared against the kernel's own echo server.
   options  every kind of malformed TCP option on a live connection and in a SYN: counted drops
            (tcp.in_errs); unknown options, EOL and NOP padding are accepted; window scale > 14
-           is used as 14; SACK blocks outside the window or reversed change nothing.
+           is used as 14; SACK blocks outside what was sent, reversed or empty mark nothing
+           delivered while data is in flight (a real block does).
   overlap  overlapping segments with conflicting data, in order and out of order: the first copy
            of a byte that ustack accepts wins, everywhere (docs/security.md).
   icmp     RFC 1191 / RFC 5927: fragmentation-needed with an absurd MTU or quoting sequence
@@ -486,15 +487,20 @@ class RawConn:
         self.sent = max([self.sent] + [off + len(d) for off, d in chunks])
 
     def segment(self, seq_off, flags, payload=b"", ack=True, options=None, raw_opts=b"",
-                build=False):
+                build=False, ack_off=None, sack=None):
         opts = options
         if opts is None:
             opts = []
             if self.ts and not raw_opts:
                 self.tsval += 1
                 opts = [("NOP", None), ("NOP", None), ("Timestamp", (self.tsval, self.ts_ecr))]
+            if sack:
+                opts = opts + [("NOP", None), ("NOP", None),
+                               ("SAck", tuple(x & 0xffffffff for b in sack for x in b))]
+        if ack_off is None:
+            ack_off = self.rcv_nxt_off
         th = TCP(sport=self.sport, dport=self.dport, seq=seq_add(self.isn, seq_off),
-                 ack=seq_add(self.peer_iss, 1 + self.rcv_nxt_off) if ack else 0,
+                 ack=seq_add(self.peer_iss, 1 + ack_off) if ack else 0,
                  flags=flags, window=self.window, options=opts)
         if raw_opts:
             th.dataofs = 5 + len(raw_opts) // 4
@@ -816,9 +822,10 @@ ODD = [
 
 
 def group_options(lab, a, suite):
-    # No tail loss probes: the window scale case counts what ustack has in flight, and a
-    # probe (whose RTT estimate comes from our slow, hand-made handshake) would change cwnd.
-    echo = start_echo(a.t, "--tcp_tlp", 0)
+    # No tail loss probes, and a long retransmission timeout: the window scale and SACK cases
+    # count what ustack has in flight and what it resends, and a probe or a timeout (whose RTT
+    # estimate comes from our slow, hand-made handshake) would change both.
+    echo = start_echo(a.t, "--tcp_tlp", 0, "--tcp_min_rto_ms", 3000)
     counts = {"malformed": 0}
 
     def malformed_on_live_connection():
@@ -871,6 +878,36 @@ def group_options(lab, a, suite):
         rc.reset()
     suite.case("options_malformed_syn", malformed_syn)
 
+    def bogus_sack_in_flight():
+        # ustack has 4 KiB in flight (3 segments) when ACKs that acknowledge nothing new carry
+        # SACK blocks beyond SND.NXT, reversed, empty: they must mark nothing delivered, so
+        # nothing is deemed lost (tcp.sack_recoveries stays 0 until the control). The control:
+        # a real block over the last two segments makes RACK resend the first at once.
+        rc = RawConn(a, 33500)
+        rc.connect()
+        data = bytes(range(256)) * 16
+        mark = a.wire.mark()
+        rc.send_many([(off, data[off:off + 1448]) for off in range(0, len(data), 1448)])
+        rc.collect(len(data), mark, ack=False)
+        n = len(data)
+        mark = a.wire.mark()
+        for blocks in ([(1448, 1 << 31)], [(2896, 1448)], [(1448, 1448)], [(n, n + 1000)],
+                       [(1448, n + 1)], [(n + 1, 1448), (0x7fff0000, 0x10)]):
+            rc.segment(1 + rc.sent, "A", ack_off=0, sack=[
+                (seq_add(rc.peer_iss, 1 + x), seq_add(rc.peer_iss, 1 + y)) for x, y in blocks])
+        got = a.replies(mark, rc.sport)
+        expect(not got, "ACKs with bogus SACK blocks drew %s" % [
+            (f["tcp"]["flags"], f["tcp"]["seq"], len(f["tcp"]["payload"])) for f in got])
+        counts["sack_checked"] = True
+        mark = a.wire.mark()
+        rc.segment(1 + rc.sent, "A", ack_off=0, sack=[(seq_add(rc.peer_iss, 1 + 1448),
+                                                        seq_add(rc.peer_iss, 1 + n))])
+        a.wire.wait(lambda f: rc.from_peer(f) and f["tcp"]["seq"] == seq_add(rc.peer_iss, 1)
+                    and len(f["tcp"]["payload"]) == 1448, after=mark,
+                    what="the first segment resent after a real SACK block")
+        rc.reset()
+    suite.case("options_bogus_sack_in_flight", bogus_sack_in_flight)
+
     def wscale_above_14():
         # RFC 7323 2.3: a shift above 14 is used as 14. Our window field says 1: 16 KiB with
         # a shift of 14, 32 KiB with 15, 1 byte if the option were ignored. ustack's first
@@ -907,7 +944,9 @@ def group_options(lab, a, suite):
     def counters():
         ctrs, out = stop_echo(echo)
         expect_counters(ctrs, {"tcp.in_errs": counts["malformed"], "tcp.in_csum_errors": 0,
-                               "tcp.challenge_acks": counts.get("odd", 0)})
+                               "tcp.challenge_acks": counts.get("odd", 0),
+                               "tcp.sack_recoveries": 1 if "sack_checked" in counts else 0,
+                               "tcp.timeouts": 0})
         expect_legit_echoed(out)
     suite.case("options_counters", counters)
 
