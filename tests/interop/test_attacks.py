@@ -369,6 +369,9 @@ class Legit:
                what="ustack's last echo segment")
         w.wait(lambda f: f["out"] and "tcp" in f and f["tcp"]["sport"] == self.lport and
                f["tcp"]["ack"] == self.snd_nxt, after=mark, what="the kernel's last ACK")
+        # ... and ustack has handled that ACK (it was queued before the barrier's ping), so no
+        # timer of this connection (a tail loss probe) can send anything any more.
+        a.barrier()
 
     def forge(self, seq_off=0, ack=None, flags="A", **kw):
         """A segment on this connection as the kernel would send it, at RCV.NXT + seq_off."""
