@@ -29,6 +29,7 @@ curl                 HTTP client, on the kernel and under ustack run, in interop
 iperf3               bulk TCP under ustack run against the kernel's, in interop tests
 redis-server         an unmodified server under ustack run in interop tests
 redis-tools          redis-benchmark and redis-cli, against it and under it
+python3-scapy        forged frames (the attacker) in the interop attack tests
 "
 
 names=$(printf '%s\n' "$PACKAGES" | awk 'NF { print $1 }')

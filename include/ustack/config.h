@@ -42,6 +42,7 @@ extern "C" {
     X(arp_retrans_ms, U32, 1000, 10, 60000, "interval between ARP requests for one address")     \
     X(arp_retries, U32, 3, 1, 100, "ARP requests sent before an address is declared unreachable") \
     X(arp_stale_ms, U32, 60000, 1000, 3600000, "how long an unused stale neighbour is kept")     \
+    X(arp_static, STR, "", 0, 0, "static neighbours ARP never changes: IP=MAC[,IP=MAC...], each IP on the link's network") \
     X(reasm_timeout_ms, U32, 30000, 100, 600000, "time allowed to reassemble a fragmented datagram") \
     X(reasm_mem, U32, 4194304, 65536, 1u << 30, "bytes of fragments held for reassembly, at most") \
     X(reasm_max, U32, 64, 1, 65536, "datagrams under reassembly at once, at most")               \

@@ -4,7 +4,9 @@
 #include "net/arp.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "base/log.h"
 #include "net/stack.h"
@@ -366,6 +368,15 @@ static void arp_learn(struct iface *ifc, const struct arp_repr *a, bool for_us)
         n->state = NEIGH_STALE;
     }
     bool changed = !eth_addr_equal(&n->mac, &a->sha);
+    if (changed && !eth_addr_equal(&n->mac, &zero_mac)) {   /* not a first resolution */
+        /* RFC 826 merges whatever the sender says, as Linux does once its locktime has
+         * passed: a host that moved, or an attacker. Counted and logged; static entries
+         * (arp_static) are the defence against a hostile link. */
+        s->arp.ctrs.lladdr_changes++;
+        ust_log(UST_LOG_INFO, "arp: %u.%u.%u.%u moved to %02x:%02x:%02x:%02x:%02x:%02x",
+                n->ip >> 24, (n->ip >> 16) & 255, (n->ip >> 8) & 255, n->ip & 255, a->sha.b[0],
+                a->sha.b[1], a->sha.b[2], a->sha.b[3], a->sha.b[4], a->sha.b[5]);
+    }
     n->mac = a->sha;
     if (a->op == ARP_OP_REPLY) {
         if (n->state == NEIGH_INCOMPLETE)
@@ -429,5 +440,43 @@ int arp_add_static(struct iface *ifc, uint32_t ip, const struct eth_addr *mac)
     neigh_set_state(n, NEIGH_STATIC, 0);
     if (n->queue_head)
         neigh_flush_queue(n);
+    return 0;
+}
+
+/* One "IP=MAC" of the arp_static option (text without the comma). */
+static int config_one_static(struct iface *ifc, const char *text)
+{
+    char ip_text[64];
+    const char *eq = strchr(text, '=');
+    if (!eq || (size_t)(eq - text) >= sizeof(ip_text))
+        return -EINVAL;
+    memcpy(ip_text, text, (size_t)(eq - text));
+    ip_text[eq - text] = 0;
+    uint32_t ip;
+    uint8_t plen;
+    struct eth_addr mac;
+    if (stack_parse_cidr(ip_text, &ip, &plen) != 0 || plen != 32 ||
+        stack_parse_mac(eq + 1, &mac) != 0 || eth_addr_equal(&mac, &zero_mac))
+        return -EINVAL;
+    uint32_t host = ip & ~ifc->netmask;
+    if ((ip & ifc->netmask) != (ifc->addr & ifc->netmask) || ip == ifc->addr || host == 0 ||
+        host == ~ifc->netmask)
+        return -EINVAL;   /* not another host on this network */
+    return arp_add_static(ifc, ip, &mac);
+}
+
+int arp_config_static(struct iface *ifc, const char *spec)
+{
+    char buf[UST_CONFIG_STR_MAX];
+    snprintf(buf, sizeof(buf), "%s", spec);
+    char *save = NULL;
+    for (char *item = strtok_r(buf, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+        int err = config_one_static(ifc, item);
+        if (err) {
+            ust_log(UST_LOG_ERROR, "arp_static: \"%s\" is not IP=MAC for another host on "
+                    "the link's network (%s)", item, err == -ENOSPC ? "cache full" : "invalid");
+            return -EINVAL;
+        }
+    }
     return 0;
 }

@@ -66,6 +66,7 @@ struct neigh {
     X(drop_not_for_us, "requests for addresses that are not ours")                 \
     X(addr_conflicts, "packets from another host claiming one of our addresses")    \
     X(static_refused, "updates refused because the entry is static")               \
+    X(lladdr_changes, "neighbours whose MAC address changed (a move, or flapping)")   \
     X(resolved, "addresses resolved")                                               \
     X(resolve_failed, "resolutions given up after the last retry")                  \
     X(queued, "packets queued waiting for resolution")                              \
@@ -105,6 +106,10 @@ void arp_announce(struct iface *ifc);
 
 /* Adds or replaces a static entry. Returns 0 or -ENOSPC. */
 int arp_add_static(struct iface *ifc, uint32_t ip, const struct eth_addr *mac);
+/* Adds the arp_static option's entries ("IP=MAC[,IP=MAC...]") on interface ifc. Returns 0 or
+ * -EINVAL (logged: which entry, and why) for an entry that does not parse, an IP that is not
+ * another host on ifc's network, or a MAC that is multicast or zero. */
+int arp_config_static(struct iface *ifc, const char *spec);
 
 /* The entry for ip on ifc, or NULL (for tests and tools). */
 const struct neigh *arp_lookup(struct ust_stack *s, const struct iface *ifc, uint32_t ip);

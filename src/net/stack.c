@@ -257,6 +257,8 @@ static int stack_start(struct ust_stack *s, struct link *l)
     }
     if ((err = parse_gateway(s)) != 0 || (err = stack_init_protocols(s)) != 0)
         return err;
+    if (s->cfg.arp_static[0] && (err = arp_config_static(&s->ifaces[0], s->cfg.arp_static)) != 0)
+        return err;
     arp_announce(&s->ifaces[0]);
     iface_flush(&s->ifaces[0]);
     if (!default_stack)

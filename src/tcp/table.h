@@ -32,8 +32,8 @@ struct tcp_table {
     uint64_t port_counter;
     uint32_t next_ephemeral;     /* RFC 6056 Algorithm 3's counter */
     const struct cc_ops *cc_default;
-    uint64_t challenge_start_ns; /* RFC 5961 7: rate limit window */
-    uint32_t challenge_count;
+    uint64_t challenge_start_ns; /* RFC 5961 7: the rate limit's current second */
+    uint32_t challenge_count;    /* challenge ACKs left in it (a random budget) */
     bool isn_override;           /* tests only: tcp_isn_override_for_tests() armed */
     uint32_t isn_override_value;
     struct tcp_ctrs ctrs;

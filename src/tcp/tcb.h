@@ -349,6 +349,7 @@ void tcp_enter_recovery(struct tcb *tp);      /* fast recovery (tcp_input.c) */
 /* tcp_reass.c */
 void tcp_ooo_insert(struct tcb *tp, struct pkt *p);   /* consumes p (data at payload) */
 bool tcp_ooo_drain(struct tcb *tp);   /* moves what became in-order; true if it held the FIN */
+void tcp_ooo_overlay(const struct tcb *tp, struct pkt *p, uint32_t seq);   /* held bytes win */
 void tcp_ooo_purge(struct tcb *tp);
 
 /* tcp_sack.c */

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "base/hash.h"
 #include "base/log.h"
 #include "net/stack.h"
 #include "tcp/table.h"
@@ -45,6 +46,19 @@ void tcp_ack_sent(struct tcb *tp)
     tp->delack_due_ns = 0;
 }
 
+/* The challenge ACKs one second may send: a secret random number between half the limit and
+ * the limit. A fixed stack-wide budget is a side channel (CVE-2016-5696, "Off-Path TCP
+ * Exploits", Cao et al. 2016): an off-path attacker spends it with guessed RSTs, counts the
+ * challenge ACKs left on a connection of its own, and learns whether a guess hit a live
+ * connection. Linux randomises the budget the same way (limit/2 + random(limit), 4.7); we keep
+ * it at most the limit, so the option stays a ceiling. */
+static uint32_t challenge_budget(const struct ust_stack *s)
+{
+    uint32_t limit = s->cfg.tcp_challenge_ack_limit;
+    uint64_t r = siphash24(&s->secret, &s->now, sizeof(s->now));
+    return limit - (uint32_t)(r % (limit / 2 + 1));
+}
+
 /* RFC 5961 7: challenge ACKs are rate limited (a stack-wide budget per second, as Linux). */
 bool tcp_challenge_ack(struct tcb *tp)
 {
@@ -52,13 +66,13 @@ bool tcp_challenge_ack(struct tcb *tp)
     struct tcp_table *t = s->tcp;
     if (s->now - t->challenge_start_ns >= NS_PER_SEC) {
         t->challenge_start_ns = s->now;
-        t->challenge_count = 0;
+        t->challenge_count = challenge_budget(s);
     }
-    if (t->challenge_count >= s->cfg.tcp_challenge_ack_limit) {
+    if (t->challenge_count == 0) {
         t->ctrs.challenge_limited++;
         return false;
     }
-    t->challenge_count++;
+    t->challenge_count--;
     t->ctrs.challenge_acks++;
     tcp_send_ack(tp);
     return true;
@@ -109,10 +123,13 @@ void tcp_init_windows(struct tcb *tp)
         mss = route_mss;
     if (tp->user_mss && tp->user_mss < mss)
         mss = tp->user_mss;
-    if (tp->ts_ok)
-        mss -= 12;   /* NOP NOP TS on every segment (RFC 7323 appendix A) */
+    /* A peer announcing MSS 1..47 would have us send segments of a few bytes (a CPU and
+     * memory attack: CVE-2019-11479). Linux floors the MSS at tcp_min_snd_mss (48) before it
+     * takes the options off (__tcp_mtu_to_mss, then tcp_mtu_to_mss): so do we. */
     if (mss < TCP_MIN_SND_MSS)
         mss = TCP_MIN_SND_MSS;
+    if (tp->ts_ok)
+        mss -= 12;   /* RFC 6691: options come out of the MSS; NOP NOP TS on every segment */
     tp->mss = (uint16_t)mss;
     struct cc_view v;
     tcp_cc_view(tp, &v);
@@ -301,6 +318,8 @@ static void data_arrives(struct tcb *tp, struct segment *sg)
         cb->tcp_flags = 0;
         tp->ack_now = true;
     }
+    if (tp->ooo_head)
+        tcp_ooo_overlay(tp, p, cb->seq);   /* held bytes win over this copy (tcp_reass.c) */
     bool fin = cb->tcp_flags & TCP_FIN;
     uint32_t bytes = p->len;
     tp->rcv_nxt += bytes;
@@ -665,6 +684,12 @@ static bool check_sequence(struct tcb *tp, struct segment *sg)
     if (!seq_acceptable(tp, sg)) {
         if (th->flags & TCP_RST)
             return false;   /* RFC 5961 3.2: outside the window: silently dropped */
+        if (th->flags & TCP_SYN) {
+            /* RFC 5961 4.2: a SYN, whatever its sequence number, draws a (rate-limited)
+             * challenge ACK; Linux's tcp_validate_incoming does the same (syn_challenge). */
+            tcp_challenge_ack(tp);
+            return false;
+        }
         tcp_counters(tp->stack)->outside_window++;
         tp->ack_now = true;
         /* An old duplicate (a retransmission whose original arrived): report it as a D-SACK

@@ -2,11 +2,16 @@
  * The out-of-order queue: segments beyond RCV.NXT wait here, sorted and disjoint, until the hole
  * before them fills (RFC 9293 3.10.7.4 seventh step; RFC 5681 4.2 for the ACKs they cause).
  *
- * Overlaps: data we already hold wins; a new segment is trimmed to what it adds, and a segment
- * wholly inside held data is a duplicate (reported with D-SACK, RFC 2883). Linux behaves the
- * same way; we keep the first copy because replacing held bytes with different ones would let
- * a blind attacker who lands a segment in the window overwrite data (issue 7's policy: one rule,
- * applied everywhere). The queue holds at most the receive buffer's worth of payload.
+ * Overlaps: the first copy of a byte that we accept wins, wherever it waits (docs/security.md,
+ * "Overlapping segments"). A new segment first takes the held bytes it overlaps
+ * (tcp_ooo_overlay: it may carry different ones), then is trimmed to what it adds; a segment
+ * wholly inside held data is a duplicate (reported with D-SACK, RFC 2883); held segments
+ * wholly inside a new one are dropped, their bytes already copied into it. The in-order path
+ * (tcp_input.c) overlays held bytes the same way, and bytes already delivered are never
+ * replaced. Linux is not consistent here (a new out-of-order segment covering held ones
+ * replaces them, and in-order data wins over held data); we keep the first copy everywhere, so
+ * a segment that lands in the window cannot rewrite data already accepted, whatever the order.
+ * The queue holds at most the receive buffer's worth of payload.
  *
  * Memory: a segment costs its whole buffer, not its payload (a peer sending one-byte segments
  * with holes between them would otherwise hold a 2 KiB buffer per byte, and could take the
@@ -64,6 +69,20 @@ static bool ooo_make_room(struct tcb *tp, uint32_t seq, uint32_t need)
     return true;
 }
 
+void tcp_ooo_overlay(const struct tcb *tp, struct pkt *p, uint32_t seq)
+{
+    uint32_t end = seq + p->len;
+    if (pkt_is_shared(p))
+        return;   /* cannot happen: received segments are TCP's alone (pkt.h) */
+    for (struct pkt *q = tp->ooo_head; q && seq_lt(seg_cb(q)->seq, end); q = q->next) {
+        uint32_t qs = seg_cb(q)->seq, qe = qs + q->len;   /* payload only, not the FIN */
+        if (seq_leq(qe, seq))
+            continue;
+        uint32_t from = seq_max(qs, seq), to = seq_min(qe, end);
+        memcpy(p->data + (from - seq), q->data + (from - qs), to - from);
+    }
+}
+
 void tcp_ooo_insert(struct tcb *tp, struct pkt *p)
 {
     struct tcp_ctrs *c = tcp_counters(tp->stack);
@@ -74,6 +93,7 @@ void tcp_ooo_insert(struct tcb *tp, struct pkt *p)
         pkt_free(p);
         return;
     }
+    tcp_ooo_overlay(tp, p, cb->seq);   /* the first copy wins: before anything is trimmed */
     /* Find the first held segment that ends after we start. */
     struct pkt **pp = &tp->ooo_head;
     while (*pp && seq_leq(seg_cb(*pp)->end_seq, cb->seq))
@@ -91,7 +111,7 @@ void tcp_ooo_insert(struct tcb *tp, struct pkt *p)
         cb->seq += cut;
         pp = &(*pp)->next;
     }
-    /* Held segments wholly inside ours carry nothing new: drop them. */
+    /* Held segments wholly inside ours carry nothing new (their bytes are in ours): drop them. */
     while (*pp && seq_geq(seg_cb(*pp)->seq, cb->seq) &&
            seq_leq(seg_cb(*pp)->end_seq, cb->end_seq))
         ooo_unlink_free(tp, pp);

@@ -5,8 +5,10 @@
  */
 #include "stacktest.h"
 
+#include <errno.h>
 #include <string.h>
 
+#include "link/loop.h"
 #include "ustack/ustack.h"
 
 static int neigh_state(struct st *t, uint32_t ip)
@@ -301,6 +303,83 @@ static void test_arp_static_entry_refuses_updates(void **state)
     ust_close(fd);
 }
 
+static void test_arp_counts_a_neighbour_whose_mac_changes(void **state)
+{
+    struct st *t = *state;
+    /* Learned from its request (no count: a first resolution), then moved, then back: RFC 826
+     * merges each claim; every change is counted (a flapping neighbour shows here). */
+    feed(t, arp_request());
+    st_drain_tx(t);
+    assert_int_equal(counter(t, "arp.lladdr_changes"), 0);
+    feed(t, arp_reply(.sha = st_other_mac, .eth_src = st_other_mac));
+    assert_memory_equal(arp_lookup(t->s, t->ifc, ST_PEER)->mac.b, st_other_mac.b, 6);
+    feed(t, arp_reply());
+    feed(t, arp_reply());   /* the same again: no change */
+    assert_memory_equal(arp_lookup(t->s, t->ifc, ST_PEER)->mac.b, st_peer_mac.b, 6);
+    assert_int_equal(counter(t, "arp.lladdr_changes"), 2);
+    expect_no_tx(t);
+}
+
+static void test_arp_static_option_makes_entries_that_refuse_updates(void **state)
+{
+    struct st *t = *state;
+    st_restart(t, "arp_static=198.18.0.1=02:00:00:00:00:01,198.18.0.3=02:00:00:00:00:03");
+    assert_int_equal(neigh_state(t, ST_PEER), NEIGH_STATIC);
+    assert_int_equal(neigh_state(t, ST_OTHER), NEIGH_STATIC);
+    assert_memory_equal(arp_lookup(t->s, t->ifc, ST_OTHER)->mac.b, st_other_mac.b, 6);
+    feed(t, arp_reply(.sha = st_other_mac, .eth_src = st_other_mac));
+    feed(t, arp_request(.sha = st_other_mac, .eth_src = st_other_mac));
+    st_drain_tx(t);   /* the request for our address is still answered */
+    assert_memory_equal(arp_lookup(t->s, t->ifc, ST_PEER)->mac.b, st_peer_mac.b, 6);
+    assert_int_equal(counter(t, "arp.static_refused"), 2);
+    assert_int_equal(counter(t, "arp.lladdr_changes"), 0);
+}
+
+/* The error creating a stack with arp_static = spec (0 if it was created). */
+static int stack_error_with_arp_static(const char *spec)
+{
+    struct ust_config cfg;
+    ust_config_defaults(&cfg);
+    assert_int_equal(ust_config_set(&cfg, "addr", "198.18.0.2/24"), 0);
+    assert_int_equal(ust_config_set(&cfg, "mac", "02:00:00:00:00:02"), 0);
+    assert_int_equal(ust_config_set(&cfg, "arp_static", spec), 0);
+    struct link_loop_config lc = { .ring_size = 64, .mtu = 1500 };
+    struct link *a, *b;
+    assert_int_equal(link_loop_pair(&lc, &a, &b), 0);
+    struct clk clock;
+    clk_init_fake(&clock, ST_CLOCK_START);
+    int err = 0;
+    struct ust_stack *s = stack_create_on(&cfg, &clock, a, &err);
+    struct pkt *frames[8];
+    int n;
+    while ((n = b->ops->rx_burst(b, frames, 8)) > 0)   /* its announcement */
+        for (int i = 0; i < n; i++)
+            pkt_free_frame(frames[i]);
+    if (s)
+        ust_stack_destroy(s);
+    link_destroy(b);
+    return err;
+}
+
+static void test_arp_static_option_is_checked(void **state)
+{
+    (void)state;
+    assert_int_equal(stack_error_with_arp_static("198.18.0.1=02:00:00:00:00:01"), 0);
+    static const char *const bad[] = {
+        "198.18.0.1",                          /* no MAC */
+        "198.18.0.1=02:00:00:00:00",           /* short MAC */
+        "198.18.0.1=01:00:5e:00:00:01",        /* multicast MAC */
+        "198.18.0.1=00:00:00:00:00:00",        /* zero MAC */
+        "198.18.1.1=02:00:00:00:00:01",        /* not on the link's network */
+        "198.18.0.2=02:00:00:00:00:01",        /* our own address */
+        "198.18.0.255=02:00:00:00:00:01",      /* the network's broadcast */
+        "198.18.0.1=02:00:00:00:00:01,x",      /* a good one, then garbage */
+        "198.18.0.1/24=02:00:00:00:00:01",     /* a prefix, not a host */
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(stack_error_with_arp_static(bad[i]), -EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -320,6 +399,9 @@ int main(void)
         T(test_arp_claim_of_our_address_is_a_conflict_and_not_learned),
         T(test_arp_full_cache_drops_then_evicts_the_oldest_resolved),
         T(test_arp_static_entry_refuses_updates),
+        T(test_arp_counts_a_neighbour_whose_mac_changes),
+        T(test_arp_static_option_makes_entries_that_refuse_updates),
+        T(test_arp_static_option_is_checked),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

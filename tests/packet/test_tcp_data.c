@@ -251,6 +251,33 @@ static void test_overlapping_segments_keep_the_first_copy(void **state)
     check_read(&c, 0, 1150);   /* the original bytes in the overlap */
 }
 
+static void test_overlaps_keep_the_first_copy_in_and_out_of_order(void **state)
+{
+    struct st *t = *state;
+    setup_data();
+    struct conn c = conn_in_state(t, ESTABLISHED, .passive = true);
+    uint32_t R = c.irs + 1;
+    /* One policy everywhere (tcp_reass.c): the first copy of a byte that is accepted wins.
+     * [1000, 1100) is held; [900, 1200) of X covers it: X fills around the held bytes, which
+     * stay. Then [0, 950), whose last 50 bytes (Y) overlap the held X: in order or not, the
+     * held copy wins. */
+    feed(t, seg(&c, 1000, 100));
+    static uint8_t x[300], y[950];
+    memset(x, 'X', sizeof(x));
+    feed(t, tcp(.flags = ACK, .seq = R + 900, .ack = c.iss + 1, .data = x, .len = 300));
+    memcpy(y, data, 900);
+    memset(y + 900, 'Y', 50);
+    feed(t, tcp(.flags = ACK, .seq = R, .ack = c.iss + 1, .data = y, .len = 950));
+    st_drain_tx(t);
+    uint8_t want[1200];
+    memcpy(want, data, 900);
+    memset(want + 900, 'X', 100);
+    memcpy(want + 1000, data + 1000, 100);
+    memset(want + 1100, 'X', 100);
+    assert_int_equal(st_read_avail(c.fd, got, sizeof(want) + 1), sizeof(want));
+    assert_memory_equal(got, want, sizeof(want));
+}
+
 static void test_segment_overlapping_rcv_nxt_delivers_only_the_new_part(void **state)
 {
     struct st *t = *state;
@@ -491,6 +518,7 @@ int main(void)
         T(test_duplicate_out_of_order_segment_is_reported_as_dsack),
         T(test_old_duplicate_below_the_window_is_reported_as_dsack),
         T(test_overlapping_segments_keep_the_first_copy),
+        T(test_overlaps_keep_the_first_copy_in_and_out_of_order),
         T(test_segment_overlapping_rcv_nxt_delivers_only_the_new_part),
         T(test_fin_out_of_order_waits_for_the_hole),
         T(test_out_of_order_memory_is_capped_by_buffer_size),

@@ -279,6 +279,31 @@ static void test_peer_without_mss_option_gets_536_byte_segments(void **state)
     expect_no_tx(t);
 }
 
+static void test_tiny_peer_mss_is_floored_at_48_before_options_as_linux(void **state)
+{
+    struct st *t = *state;
+    /* A SYN announcing MSS 1 would have us send 1-byte segments (CVE-2019-11479). Linux
+     * floors the MSS at tcp_min_snd_mss, 48, and then takes the options off: 48 bytes of
+     * data per segment without timestamps, 36 with them (tests/interop/test_attacks.py
+     * compares both with the kernel's own segments). */
+    struct conn c = conn_in_state(t, ESTABLISHED, .passive = true, .peer_mss = 1);
+    assert_int_equal(st_tcp_info(c.fd).mss, 48);
+    uint8_t buf[100];
+    st_pattern(buf, sizeof(buf), 0);
+    conn_send(&c, buf, sizeof(buf));
+    expect_tcp(t, .flags = ACK, .seq = c.iss + 1, .len = 48);
+    expect_tcp(t, .flags = ACK, .seq = c.iss + 49, .len = 48);
+    expect_tcp(t, .flags = ACK | PSH, .seq = c.iss + 97, .len = 4);
+    expect_no_tx(t);
+    st_restart(t, "mtu=1500");
+    c = conn_in_state(t, ESTABLISHED, .passive = true, .peer_mss = 47, .peer_ts = true);
+    assert_int_equal(st_tcp_info(c.fd).mss, 36);
+    conn_send(&c, buf, 40);
+    expect_tcp(t, .flags = ACK, .seq = c.iss + 1, .len = 36, .hdr_len = 32);
+    expect_tcp(t, .flags = ACK | PSH, .seq = c.iss + 37, .len = 4);
+    expect_no_tx(t);
+}
+
 /* ---- SYN_SENT: what the answer to our SYN may be ---- */
 
 static void test_syn_sent_rst_ack_is_econnrefused(void **state)
@@ -603,6 +628,7 @@ int main(void)
         T(test_mss_announced_is_clamped_to_the_route_mtu),
         T(test_tcp_maxseg_lowers_the_mss_announced_and_used),
         T(test_peer_without_mss_option_gets_536_byte_segments),
+        T(test_tiny_peer_mss_is_floored_at_48_before_options_as_linux),
         T(test_syn_sent_rst_ack_is_econnrefused),
         T(test_syn_sent_rst_with_bad_ack_is_ignored),
         T(test_syn_sent_syn_ack_with_bad_ack_gets_a_reset),

@@ -136,9 +136,16 @@ static void test_syn_in_established_gets_a_challenge_ack(void **state)
     expect_tcp(t, .flags = ACK, .seq = L, .ack = R);
     feed(t, tcp(.flags = SYN | ACK, .seq = R, .ack = L));
     expect_tcp(t, .flags = ACK, .seq = L, .ack = R);
+    /* Outside the window, above and below: still a challenge ACK (counted and rate limited
+     * as one), not the plain ACK other unacceptable segments get. */
+    feed(t, tcp(.flags = SYN, .seq = R + (1u << 30), .mss = 1460));
+    expect_tcp(t, .flags = ACK, .seq = L, .ack = R);
+    feed(t, tcp(.flags = SYN, .seq = R - 5000, .mss = 1460));
+    expect_tcp(t, .flags = ACK, .seq = L, .ack = R);
     expect_no_tx(t);
     assert_int_equal(st_tcp_state(c.fd), ESTABLISHED);
-    assert_int_equal(counter(t, "tcp.challenge_acks"), 3);
+    assert_int_equal(counter(t, "tcp.challenge_acks"), 5);
+    assert_int_equal(counter(t, "tcp.outside_window"), 0);
 }
 
 static void test_syn_with_data_in_established_delivers_nothing(void **state)
@@ -160,14 +167,21 @@ static void test_challenge_acks_are_rate_limited_per_second(void **state)
     uint32_t L = c.iss + 1, R = c.irs + 1;
     /* RFC 5961 7: at most tcp_challenge_ack_limit per second, stack-wide (a deliberate
      * difference: Linux 6.x has no global limit by default, only a per-socket 0.5 s one for
-     * out-of-window duplicate ACKs). */
+     * out-of-window duplicate ACKs). Each second's budget is secret and random, between half
+     * the limit and the limit (CVE-2016-5696; tcp_input.c): 2 or 3 here. */
     for (int i = 0; i < 5; i++)
         feed(t, tcp(.flags = RST, .seq = R + 10 + i));
-    for (int i = 0; i < 3; i++)
-        expect_tcp(t, .flags = ACK, .seq = L, .ack = R);
-    expect_no_tx(t);
-    assert_int_equal(counter(t, "tcp.challenge_acks"), 3);
-    assert_int_equal(counter(t, "tcp.challenge_limited"), 2);
+    unsigned sent = 0;
+    const struct st_rx *rx;
+    while ((rx = st_take_tx(t)) != NULL) {
+        assert_int_equal(rx->tcp.flags, ACK);
+        assert_int_equal(rx->tcp.seq, L);
+        assert_int_equal(rx->tcp.ack, R);
+        sent++;
+    }
+    assert_in_range(sent, 2, 3);
+    assert_int_equal(counter(t, "tcp.challenge_acks"), sent);
+    assert_int_equal(counter(t, "tcp.challenge_limited"), 5 - sent);
     /* The SYN shares the budget. */
     feed(t, tcp(.flags = SYN, .seq = R + 3));
     expect_no_tx(t);
@@ -175,6 +189,28 @@ static void test_challenge_acks_are_rate_limited_per_second(void **state)
     advance(t, 1000);
     feed(t, tcp(.flags = SYN, .seq = R + 3));
     expect_tcp(t, .flags = ACK, .seq = L, .ack = R);
+    assert_int_equal(st_tcp_state(c.fd), ESTABLISHED);
+}
+
+static void test_challenge_ack_budget_is_random_and_never_above_the_limit(void **state)
+{
+    struct st *t = *state;
+    st_restart(t, "tcp_challenge_ack_limit=10");
+    struct conn c = conn_in_state(t, ESTABLISHED);
+    uint32_t R = c.irs + 1;
+    /* 32 seconds of 20 in-window RSTs each: every second sends 5..10 challenge ACKs, and
+     * they are not all the same number (a fixed budget is the CVE-2016-5696 side channel). */
+    unsigned lo = 10, hi = 0;
+    for (int sec = 0; sec < 32; sec++) {
+        for (int i = 0; i < 20; i++)
+            feed(t, tcp(.flags = RST, .seq = R + 10 + i));
+        unsigned sent = st_drain_tx(t);
+        assert_in_range(sent, 5, 10);
+        lo = sent < lo ? sent : lo;
+        hi = sent > hi ? sent : hi;
+        advance(t, 1000);
+    }
+    assert_true(lo < hi);
     assert_int_equal(st_tcp_state(c.fd), ESTABLISHED);
 }
 
@@ -380,6 +416,7 @@ int main(void)
         T(test_syn_in_established_gets_a_challenge_ack),
         T(test_syn_with_data_in_established_delivers_nothing),
         T(test_challenge_acks_are_rate_limited_per_second),
+        T(test_challenge_ack_budget_is_random_and_never_above_the_limit),
         T(test_ack_of_unsent_data_is_answered_and_the_segment_dropped),
         T(test_ack_far_below_snd_una_gets_a_challenge_ack),
         T(test_segment_without_ack_flag_is_dropped),
