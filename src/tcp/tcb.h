@@ -127,6 +127,14 @@ struct tcp_undo {
     bool resent;                 /* the episode retransmitted something */
 };
 
+/* Proportional Rate Reduction (RFC 6937, as Linux) during fast recovery, in bytes: cwnd is set
+ * on each ACK so that what is sent tracks what the peer received, scaled by ssthresh/RecoverFS. */
+struct tcp_prr {
+    uint32_t recover_fs;         /* RecoverFS: cwnd when recovery began (Linux's prior_cwnd) */
+    uint32_t delivered;          /* prr_delivered: bytes newly ACKed or SACKed since then */
+    uint32_t out;                /* prr_out: bytes sent since then, new or again */
+};
+
 struct tcb {
     struct tcp_conn c;
     struct ust_stack *stack;
@@ -184,6 +192,7 @@ struct tcb {
     bool cwnd_limited;
     struct tcp_rack rack;        /* RFC 8985 loss detection (SACK connections) */
     struct tcp_undo undo;
+    struct tcp_prr prr;          /* valid while in_recovery */
 
     uint32_t write_seq;          /* sequence number after the last byte queued to send */
     uint32_t snd_sml;            /* end of the last sub-MSS segment sent (Minshall's Nagle) */
