@@ -279,6 +279,24 @@ void tcp_rack_reo_timeout(struct tcb *tp)
         tcp_arm_rtx(tp);
 }
 
+/* RFC 8985 7.3 (and Linux) make the probe new data whenever there is some. ustack does so only
+ * when at most one segment is out (option tcp_tlp_resend, on by default; off: the RFC's rule).
+ * With a flight of several segments and no SACK, the likely cause of the silence is that the
+ * peer's ACK for all of them was lost (a receiver acknowledges a burst with one or two ACKs),
+ * and a lone new segment then sits in its delayed-ACK timer (40 ms at Linux) before anything
+ * comes back, while a copy of a segment it already has is not acceptable and is answered at
+ * once (RFC 9293 3.10.7.4; Linux also enters quickack mode and reports it as a D-SACK, so no
+ * loss is counted: 7.4). If instead the tail was lost, the copy repairs it. With one segment
+ * out, new data is better: a receiver holding a delayed ACK for that segment releases it when a
+ * second arrives (RFC 5681 4.2). Measured through the interop bridge at 5% loss both ways
+ * (ustack sending 16 MiB to the kernel): 11-14 s with new-data probes, 5-8 s with this rule. */
+static bool tlp_sends_new_data(const struct tcb *tp)
+{
+    if (!tp->send_head)
+        return false;
+    return !tp->stack->cfg.tcp_tlp_resend || tp->snd_nxt - tp->snd_una <= tp->mss;
+}
+
 /* The last segment sent, or NULL. */
 static struct pkt *last_sent(struct tcb *tp)
 {
@@ -296,10 +314,10 @@ void tcp_tlp_timeout(struct tcb *tp)
         return;
     }
     /* RFC 8985 7.3: new data if the receive window allows it (one segment, whatever cwnd
-     * says), else the last segment sent again. */
+     * says), else the last segment sent again; but see tlp_sends_new_data. */
     uint32_t nxt = tp->snd_nxt;
     r->tlp_pending = true;   /* no further PTO from the output path */
-    if (tp->send_head) {
+    if (tlp_sends_new_data(tp)) {
         uint32_t cwnd = tp->cwnd;
         bool nodelay = tp->nodelay;
         tp->cwnd = tcp_flight(tp) + tp->mss;

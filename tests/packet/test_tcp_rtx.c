@@ -655,23 +655,73 @@ static void test_tlp_resends_the_last_segment_after_two_rtts(void **state)
     assert_int_equal(st_tcp_info(c.fd).in_recovery, 1);
 }
 
-static void test_tlp_sends_new_data_then_the_rto_follows(void **state)
+static void test_tlp_with_a_flight_out_resends_its_last_segment(void **state)
 {
     struct st *t = *state;
     struct conn c = reno_conn(t, true, false);
+    fill(12 * MSS);
+    uint32_t L = c.iss + 1;
+    conn_send(&c, payload, 11 * MSS);   /* ten go (IW10) */
+    for (int k = 1; k <= 10; k++)
+        expect_tcp(t, .seq = SEG(k), .len = MSS);
+    expect_no_tx(t);
+    /* Ten out and silence: most likely the peer's ACK of them was lost. The probe is the last
+     * segment again (tcp_tlp_resend; RFC 8985 7.3 would send segment 11), which the peer has
+     * and answers at once (RFC 9293 3.10.7.4), where a new segment alone would wait for its
+     * delayed ACK. */
+    expect_tcp_after(t, 202, .seq = SEG(10), .len = MSS);
+    expect_no_tx(t);
+    assert_int_equal(counter(t, "tcp.tlp_probes"), 1);
+    /* The answer: everything arrived, and a D-SACK for the probe's copy. Nothing was lost
+     * (7.4): no recovery, the window stays, and the new data goes. */
+    advance(t, 100);
+    sack_ack(t, &c, SEG(11), 1, (struct tcp_sack_block[]){ { SEG(10), SEG(11) } });
+    expect_tcp(t, .seq = SEG(11), .len = MSS);
+    expect_no_tx(t);
+    struct ust_tcp_info i = st_tcp_info(c.fd);
+    assert_int_equal(i.in_recovery, 0);
+    assert_true(i.cwnd >= 10 * MSS);
+    assert_int_equal(counter(t, "tcp.tlp_losses"), 0);
+    assert_int_equal(counter(t, "tcp.timeouts"), 0);
+}
+
+static void test_tlp_resend_off_sends_new_data_then_the_rto_follows(void **state)
+{
+    struct st *t = *state;
+    st_restart(t, "tcp_cc=newreno", "tcp_tlp_resend=0");
+    struct conn c = conn_in_state(t, ESTABLISHED, .peer_mss = MSS, .peer_ws = -1,
+                                  .peer_sack = true, .rtt_ms = 100);
     fill(11 * MSS);
     uint32_t L = c.iss + 1;
     conn_send(&c, payload, 11 * MSS);   /* ten go (IW10) */
     for (int k = 1; k <= 10; k++)
         expect_tcp(t, .seq = SEG(k), .len = MSS);
     expect_no_tx(t);
-    /* The probe is new data when there is some, whatever cwnd says (RFC 8985 7.3). */
+    /* RFC 8985 7.3, as Linux: the probe is new data when there is some, whatever cwnd says. */
     expect_tcp_after(t, 202, .seq = SEG(11), .len = MSS);
     expect_no_tx(t);
     /* One probe per episode: then the RTO, from the probe. */
     expect_tcp_after(t, 300, .seq = SEG(1), .len = MSS);
     assert_int_equal(counter(t, "tcp.tlp_probes"), 1);
     assert_int_equal(counter(t, "tcp.timeouts"), 1);
+}
+
+static void test_tlp_with_one_segment_out_sends_new_data(void **state)
+{
+    struct st *t = *state;
+    struct conn c = reno_conn(t, true, false);
+    uint32_t L = c.iss + 1;
+    fill(200);
+    conn_send(&c, payload, 100);
+    expect_tcp(t, .seq = L, .len = 100);
+    conn_send(&c, payload + 100, 100);   /* Nagle holds it: a small segment is out */
+    expect_no_tx(t);
+    /* One segment out: the peer may be holding its delayed ACK for it, which a second segment
+     * releases (RFC 5681 4.2), so the probe is the new data (RFC 8985 7.3). The PTO, 2 * SRTT
+     * + the worst-case delayed ACK (7.2), is capped by the RTO: 300 ms. */
+    expect_tcp_after(t, 300, .seq = L + 100, .len = 100);
+    expect_no_tx(t);
+    assert_int_equal(counter(t, "tcp.tlp_probes"), 1);
 }
 
 static void test_tlp_is_off_without_sack(void **state)
@@ -732,7 +782,9 @@ int main(void)
         T(test_rack_detects_a_lost_retransmission_without_an_rto),
         T(test_rack_waits_a_reordering_window_once_reordering_is_seen),
         T(test_tlp_resends_the_last_segment_after_two_rtts),
-        T(test_tlp_sends_new_data_then_the_rto_follows),
+        T(test_tlp_with_a_flight_out_resends_its_last_segment),
+        T(test_tlp_resend_off_sends_new_data_then_the_rto_follows),
+        T(test_tlp_with_one_segment_out_sends_new_data),
         T(test_tlp_is_off_without_sack),
         T(test_sack_recovery_resends_exactly_the_holes),
         T(test_sack_recovery_with_three_holes_in_one_ack),
