@@ -369,6 +369,7 @@ void tcp_arm_xmit_timer(struct tcb *tp);
  * timer watches what is in flight. */
 void tcp_xmit_timer_after_send(struct tcb *tp, bool new_data);
 void tcp_rack_reo_timeout(struct tcb *tp);
+bool tcp_tlp_in_recovery(const struct tcb *tp);   /* a probe may be scheduled in recovery */
 /* Spurious loss recovery (tcp_rack.c): an episode begins (before cwnd is reduced), a segment
  * is retransmitted, a D-SACK reports [start, end), an ACK may show the episode was spurious. */
 void tcp_undo_begin(struct tcb *tp);

@@ -724,6 +724,60 @@ static void test_tlp_with_one_segment_out_sends_new_data(void **state)
     assert_int_equal(counter(t, "tcp.tlp_probes"), 1);
 }
 
+/* Recovery: segment 1 lost and resent; the rest SACKed, then the ACKs stop (the one for the
+ * retransmission was lost). Returns with the last SACK just fed. */
+static struct conn recovery_then_silence(struct st *t)
+{
+    struct conn c = conn_in_state(t, ESTABLISHED, .peer_mss = MSS, .peer_ws = -1,
+                                  .peer_sack = true, .rtt_ms = 100);
+    uint32_t L = c.iss + 1;
+    fill(10 * MSS);
+    conn_send(&c, payload, 10 * MSS);
+    for (int k = 1; k <= 10; k++)
+        expect_tcp(t, .seq = SEG(k), .len = MSS);
+    sack_ack(t, &c, L, 1, (struct tcp_sack_block[]){ { SEG(2), SEG(5) } });
+    expect_tcp(t, .seq = SEG(1), .len = MSS);
+    advance(t, 10);
+    sack_ack(t, &c, L, 1, (struct tcp_sack_block[]){ { SEG(2), SEG(11) } });
+    expect_no_tx(t);
+    assert_int_equal(st_tcp_info(c.fd).in_recovery, 1);
+    return c;
+}
+
+static void test_tlp_in_recovery_when_the_acks_stop(void **state)
+{
+    struct st *t = *state;
+    st_restart(t, "tcp_cc=newreno");
+    struct conn c = recovery_then_silence(t);
+    uint32_t L = c.iss + 1;
+    /* tcp_tlp_recovery (a departure from RFC 8985 7.2 and Linux, which leave this to the RTO):
+     * a PTO (2 * SRTT + 2 ms) after the last ACK, the probe resends the last segment the peer
+     * has not SACKed, here the retransmission of segment 1. */
+    expect_tcp_after(t, 202, .seq = SEG(1), .len = MSS);
+    expect_no_tx(t);
+    assert_int_equal(counter(t, "tcp.tlp_probes"), 1);
+    /* The retransmission had arrived: everything is acknowledged, the copy D-SACKed. */
+    advance(t, 100);
+    sack_ack(t, &c, SEG(11), 1, (struct tcp_sack_block[]){ { SEG(1), SEG(2) } });
+    expect_no_tx(t);
+    assert_int_equal(st_tcp_info(c.fd).in_recovery, 0);
+    assert_int_equal(counter(t, "tcp.timeouts"), 0);
+    assert_int_equal(counter(t, "tcp.tlp_losses"), 0);
+}
+
+static void test_tlp_recovery_off_leaves_the_silence_to_the_rto(void **state)
+{
+    struct st *t = *state;
+    st_restart(t, "tcp_cc=newreno", "tcp_tlp_recovery=0");
+    struct conn c = recovery_then_silence(t);
+    uint32_t L = c.iss + 1;
+    /* RFC 8985 7.2, as Linux: no probe in recovery; the RTO (300 ms, armed when recovery
+     * began, 10 ms ago) resends segment 1. */
+    expect_tcp_after(t, 290, .seq = SEG(1), .len = MSS);
+    assert_int_equal(counter(t, "tcp.tlp_probes"), 0);
+    assert_int_equal(counter(t, "tcp.timeouts"), 1);
+}
+
 static void test_tlp_is_off_without_sack(void **state)
 {
     struct st *t = *state;
@@ -786,6 +840,8 @@ int main(void)
         T(test_tlp_resend_off_sends_new_data_then_the_rto_follows),
         T(test_tlp_with_one_segment_out_sends_new_data),
         T(test_tlp_is_off_without_sack),
+        T(test_tlp_in_recovery_when_the_acks_stop),
+        T(test_tlp_recovery_off_leaves_the_silence_to_the_rto),
         T(test_sack_recovery_resends_exactly_the_holes),
         T(test_sack_recovery_with_three_holes_in_one_ack),
         T(test_sack_blocks_outside_what_was_sent_are_ignored),
