@@ -60,6 +60,8 @@ extern "C" {
     X(tcp_cc, STR, "cubic", 0, 0, "congestion control for new connections: cubic or newreno")  \
     X(tcp_sack, BOOL, 1, 0, 1, "offer and accept SACK (RFC 2018)")                               \
     X(tcp_tlp, BOOL, 1, 0, 1, "tail loss probes with SACK (RFC 8985 7, as Linux)")             \
+    X(tcp_tlp_resend, BOOL, 1, 0, 1, "a probe with 2+ segments out resends the last (0: new data)") \
+    X(tcp_tlp_recovery, BOOL, 1, 0, 1, "tail loss probes in fast recovery too (0: not, as Linux)") \
     X(tcp_timestamps, BOOL, 1, 0, 1, "offer and accept timestamps (RFC 7323)")                   \
     X(tcp_window_scaling, BOOL, 1, 0, 1, "offer and accept window scaling (RFC 7323)")          \
     X(tcp_tso, BOOL, 1, 0, 1, "send super-frames the link segments, where it can (TSO)")          \

@@ -129,6 +129,14 @@ struct tcp_undo {
     bool resent;                 /* the episode retransmitted something */
 };
 
+/* Proportional Rate Reduction (RFC 6937, as Linux) during fast recovery, in bytes: cwnd is set
+ * on each ACK so that what is sent tracks what the peer received, scaled by ssthresh/RecoverFS. */
+struct tcp_prr {
+    uint32_t recover_fs;         /* RecoverFS: cwnd when recovery began (Linux's prior_cwnd) */
+    uint32_t delivered;          /* prr_delivered: bytes newly ACKed or SACKed since then */
+    uint32_t out;                /* prr_out: bytes sent since then, new or again */
+};
+
 /* Laid out for size (docs/design.md, "Memory per connection"): fields of a kind kept
  * together, but small ones placed where they leave no padding, and each type as narrow as its
  * range allows (Linux's limits: keepalive times up to 32767 s, 127 probes; errno values). */
@@ -194,6 +202,7 @@ struct tcb {
     uint64_t last_recv_ns;       /* for keepalive */
     struct tcp_rack rack;        /* RFC 8985 loss detection (SACK connections) */
     struct tcp_undo undo;
+    struct tcp_prr prr;          /* valid while in_recovery */
 
     uint32_t write_seq;          /* sequence number after the last byte queued to send */
     uint32_t snd_sml;            /* end of the last sub-MSS segment sent (Minshall's Nagle) */
@@ -377,6 +386,7 @@ void tcp_arm_xmit_timer(struct tcb *tp);
  * timer watches what is in flight. */
 void tcp_xmit_timer_after_send(struct tcb *tp, bool new_data);
 void tcp_rack_reo_timeout(struct tcb *tp);
+bool tcp_tlp_in_recovery(const struct tcb *tp);   /* a probe may be scheduled in recovery */
 /* Spurious loss recovery (tcp_rack.c): an episode begins (before cwnd is reduced), a segment
  * is retransmitted, a D-SACK reports [start, end), an ACK may show the episode was spurious. */
 void tcp_undo_begin(struct tcb *tp);

@@ -432,12 +432,14 @@ void tcp_enter_recovery(struct tcb *tp)
     struct cc_view v;
     struct cc_out o = { tp->cwnd, tp->ssthresh };
     tcp_undo_begin(tp);
+    /* RFC 6937 3: RecoverFS; Linux takes the window before the reduction (prior_cwnd). */
+    tp->prr = (struct tcp_prr){ .recover_fs = tp->cwnd };
     tcp_cc_view(tp, &v);
     v.flight = tp->snd_nxt - tp->snd_una;   /* RFC 5681 eqn 4 FlightSize, not the pipe */
     if (tp->cc->on_loss)
         tp->cc->on_loss(tp->cc_priv, &v, CC_LOSS_FAST, &o);
     tcp_cc_apply(tp, &o);
-    /* RFC 6675 5 step 4 (and RFC 6582): cwnd = ssthresh; the pipe governs what is sent. */
+    /* Until the first ACK sets it by PRR (tcp_prr_ack), e.g. entered from the RACK timer. */
     tp->cwnd = tp->ssthresh;
     tp->in_recovery = true;
     tp->recover = tp->snd_nxt;
@@ -450,6 +452,42 @@ void tcp_enter_recovery(struct tcb *tp)
         mark_head_lost(tp);   /* RFC 6582 3.2 step 2: the first unacknowledged segment */
     }
     resend_first_lost(tp);   /* RFC 6675 5 step 3: the first lost segment goes now */
+}
+
+/* RFC 6937 3 (in bytes, with Linux's refinements of tcp_cwnd_reduction): on each ACK in fast
+ * recovery that reports data delivered, cwnd = pipe + sndcnt. While the pipe is above ssthresh,
+ * sndcnt keeps what was sent since recovery began at ssthresh / RecoverFS of what was delivered
+ * (proportional reduction); below it, slow start toward ssthresh (the SSRB bound: at most what
+ * was delivered, plus one segment when the ACK advanced SND.UNA and found no new loss). The
+ * first ACK always lets the fast retransmission go. Without it (RFC 6675's pipe < cwnd with cwnd
+ * = ssthresh), the sender falls silent for half a window after a loss, so a retransmission is
+ * often the last thing sent and, if lost too, is only repaired by the RTO. */
+static void prr_ack(struct tcb *tp, uint32_t delivered, bool clean_advance)
+{
+    struct tcp_prr *r = &tp->prr;
+    if (!delivered || !r->recover_fs)
+        return;
+    r->delivered += delivered;
+    uint32_t pipe = tcp_flight(tp);
+    uint64_t sndcnt;
+    if (pipe > tp->ssthresh) {
+        uint64_t target = ((uint64_t)r->delivered * tp->ssthresh + r->recover_fs - 1) /
+                          r->recover_fs;   /* CEIL(prr_delivered * ssthresh / RecoverFS) */
+        sndcnt = target > r->out ? target - r->out : 0;
+    } else {
+        uint64_t limit = r->delivered > r->out ? r->delivered - r->out : 0;
+        if (limit < delivered)
+            limit = delivered;
+        if (clean_advance)
+            limit += tp->mss;
+        sndcnt = limit < tp->ssthresh - pipe ? limit : tp->ssthresh - pipe;
+    }
+    /* Segments, not bytes, leave: a part of one lets the whole one go (Linux counts packets). */
+    if (sndcnt % tp->mss)
+        sndcnt += tp->mss - sndcnt % tp->mss;
+    if (!r->out && sndcnt < tp->mss)
+        sndcnt = tp->mss;   /* the fast retransmission goes at once */
+    tp->cwnd = pipe + (uint32_t)sndcnt;
 }
 
 /* New data acknowledged (RFC 9293 SND.UNA < SEG.ACK =< SND.NXT). */
@@ -538,6 +576,48 @@ static bool update_window(struct tcb *tp, const struct tcp_repr *th)
     return changed;
 }
 
+/* What an ACK delivered (RFC 6937 DeliveredData: the change in SND.UNA plus the change in
+ * SACKed bytes, or duplicate ACKs counted as segments without SACK) and whether it revealed a
+ * new loss, from the state before it. */
+struct ack_delivery {
+    uint32_t una, gone;          /* SND.UNA; bytes SACKed or counted by duplicate ACKs */
+    uint64_t lost_marks;         /* tcp.rack_lost */
+    bool in_recovery;
+};
+
+static uint32_t delivered_gone(const struct tcb *tp)
+{
+    return tp->sacked_bytes + (uint32_t)tp->reno_dupacks * tp->mss;
+}
+
+static struct ack_delivery delivery_before(struct tcb *tp)
+{
+    return (struct ack_delivery){ .una = tp->snd_una, .gone = delivered_gone(tp),
+                                  .lost_marks = tcp_counters(tp->stack)->rack_lost,
+                                  .in_recovery = tp->in_recovery };
+}
+
+static uint32_t delivered_by(struct tcb *tp, const struct ack_delivery *d, bool dup)
+{
+    uint32_t acked = tp->snd_una - d->una;
+    if (!tp->sack_ok && !acked)
+        return dup ? tp->mss : 0;   /* a duplicate ACK: one segment left the network */
+    int64_t n = (int64_t)acked + delivered_gone(tp) - d->gone;
+    /* Without SACK, a partial ACK delivered at least the hole it filled (Linux's
+     * tcp_remove_reno_sacks); the rest it covers was counted by the duplicates. */
+    if (!tp->sack_ok && n < tp->mss)
+        n = tp->mss;
+    return n > 0 ? (uint32_t)n : 0;
+}
+
+static bool newly_lost(struct tcb *tp, const struct ack_delivery *d)
+{
+    /* RACK marked something, or recovery just began (its first loss), or NewReno's partial
+     * ACK marked the next hole (RFC 6582 3.2 step 5). */
+    return tcp_counters(tp->stack)->rack_lost != d->lost_marks || !d->in_recovery ||
+           !tp->sack_ok;
+}
+
 /* Returns false if the segment must be dropped here. */
 static bool ack_arrives(struct tcb *tp, struct segment *sg)
 {
@@ -556,17 +636,21 @@ static bool ack_arrives(struct tcb *tp, struct segment *sg)
     tp->probes = 0;
     tp->soft_error = 0;
     bool dsack = false;
+    struct ack_delivery d = delivery_before(tp);
     if (tp->sack_ok && (th->opt.present & TCP_HAS_SACK))
         dsack = tcp_sack_process(tp, &th->opt, th->ack);
     bool wnd_changed = update_window(tp, th);
     bool advanced = seq_gt(th->ack, tp->snd_una);
+    bool dup = !advanced && th->ack == tp->snd_una && sg->len == 0 && !wnd_changed &&
+               tp->snd_una != tp->snd_nxt;
     if (advanced)
         new_ack(tp, th);
-    else if (th->ack == tp->snd_una && sg->len == 0 && !wnd_changed &&
-             tp->snd_una != tp->snd_nxt)
+    else if (dup)
         dupack(tp);
     tcp_undo_check(tp, th, advanced);
     tcp_rack_ack_done(tp, th->ack, advanced, dsack);
+    if (tp->in_recovery)
+        prr_ack(tp, delivered_by(tp, &d, dup), advanced && !newly_lost(tp, &d));
     return true;
 }
 

@@ -404,6 +404,8 @@ int tcp_retransmit_seg(struct tcb *tp, struct pkt *p)
         tp->retrans_bytes += cb->end_seq - cb->seq;
     }
     cb->flags |= SEG_EVER_RETRANS;
+    if (tp->in_recovery)
+        tp->prr.out += cb->end_seq - cb->seq;   /* RFC 6937 3: prr_out */
     tcp_undo_note_retransmit(tp);
     cb->xmits++;
     cb->xmit_ns = tp->stack->now;
@@ -532,6 +534,8 @@ static unsigned send_new_data(struct tcb *tp)
             cb->xmit_ns = tp->stack->now;
             cb->xmits = 1;
             tp->snd_nxt = cb->end_seq;
+            if (tp->in_recovery)
+                tp->prr.out += cb->end_seq - cb->seq;   /* RFC 6937 3: prr_out */
             if (cb->len < mss)
                 tp->snd_sml = cb->end_seq;   /* Minshall: the last small segment sent */
             tp->send_head = p->next;

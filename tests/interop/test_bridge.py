@@ -41,11 +41,14 @@ PORT = 5001
 NBYTES = 16 << 20
 SEED = 7
 LIMIT = 15            # seconds for one transfer: both must fit in the test's deadline
-# ustack sending under 5% loss both ways still takes several times the kernel's time (a
-# recovery whose retransmission is lost waits for the RTO): its download gets longer, and the
-# ustack variants a longer deadline (tests/interop/CMakeLists.txt). Correctness is checked here;
-# speed belongs to the benchmarks.
-USTACK_DOWNLOAD_LIMIT = 40
+# ustack sending under 5% loss both ways still takes many times the kernel's time, because the
+# kernel here sends with BBR (this machine's default), which does not slow down for random loss;
+# with CUBIC or Reno the kernel takes as long as ustack or longer (17-30 s for 16 MiB, with 26-48
+# RTOs). ustack (CUBIC, RACK-TLP, PRR) takes 5-12 s on the shared machine, with about 10-25 RTOs
+# (two losses in a row at the tail of a small flight): its download keeps more room than the
+# kernel's, and the ustack variants a longer deadline (tests/interop/CMakeLists.txt).
+# Correctness is checked here; speed belongs to the benchmarks.
+USTACK_DOWNLOAD_LIMIT = 25
 
 # The ustack variants are registered but skip until this is True (or UST_BRIDGE_USTACK=1 is in
 # the environment, to run them by hand): they hold ustack's TCP to the same cases as the

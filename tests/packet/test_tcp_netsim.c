@@ -312,9 +312,19 @@ static void test_tcp_transfers_through_a_lossy_link_match_the_golden_figures(voi
     /* NETSIM_ONLY=name runs one scenario and prints its line (for investigating; with
      * NETSIM_PCAP the capture is of that scenario), without comparing. */
     const char *only = getenv("NETSIM_ONLY");
-    for (size_t i = 0; i < sizeof(scenarios) / sizeof(scenarios[0]); i++)
-        if (!only || strcmp(only, scenarios[i].name) == 0)
-            run(&scenarios[i], pattern, table, sizeof(table));
+    /* NETSIM_SEEDS=N with NETSIM_ONLY: that scenario with N seeds more (its seed + 100 k), to
+     * tell a change in behaviour from the luck of one seed. */
+    unsigned seeds = only && getenv("NETSIM_SEEDS") ? (unsigned)atoi(getenv("NETSIM_SEEDS")) : 0;
+    for (size_t i = 0; i < sizeof(scenarios) / sizeof(scenarios[0]); i++) {
+        if (only && strcmp(only, scenarios[i].name) != 0)
+            continue;
+        run(&scenarios[i], pattern, table, sizeof(table));
+        for (unsigned k = 1; k <= seeds && k <= 40; k++) {
+            struct scenario sc = scenarios[i];
+            sc.seed += 100 * k;
+            run(&sc, pattern, table, sizeof(table));
+        }
+    }
     free(pattern);
     printf("%s", table);
     if (only)

@@ -295,7 +295,8 @@ static void test_three_duplicate_acks_trigger_fast_retransmit(void **state)
     for (int k = 0; k < 10; k++)
         expect_tcp(t, .seq = L + k * MSS, .len = MSS);
     /* RFC 5681 3.2: two duplicates change nothing; the third resends the first segment at
-     * once, with ssthresh = cwnd = flight / 2. */
+     * once, with ssthresh = flight / 2. cwnd is PRR's (RFC 6937 3): the pipe (10 sent - 3
+     * that left - 1 lost + 1 resent = 7) plus sndcnt, CEIL(1 * 5 / 10) - 1 resent = 0. */
     dupack(t, &c, L);
     dupack(t, &c, L);
     expect_no_tx(t);
@@ -305,7 +306,7 @@ static void test_three_duplicate_acks_trigger_fast_retransmit(void **state)
     struct ust_tcp_info i = st_tcp_info(c.fd);
     assert_int_equal(i.in_recovery, 1);
     assert_int_equal(i.ssthresh, 5 * MSS);
-    assert_int_equal(i.cwnd, 5 * MSS);
+    assert_int_equal(i.cwnd, 7 * MSS);
     assert_int_equal(counter(t, "tcp.fast_retrans"), 1);
     assert_int_equal(counter(t, "tcp.reno_recoveries"), 1);
     /* More duplicates: each says a segment left the network (RFC 6582 3.2 step 4); with no new
@@ -329,8 +330,11 @@ static void test_dupacks_during_recovery_clock_out_new_data(void **state)
     for (int k = 0; k < 3; k++)
         dupack(t, &c, L);
     expect_tcp(t, .seq = L, .len = MSS);   /* fast retransmit */
-    /* pipe = 10 sent - 3 that left - 1 lost + 1 resent = 7 > cwnd 5. Two more duplicates
-     * bring it to 5; the sixth to 4: room for one new segment (RFC 5681 3.2 step 4). */
+    /* Proportional Rate Reduction (RFC 6937 3, as Linux's tcp_cwnd_reduction): pipe = 10 sent
+     * - 3 that left - 1 lost + 1 resent = 7. Above ssthresh (5), what may go since recovery
+     * began is CEIL(delivered * 5 / 10): the 4th duplicate (2 delivered, 1 sent) sends
+     * nothing; the 5th brings the pipe to ssthresh; from there the reduction bound (SSRB)
+     * holds it at ssthresh: one new segment for each that leaves (6th, 7th). */
     dupack(t, &c, L);
     dupack(t, &c, L);
     expect_no_tx(t);
@@ -471,6 +475,84 @@ static void test_sack_recovery_with_three_holes_in_one_ack(void **state)
     expect_no_tx(t);
 }
 
+/* ---- Proportional Rate Reduction (RFC 6937) ---- */
+
+static void test_prr_spreads_sending_over_the_recovery(void **state)
+{
+    struct st *t = *state;
+    struct conn c = reno_conn(t, true, false);
+    uint32_t L = c.iss + 1;
+    fill(20 * MSS);
+    conn_send(&c, payload, 20 * MSS);   /* ten go (IW10) */
+    for (int k = 1; k <= 10; k++)
+        expect_tcp(t, .seq = SEG(k), .len = MSS);
+    expect_no_tx(t);
+    /* Segment 1 lost; the SACKs of 2-4 start recovery: ssthresh = 5, RecoverFS = the window
+     * before, 10. RFC 6937 3: while the pipe is above ssthresh, the segments sent since
+     * recovery began (prr_out) may reach CEIL(delivered * 5 / 10), one for every second
+     * segment delivered: 3 delivered, 2 go (the fast retransmission and a new segment). */
+    sack_ack(t, &c, L, 1, (struct tcp_sack_block[]){ { SEG(2), SEG(5) } });
+    expect_tcp(t, .seq = SEG(1), .len = MSS);
+    expect_tcp(t, .seq = SEG(11), .len = MSS);
+    expect_no_tx(t);
+    assert_int_equal(st_tcp_info(c.fd).ssthresh, 5 * MSS);
+    sack_ack(t, &c, L, 1, (struct tcp_sack_block[]){ { SEG(2), SEG(6) } });   /* 4: 2 */
+    expect_no_tx(t);
+    sack_ack(t, &c, L, 1, (struct tcp_sack_block[]){ { SEG(2), SEG(7) } });   /* 5: 3 */
+    expect_tcp(t, .seq = SEG(12), .len = MSS);
+    expect_no_tx(t);
+    sack_ack(t, &c, L, 1, (struct tcp_sack_block[]){ { SEG(2), SEG(8) } });   /* 6: 3 */
+    expect_no_tx(t);
+    /* The pipe (12 sent - 7 SACKed - 1 lost + 1 resent = 5) is down to ssthresh: from here
+     * the reduction bound holds it there, one segment out for each one that leaves. */
+    sack_ack(t, &c, L, 1, (struct tcp_sack_block[]){ { SEG(2), SEG(9) } });
+    expect_no_tx(t);
+    sack_ack(t, &c, L, 1, (struct tcp_sack_block[]){ { SEG(2), SEG(10) } });
+    expect_tcp(t, .seq = SEG(13), .len = MSS);
+    expect_no_tx(t);
+    sack_ack(t, &c, L, 1, (struct tcp_sack_block[]){ { SEG(2), SEG(11) } });
+    expect_tcp(t, .seq = SEG(14), .len = MSS);
+    expect_no_tx(t);
+    /* The retransmission arrives: recovery ends with cwnd = ssthresh (as it began: the
+     * sending rate came down gradually, not by a pause). */
+    feed(t, tcp(.flags = ACK, .seq = c.irs + 1, .ack = SEG(15)));
+    struct ust_tcp_info i = st_tcp_info(c.fd);
+    assert_int_equal(i.in_recovery, 0);
+    assert_int_equal(i.cwnd, 5 * MSS);
+    for (int k = 15; k <= 19; k++)
+        expect_tcp(t, .seq = SEG(k), .len = MSS);
+    expect_no_tx(t);
+    assert_int_equal(counter(t, "tcp.retrans_segs"), 1);
+}
+
+static void test_prr_slow_starts_the_repair_after_heavy_loss(void **state)
+{
+    struct st *t = *state;
+    struct conn c = reno_conn(t, true, false);
+    uint32_t L = c.iss + 1;
+    fill(10 * MSS);
+    conn_send(&c, payload, 10 * MSS);
+    for (int k = 1; k <= 10; k++)
+        expect_tcp(t, .seq = SEG(k), .len = MSS);
+    /* Segments 1-7 lost; one ACK SACKs 8-10: all seven are deemed lost, the pipe is 0
+     * (3 delivered, 7 lost) and then 1 with the fast retransmission. Below ssthresh, RFC
+     * 6937's slow-start reduction bound sends at most what was delivered (3) beyond what
+     * was sent, and no more than ssthresh - pipe: 3 more, 4 in all (RFC 6675 alone would
+     * fill cwnd = ssthresh, 5, at once). */
+    sack_ack(t, &c, L, 1, (struct tcp_sack_block[]){ { SEG(8), SEG(11) } });
+    for (int k = 1; k <= 4; k++)
+        expect_tcp(t, .seq = SEG(k), .len = MSS);
+    expect_no_tx(t);
+    /* Segments 1 and 2 arrive (SND.UNA advances, no new loss): 2 delivered, pipe 2: the
+     * bound is 2 + 1 (the ACK advanced SND.UNA, Linux's rule), room is 5 - 2 = 3. */
+    feed(t, tcp(.flags = ACK, .seq = c.irs + 1, .ack = SEG(3), .nsack = 1,
+                .sack = { { SEG(8), SEG(11) } }));
+    for (int k = 5; k <= 7; k++)
+        expect_tcp(t, .seq = SEG(k), .len = MSS);
+    expect_no_tx(t);
+    assert_int_equal(counter(t, "tcp.timeouts"), 0);
+}
+
 static void test_sack_blocks_outside_what_was_sent_are_ignored(void **state)
 {
     struct st *t = *state;
@@ -501,21 +583,23 @@ static void test_rack_detects_a_lost_retransmission_without_an_rto(void **state)
     for (int k = 1; k <= 10; k++)
         expect_tcp(t, .seq = SEG(k), .len = MSS);
     expect_no_tx(t);
-    /* Segment 1 lost: three SACKed above it, so it goes at once (6.2 step 4: zero window). */
+    /* Segment 1 lost: three SACKed above it, so it goes at once (6.2 step 4: zero window),
+     * with one new segment: PRR (RFC 6937) lets CEIL(3 delivered * 5 / 10) = 2 go. */
     sack_ack(t, &c, L, 1, (struct tcp_sack_block[]){ { SEG(2), SEG(5) } });
     expect_tcp(t, .seq = SEG(1), .len = MSS);
-    expect_no_tx(t);
-    /* The rest arrive; the pipe empties and the two new segments go. */
-    advance(t, 10);
-    sack_ack(t, &c, L, 1, (struct tcp_sack_block[]){ { SEG(2), SEG(11) } });
     expect_tcp(t, .seq = SEG(11), .len = MSS);
+    expect_no_tx(t);
+    /* The rest arrive; the pipe is below ssthresh and the last new segment goes. Segment 11
+     * went at the same instant as the retransmission, so its SACK says nothing about it. */
+    advance(t, 10);
+    sack_ack(t, &c, L, 1, (struct tcp_sack_block[]){ { SEG(2), SEG(12) } });
     expect_tcp(t, .seq = SEG(12), .len = MSS);
     expect_no_tx(t);
-    /* Segment 11, sent after the retransmission of 1, is SACKed while 1 is not: the
+    /* Segment 12, sent after the retransmission of 1, is SACKed while 1 is not: the
      * retransmission was lost as well (RFC 8985 2.2, 6.2 step 5), and goes again now rather
      * than after an RTO. */
     advance(t, 50);
-    sack_ack(t, &c, L, 1, (struct tcp_sack_block[]){ { SEG(2), SEG(12) } });
+    sack_ack(t, &c, L, 1, (struct tcp_sack_block[]){ { SEG(2), SEG(13) } });
     expect_tcp(t, .seq = SEG(1), .len = MSS);
     expect_no_tx(t);
     assert_int_equal(counter(t, "tcp.timeouts"), 0);
@@ -571,22 +655,126 @@ static void test_tlp_resends_the_last_segment_after_two_rtts(void **state)
     assert_int_equal(st_tcp_info(c.fd).in_recovery, 1);
 }
 
-static void test_tlp_sends_new_data_then_the_rto_follows(void **state)
+static void test_tlp_with_a_flight_out_resends_its_last_segment(void **state)
 {
     struct st *t = *state;
     struct conn c = reno_conn(t, true, false);
+    fill(12 * MSS);
+    uint32_t L = c.iss + 1;
+    conn_send(&c, payload, 11 * MSS);   /* ten go (IW10) */
+    for (int k = 1; k <= 10; k++)
+        expect_tcp(t, .seq = SEG(k), .len = MSS);
+    expect_no_tx(t);
+    /* Ten out and silence: most likely the peer's ACK of them was lost. The probe is the last
+     * segment again (tcp_tlp_resend; RFC 8985 7.3 would send segment 11), which the peer has
+     * and answers at once (RFC 9293 3.10.7.4), where a new segment alone would wait for its
+     * delayed ACK. */
+    expect_tcp_after(t, 202, .seq = SEG(10), .len = MSS);
+    expect_no_tx(t);
+    assert_int_equal(counter(t, "tcp.tlp_probes"), 1);
+    /* The answer: everything arrived, and a D-SACK for the probe's copy. Nothing was lost
+     * (7.4): no recovery, the window stays, and the new data goes. */
+    advance(t, 100);
+    sack_ack(t, &c, SEG(11), 1, (struct tcp_sack_block[]){ { SEG(10), SEG(11) } });
+    expect_tcp(t, .seq = SEG(11), .len = MSS);
+    expect_no_tx(t);
+    struct ust_tcp_info i = st_tcp_info(c.fd);
+    assert_int_equal(i.in_recovery, 0);
+    assert_true(i.cwnd >= 10 * MSS);
+    assert_int_equal(counter(t, "tcp.tlp_losses"), 0);
+    assert_int_equal(counter(t, "tcp.timeouts"), 0);
+}
+
+static void test_tlp_resend_off_sends_new_data_then_the_rto_follows(void **state)
+{
+    struct st *t = *state;
+    st_restart(t, "tcp_cc=newreno", "tcp_tlp_resend=0");
+    struct conn c = conn_in_state(t, ESTABLISHED, .peer_mss = MSS, .peer_ws = -1,
+                                  .peer_sack = true, .rtt_ms = 100);
     fill(11 * MSS);
     uint32_t L = c.iss + 1;
     conn_send(&c, payload, 11 * MSS);   /* ten go (IW10) */
     for (int k = 1; k <= 10; k++)
         expect_tcp(t, .seq = SEG(k), .len = MSS);
     expect_no_tx(t);
-    /* The probe is new data when there is some, whatever cwnd says (RFC 8985 7.3). */
+    /* RFC 8985 7.3, as Linux: the probe is new data when there is some, whatever cwnd says. */
     expect_tcp_after(t, 202, .seq = SEG(11), .len = MSS);
     expect_no_tx(t);
     /* One probe per episode: then the RTO, from the probe. */
     expect_tcp_after(t, 300, .seq = SEG(1), .len = MSS);
     assert_int_equal(counter(t, "tcp.tlp_probes"), 1);
+    assert_int_equal(counter(t, "tcp.timeouts"), 1);
+}
+
+static void test_tlp_with_one_segment_out_sends_new_data(void **state)
+{
+    struct st *t = *state;
+    struct conn c = reno_conn(t, true, false);
+    uint32_t L = c.iss + 1;
+    fill(200);
+    conn_send(&c, payload, 100);
+    expect_tcp(t, .seq = L, .len = 100);
+    conn_send(&c, payload + 100, 100);   /* Nagle holds it: a small segment is out */
+    expect_no_tx(t);
+    /* One segment out: the peer may be holding its delayed ACK for it, which a second segment
+     * releases (RFC 5681 4.2), so the probe is the new data (RFC 8985 7.3). The PTO, 2 * SRTT
+     * + the worst-case delayed ACK (7.2), is capped by the RTO: 300 ms. */
+    expect_tcp_after(t, 300, .seq = L + 100, .len = 100);
+    expect_no_tx(t);
+    assert_int_equal(counter(t, "tcp.tlp_probes"), 1);
+}
+
+/* Recovery: segment 1 lost and resent; the rest SACKed, then the ACKs stop (the one for the
+ * retransmission was lost). Returns with the last SACK just fed. */
+static struct conn recovery_then_silence(struct st *t)
+{
+    struct conn c = conn_in_state(t, ESTABLISHED, .peer_mss = MSS, .peer_ws = -1,
+                                  .peer_sack = true, .rtt_ms = 100);
+    uint32_t L = c.iss + 1;
+    fill(10 * MSS);
+    conn_send(&c, payload, 10 * MSS);
+    for (int k = 1; k <= 10; k++)
+        expect_tcp(t, .seq = SEG(k), .len = MSS);
+    sack_ack(t, &c, L, 1, (struct tcp_sack_block[]){ { SEG(2), SEG(5) } });
+    expect_tcp(t, .seq = SEG(1), .len = MSS);
+    advance(t, 10);
+    sack_ack(t, &c, L, 1, (struct tcp_sack_block[]){ { SEG(2), SEG(11) } });
+    expect_no_tx(t);
+    assert_int_equal(st_tcp_info(c.fd).in_recovery, 1);
+    return c;
+}
+
+static void test_tlp_in_recovery_when_the_acks_stop(void **state)
+{
+    struct st *t = *state;
+    st_restart(t, "tcp_cc=newreno");
+    struct conn c = recovery_then_silence(t);
+    uint32_t L = c.iss + 1;
+    /* tcp_tlp_recovery (a departure from RFC 8985 7.2 and Linux, which leave this to the RTO):
+     * a PTO (2 * SRTT + 2 ms) after the last ACK, the probe resends the last segment the peer
+     * has not SACKed, here the retransmission of segment 1. */
+    expect_tcp_after(t, 202, .seq = SEG(1), .len = MSS);
+    expect_no_tx(t);
+    assert_int_equal(counter(t, "tcp.tlp_probes"), 1);
+    /* The retransmission had arrived: everything is acknowledged, the copy D-SACKed. */
+    advance(t, 100);
+    sack_ack(t, &c, SEG(11), 1, (struct tcp_sack_block[]){ { SEG(1), SEG(2) } });
+    expect_no_tx(t);
+    assert_int_equal(st_tcp_info(c.fd).in_recovery, 0);
+    assert_int_equal(counter(t, "tcp.timeouts"), 0);
+    assert_int_equal(counter(t, "tcp.tlp_losses"), 0);
+}
+
+static void test_tlp_recovery_off_leaves_the_silence_to_the_rto(void **state)
+{
+    struct st *t = *state;
+    st_restart(t, "tcp_cc=newreno", "tcp_tlp_recovery=0");
+    struct conn c = recovery_then_silence(t);
+    uint32_t L = c.iss + 1;
+    /* RFC 8985 7.2, as Linux: no probe in recovery; the RTO (300 ms, armed when recovery
+     * began, 10 ms ago) resends segment 1. */
+    expect_tcp_after(t, 290, .seq = SEG(1), .len = MSS);
+    assert_int_equal(counter(t, "tcp.tlp_probes"), 0);
     assert_int_equal(counter(t, "tcp.timeouts"), 1);
 }
 
@@ -648,11 +836,17 @@ int main(void)
         T(test_rack_detects_a_lost_retransmission_without_an_rto),
         T(test_rack_waits_a_reordering_window_once_reordering_is_seen),
         T(test_tlp_resends_the_last_segment_after_two_rtts),
-        T(test_tlp_sends_new_data_then_the_rto_follows),
+        T(test_tlp_with_a_flight_out_resends_its_last_segment),
+        T(test_tlp_resend_off_sends_new_data_then_the_rto_follows),
+        T(test_tlp_with_one_segment_out_sends_new_data),
         T(test_tlp_is_off_without_sack),
+        T(test_tlp_in_recovery_when_the_acks_stop),
+        T(test_tlp_recovery_off_leaves_the_silence_to_the_rto),
         T(test_sack_recovery_resends_exactly_the_holes),
         T(test_sack_recovery_with_three_holes_in_one_ack),
         T(test_sack_blocks_outside_what_was_sent_are_ignored),
+        T(test_prr_spreads_sending_over_the_recovery),
+        T(test_prr_slow_starts_the_repair_after_heavy_loss),
         T(test_dsack_received_is_counted_and_marks_nothing),
 #undef T
     };
