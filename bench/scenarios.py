@@ -388,7 +388,8 @@ REDIS_COMMON = ("redis-server %s (Debian's) with no persistence, started afresh 
 IPERF_ALSO = {
     "client_cpu_share": "iperf3 client's CPU use (its own report: share of one vCPU)",
     "server_cpu_share": "iperf3 server's CPU use (the client's report of it)",
-    "server_wait_share": "share of the run the server was runnable but waiting for its vCPU",
+    "server_wait_share": "time the server was runnable but waiting for a vCPU, summed over its "
+                         "threads (under ustack the bottom half too), per second of the run",
     "retransmits": "segments the sender retransmitted (the kernel's count; 0 when ustack sends)",
 }
 
