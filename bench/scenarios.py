@@ -5,7 +5,7 @@ Add a scenario by appending to SCENARIOS (see harness/model.py for every field, 
 same way, polling the same way, doing the same amount of work per operation.
 """
 
-from harness import shm_tcp, tcp_bulk, udp_rtt
+from harness import apps, shm_tcp, tcp_bulk, udp_rtt
 from harness.model import IcountPath, PlotPoint, Scenario, Side, program
 
 # Single-threaded microbenchmarks run on vCPU 1 (vCPU 0 takes most interrupts and housekeeping).
@@ -490,10 +490,97 @@ def tcp_mem_scenarios() -> list:
     ]
 
 
+REDIS_ALSO = {
+    "p50_ms": "median latency (ms, redis-benchmark's)",
+    "p99_ms": "p99 latency (ms)",
+    "server_cpu_us": "redis-server's CPU time per request (us, all its threads: under ustack "
+                     "the bottom half too; /proc/PID/task/*/schedstat)",
+    "server_sys_share": "share of it in the kernel (stime / (utime + stime))",
+    "server_sleeps": "redis-server's sleeps (voluntary context switches) per request",
+    "server_wait_us": "redis-server's time runnable but waiting for its vCPU per request (us)",
+    "client_cpu_us": "redis-benchmark's CPU time per request (us)",
+    "client_sys_share": "share of it in the kernel",
+}
+
+REDIS_COMMON = ("redis-server %s (Debian's) with no persistence, started afresh for each run "
+                "from an RDB file holding the key redis-benchmark's GET asks for; "
+                "redis-benchmark -c %d -n %d -P 1 (one request per client at a time; --quick: "
+                "-n %d), one test per run (-t set or -t get: 3-byte values, every GET a hit); "
+                "both programs block in epoll_wait (ustack: spin_us=0, the bottom half on, "
+                "as `ustack run` defaults); IPv6 off in the namespaces; MTU 1500")
+
+IPERF_ALSO = {
+    "client_cpu_share": "iperf3 client's CPU use (its own report: share of one vCPU)",
+    "server_cpu_share": "iperf3 server's CPU use (the client's report of it)",
+    "server_wait_share": "time the server was runnable but waiting for a vCPU, summed over its "
+                         "threads (under ustack the bottom half too), per second of the run",
+    "retransmits": "segments the sender retransmitted (the kernel's count; 0 when ustack sends)",
+}
+
+
+def app_scenarios() -> list:
+    """Unmodified programs under `ustack run` (bench/harness/apps.py)."""
+    pins = (f"servers pinned with taskset -c {apps.SERVER_CPU}, clients with taskset -c "
+            f"{apps.CLIENT_CPU} (inside their namespaces; under ustack the bottom-half thread "
+            f"shares its program's vCPU)")
+    common = REDIS_COMMON % (apps.redis_version(), apps.REDIS_CLIENTS, apps.REDIS_REQUESTS,
+                             apps.QUICK_REDIS_REQUESTS)
+    result = []
+    for cfg, target in ((apps.REDIS_TAP_SET, ">= 1.0x baseline"),
+                        (apps.REDIS_TAP_GET, ">= 1.0x baseline"),
+                        (apps.REDIS_SHM_SET, ">= 2.0x baseline"),
+                        (apps.REDIS_SHM_GET, ">= 2.0x baseline")):
+        sc = apps.Scenario(cfg)
+        ustack, kernel = sc.sides()
+        op = cfg.op.upper()
+        if cfg.path == "tap":
+            group = "redis: redis-server under ustack over TAP vs on the kernel over veth"
+            title = (f"redis-benchmark {op} requests per second from the kernel against "
+                     f"redis-server, 50 connections")
+            subject = Side("ustack run -- redis-server over TAP", func=ustack)
+            baseline = Side("redis-server on Linux over veth", func=kernel)
+            where = "redis-benchmark on the kernel in both cases; "
+        else:
+            group = ("redis: both ends under ustack over the shm wire vs both on the kernel "
+                     "over loopback")
+            title = (f"redis-benchmark {op} requests per second, redis-benchmark and "
+                     f"redis-server in two processes on one host, 50 connections")
+            subject = Side("both under ustack run, shm wire", func=ustack)
+            baseline = Side("both on Linux, loopback", func=kernel)
+            where = ("the shm wire: both processes sleep on its doorbells when idle "
+                     "(spin_us=0); ")
+        result.append(Scenario(name=f"redis/{cfg.key}", group=group, title=title,
+                               unit="req/s", better="higher", target=target,
+                               subject=subject, baseline=baseline, setup=sc.setup,
+                               teardown=sc.teardown, pins=pins, also=REDIS_ALSO,
+                               conditions=where + common))
+    for cfg, title, ulabel in (
+            (apps.IPERF_USTACK_CLIENT, "iperf3 single stream, the client under ustack sending "
+             "to the kernel's iperf3 -s", "ustack run -- iperf3 -c over TAP"),
+            (apps.IPERF_USTACK_SERVER, "iperf3 single stream, the kernel's iperf3 -c sending "
+             "to iperf3 -s under ustack", "ustack run -- iperf3 -s over TAP")):
+        sc = apps.Scenario(cfg)
+        ustack, kernel = sc.sides()
+        result.append(Scenario(
+            name=f"iperf3/{cfg.key}",
+            group="iperf3: under ustack over TAP vs on the kernel over veth",
+            title=title, unit="Gbit/s", better="higher", target=">= 1.0x baseline",
+            subject=Side(ulabel, func=ustack),
+            baseline=Side("iperf3 -c -> iperf3 -s on Linux over veth", func=kernel),
+            setup=sc.setup, teardown=sc.teardown, pins=pins, also=IPERF_ALSO,
+            conditions=f"iperf3 (Debian's) -t {apps.IPERF_SECONDS} -O {apps.IPERF_OMIT} (the "
+                       f"first second of slow start not counted; --quick: -t 1 -O 0), one "
+                       f"stream of 128 KiB writes, figure = what the receiver got per second; "
+                       f"both block in select(2) (ustack: spin_us=0, bottom half on); every "
+                       f"interface keeps its default offloads; MTU 1500; the kernel's "
+                       f"congestion control is the namespaces' default, ustack's cubic"))
+    return result
+
+
 SCENARIOS = reference_scenarios() + pool_scenarios() + timer_scenarios() + csum_scenarios("csum") + \
     csum_scenarios("csum-copy") + udp_rtt_scenarios() + tcp_rtt_scenarios() + \
     tcp_bulk_scenarios() + tcp_mem_scenarios() + shm_scenarios() + \
-    shm_tcp_scenarios()
+    shm_tcp_scenarios() + app_scenarios()
 
 TCP_RX_FAST_PATH = "TCP receive fast path: IP+TCP input per in-order segment"
 TCP_TX_PATH = "TCP send path: ust_send per full segment"

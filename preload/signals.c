@@ -31,8 +31,12 @@ struct pl_handler {
 
 static struct pl_handler handlers[_NSIG];
 static pthread_mutex_t sig_mtx = PTHREAD_MUTEX_INITIALIZER;
-static __thread unsigned sig_ran;        /* handlers run since pl_restart_begin */
-static __thread unsigned sig_norestart;  /* of which without SA_RESTART */
+/* Initial-exec: the shim is loaded with the program (LD_PRELOAD), so its thread-locals can live
+ * in the static TLS block and be reached without a __tls_get_addr call, on every interposed
+ * call and in the trampoline (a signal handler, where that call is best avoided). */
+#define PL_TLS __thread __attribute__((tls_model("initial-exec")))
+static PL_TLS unsigned sig_ran;          /* handlers run since pl_restart_begin */
+static PL_TLS unsigned sig_norestart;    /* of which without SA_RESTART */
 
 static sigaction_fn next_sigaction(void)
 {

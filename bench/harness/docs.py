@@ -54,6 +54,19 @@ METHOD = """\
   descriptors (slab objects, and the descriptor table computed from the kernel's layout),
   divided by their number. It does not vary from run to run, so it is measured three times
   without a warm-up round.
+- Unmodified programs (redis, iperf3; `bench/harness/apps.py`) run under `ustack run` against
+  the same Debian binaries on the kernel, in namespaces as above. *redis over TAP*:
+  `ustack run -- redis-server` on a TAP device vs redis-server on the kernel over a veth pair,
+  redis-benchmark on the kernel in both cases. *redis over shm*: redis-server and
+  redis-benchmark both under ustack, joined by the shared-memory wire, vs both on the kernel
+  over loopback (a namespace's own). Each run starts redis-server afresh from an RDB file that
+  holds the key GET asks for (so every GET hits) and runs one `redis-benchmark -c 50 -n 200000
+  -P 1 -t set` (or `get`) `--csv`; the figure is its requests per second, with each process's
+  CPU time per request (all its threads, from /proc: under ustack the bottom half too) and its
+  kernel share beside it. *iperf3*: one stream, `-t 3 -O 1`, ustack as the client or as the
+  server over TAP vs both on the kernel over veth; the figure is what the receiver got per
+  second. Servers are pinned to vCPU 1 and clients to vCPU 0; every program blocks (epoll_wait,
+  select; ustack with spin_us=0 and its bottom half on, `ustack run`'s defaults).
 - Targets are checked against the median (or against the ratio, for "x baseline" targets).
 - Instruction counts come from `valgrind --tool=callgrind`: the program switches collection on
   only around N operations; a run with 2N operations minus the run with N, divided by N, gives
@@ -73,7 +86,8 @@ A side is a command (any program whose last output line is a JSON object with a 
 bare number; `{build}` and `{ms}` are substituted) or a Python callable returning the figure.
 `setup`/`teardown` hooks (commands or callables) run once around the scenario, e.g. to create
 and delete network namespaces (see `bench/harness/udp_rtt.py`, which uses
-`tests/interop/netns.py`). A callable side may return `(figure, {fields})`; fields named in the
+`tests/interop/netns.py`; `bench/harness/apps.py` does the same for unmodified programs under
+`ustack run`). A callable side may return `(figure, {fields})`; fields named in the
 scenario's `also` are summarised beside the figure (e.g. a p99, CPU time per request), and
 `pins` states the pinning when the sides pin what they start themselves. Small C programs live in `bench/` (see `bench/bench.h`: write a
 kernel that does the operation n times, register it in the program's scenario table). Code

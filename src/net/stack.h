@@ -7,9 +7,10 @@
  * and release the lock. Protocol code in between sees `s->now` and never reads a clock.
  *
  * Checking the links is not free (on TAP it is a readv(2) that usually fails with EAGAIN), so a
- * call that has no need to know what arrived enters with stack_enter_lazy(): a UDP send, a
- * receive that finds data already queued (as Onload and Linux's busy polling do: queued data is
- * returned without looking at the device). It checks the links only if the last check is older
+ * call that has no need to know what arrived enters with stack_enter_lazy(): a UDP send, a TCP
+ * send with nothing unacknowledged, a receive that finds data already queued (as Onload and
+ * Linux's busy polling do: queued data is returned without looking at the device), an
+ * epoll_ctl. It checks the links only if the last check is older
  * than STACK_LAZY_RX_NS on the stack's clock, so frames that arrive while a program only sends
  * are still handled soon. A call that would report "nothing" (EAGAIN, an empty poll) or go to
  * sleep checks first (stack_process).

@@ -66,6 +66,9 @@ _Static_assert(EPOLLIN == POLLIN && EPOLLPRI == POLLPRI && EPOLLOUT == POLLOUT &
     (EPOLLIN | EPOLLOUT | EPOLLERR | EPOLLHUP | EPOLLWAKEUP | EPOLLET | EPOLLEXCLUSIVE)
 #define EP_MAX_EVENTS (INT_MAX / (int)sizeof(struct epoll_event))
 #define EP_MAX_NESTS 8           /* recursion guard; the kernel stops real loops with ELOOP */
+/* Items kept for reuse per instance: event loops (hiredis's ae, libevent) delete a socket's
+ * registration and add it again for every request they send. */
+#define EP_SPARE_MAX 64
 
 /* Descriptor-indexed tables: a directory of lazily allocated chunks. */
 #define DIR_SHIFT 10
@@ -119,6 +122,8 @@ struct ep {
     unsigned next_slot;          /* where the next scan starts (fairness) */
     struct ep_slot **slots;
     struct ep_item **dir[DIR_SIZE];   /* items by descriptor */
+    struct ep_item *spare;       /* freed items kept for reuse, linked by sock_next (mtx) */
+    unsigned n_spare;
     struct ep_nest *nested;      /* instances registered in it (nest_lock) */
     struct ep_nest *parents;     /* instances it is registered in (nest_lock) */
 };
@@ -248,6 +253,11 @@ void epoll_put(struct ep *ep)
     for (unsigned i = 0; i < ep->n_slots; i++)
         free(ep->slots[i]);
     free(ep->slots);
+    while (ep->spare) {
+        struct ep_item *it = ep->spare;
+        ep->spare = it->sock_next;
+        free(it);
+    }
     dir_free((void ***)ep->dir);
     pthread_mutex_destroy(&ep->mtx);
     free(ep);
@@ -327,7 +337,25 @@ static void item_remove(struct ep_item *it)
     if (it->sock_next)
         it->sock_next->sock_pprev = it->sock_pprev;
     __atomic_store_n(it->sock_pprev, it->sock_next, __ATOMIC_RELEASE);
-    free(it);
+    if (ep->n_spare < EP_SPARE_MAX) {
+        it->sock_next = ep->spare;
+        ep->spare = it;
+        ep->n_spare++;
+    } else {
+        free(it);
+    }
+}
+
+/* A fresh item (zeroed), from the spares if there are any. mtx held. */
+static struct ep_item *item_alloc(struct ep *ep)
+{
+    struct ep_item *it = ep->spare;
+    if (!it)
+        return calloc(1, sizeof(*it));
+    ep->spare = it->sock_next;
+    ep->n_spare--;
+    memset(it, 0, sizeof(*it));
+    return it;
 }
 
 /* The slot for stack s, made if need be. mtx held. */
@@ -366,7 +394,7 @@ static int slot_for(struct ep *ep, struct ust_stack *s, unsigned *out)
 /* EPOLL_CTL_ADD for a ustack socket. Its stack's lock and mtx held. */
 static int item_add(struct ep *ep, int fd, struct sock *so, const struct epoll_event *ev)
 {
-    struct ep_item *it = calloc(1, sizeof(*it));
+    struct ep_item *it = item_alloc(ep);
     void **p = dir_slot((void ***)ep->dir, fd, true);
     unsigned slot;
     int err = !it || !p ? -ENOMEM : slot_for(ep, so->stack, &slot);
@@ -776,7 +804,10 @@ static int ctl_sock(struct ep *ep, int op, int fd, struct sock *so, struct epoll
          (op == EPOLL_CTL_ADD && (ev->events & ~EPOLLEXCLUSIVE_OK_BITS))))
         return -EINVAL;
     struct ust_stack *s = so->stack;
-    stack_enter(s);
+    /* Registration needs the socket's state as it is, not what waits on the links: a lazy
+     * entry (stack.h), as Linux's epoll_ctl does not run the network either. The next
+     * epoll_wait looks at the links before it answers. */
+    stack_enter_lazy(s);
     pthread_mutex_lock(&ep->mtx);
     int rc;
     struct ep_item *it = item_find(ep, fd);

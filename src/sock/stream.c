@@ -110,7 +110,15 @@ ssize_t stream_send(struct sock *so, const struct iovec *iov, size_t iovcnt, int
         total += iov[i].iov_len;
     size_t done = 0;
     ssize_t rc = 0;
-    stack_enter(s);
+    /* With nothing unacknowledged, nothing waiting on the links can change what this send
+     * does (bar a window update after a zero window, which the persist timer covers): the
+     * data goes out on the window known, without a look at the links (stack.h: a lazy entry;
+     * over TAP a readv(2) that fails). A request/response server's reply is such a send: the
+     * request it answers acknowledged the last reply. With data in flight, ACKs waiting may
+     * open the window: look first, as a bulk sender needs. */
+    stack_enter_lazy(s);
+    if (stack_rx_is_stale(s) && tcp_unsent_bytes(so->tcp))
+        stack_process(s);
     uint64_t deadline = sock_deadline(so, flags & MSG_DONTWAIT, so->sndtimeo_ns);
     for (;;) {
         rc = tcp_send(so->tcp, iov, iovcnt, flags);
@@ -119,6 +127,10 @@ ssize_t stream_send(struct sock *so, const struct iovec *iov, size_t iovcnt, int
             if (done == total)
                 break;
             iov_skip(&iov, &iovcnt, tmp, (size_t)rc);
+            continue;
+        }
+        if (rc == -EAGAIN && stack_rx_is_stale(s)) {
+            stack_process(s);
             continue;
         }
         if (rc == 0 || rc != -EAGAIN || s->now >= deadline)
@@ -142,7 +154,11 @@ ssize_t stream_recv(struct sock *so, const struct iovec *iov, size_t iovcnt, int
     bool waitall = (flags & MSG_WAITALL) && !(flags & (MSG_PEEK | MSG_DONTWAIT));
     size_t done = 0;
     ssize_t rc = 0;
-    stack_enter(s);
+    /* Queued data is returned without looking at the links, as for UDP (api.c; stack.h: a
+     * lazy entry); "nothing there" (or the end of the stream) is only said after looking. */
+    stack_enter_lazy(s);
+    if (stack_rx_is_stale(s) && !tcp_readable_bytes(so->tcp))
+        stack_process(s);
     uint64_t deadline = sock_deadline(so, flags & MSG_DONTWAIT, so->rcvtimeo_ns);
     while (total) {
         rc = tcp_recv(so->tcp, iov, iovcnt, flags);

@@ -277,6 +277,35 @@ static void test_epoll_edge_triggered_add_of_a_ready_socket_reports_once(void **
     ust_close(fd);
 }
 
+/* Registration does not look at the link (a lazy entry: over TAP a failing readv per call, and
+ * event loops such as hiredis's register and unregister for every request); epoll_wait looks
+ * before it answers. Items deleted are reused: many add/delete rounds, each seen exactly. */
+static void test_epoll_ctl_leaves_the_link_to_epoll_wait(void **state)
+{
+    struct st *t = *state;
+    int fd = st_udp_bound(t, 0, 7);
+    int ep = ep_new();
+    st_inject_frame(t, udp(.dport = 7, .data = "one"));      /* on the wire, not yet taken */
+    uint64_t polls = counter(t, "stack.polls"), frames = counter(t, "stack.rx_frames");
+    ep_add(ep, fd, EPOLLIN | EPOLLET, 3);
+    ep_mod(ep, fd, EPOLLIN | EPOLLOUT | EPOLLET, 3);
+    assert_int_equal(counter(t, "stack.polls"), polls);
+    assert_int_equal(counter(t, "stack.rx_frames"), frames);
+    expect_event(ep, EPOLLIN | EPOLLOUT, 3);
+    assert_int_equal(counter(t, "stack.rx_frames"), frames + 1);
+    for (uint64_t i = 0; i < 200; i++) {
+        assert_int_equal(ust_epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL), 0);
+        expect_no_event(ep);
+        ep_add(ep, fd, EPOLLIN, i);
+        expect_event(ep, EPOLLIN, i);       /* "one" is still unread */
+    }
+    char buf[8];
+    assert_int_equal(st_recv(fd, buf, sizeof(buf), NULL), 3);
+    expect_no_event(ep);
+    ust_close(ep);
+    ust_close(fd);
+}
+
 static void test_epoll_oneshot_reports_once_until_mod(void **state)
 {
     struct st *t = *state;
@@ -1078,6 +1107,7 @@ int main(void)
         T(test_epoll_maxevents_leaves_the_rest_for_the_next_call_first),
         T(test_epoll_mixes_a_pipe_an_eventfd_and_sockets),
         T(test_epoll_ctl_errnos_are_linuxs),
+        T(test_epoll_ctl_leaves_the_link_to_epoll_wait),
         T(test_epoll_wait_errnos_are_linuxs),
         T(test_epoll_closing_a_socket_removes_it_from_every_instance),
         T(test_epoll_closing_an_instance_leaves_its_sockets_alone),

@@ -300,6 +300,54 @@ static void test_recv_after_reset_reports_econnreset_once(void **state)
     assert_int_equal(poll_events(c.fd), POLLIN | POLLOUT | POLLHUP | POLLRDHUP);
 }
 
+/* ---- Lazy looks at the link (stack.h) ---- */
+
+/* Over TAP a look at the link is a readv(2) that usually fails: a receive that finds data queued
+ * returns it without one; a receive that would find nothing looks first. */
+static void test_recv_returns_queued_data_without_looking_at_the_link(void **state)
+{
+    struct st *t = *state;
+    struct conn c = conn_in_state(t, ESTABLISHED);
+    uint32_t L = c.iss + 1, R = c.irs + 1;
+    feed(t, tcp(.flags = ACK | PSH, .seq = R, .ack = L, .data = "one"));
+    st_drain_tx(t);
+    st_inject_frame(t, tcp(.flags = ACK | PSH, .seq = R + 3, .ack = L, .data = "two"));
+    uint64_t polls = counter(t, "stack.polls"), frames = counter(t, "stack.rx_frames");
+    char b[16];
+    assert_int_equal(ust_recv(c.fd, b, sizeof(b), 0), 3);
+    assert_memory_equal(b, "one", 3);
+    assert_int_equal(counter(t, "stack.polls"), polls);
+    assert_int_equal(counter(t, "stack.rx_frames"), frames);   /* "two" is still on the wire */
+    assert_int_equal(ust_recv(c.fd, b, sizeof(b), 0), 3);
+    assert_memory_equal(b, "two", 3);
+    assert_int_equal(counter(t, "stack.rx_frames"), frames + 1);
+    expect_errno(ust_recv(c.fd, b, sizeof(b), 0), EAGAIN);
+}
+
+/* A send with nothing unacknowledged goes out on the window known (a server's reply: the
+ * request acknowledged the last one); with data in flight the send looks first, as waiting
+ * ACKs may open the window. */
+static void test_send_looks_at_the_link_only_with_data_in_flight(void **state)
+{
+    struct st *t = *state;
+    struct conn c = conn_in_state(t, ESTABLISHED, .nodelay = true);   /* "b" need not wait */
+    uint32_t L = c.iss + 1, R = c.irs + 1;
+    st_inject_frame(t, tcp(.flags = ACK | PSH, .seq = R, .ack = L, .data = "in"));
+    uint64_t frames = counter(t, "stack.rx_frames");
+    assert_int_equal(ust_send(c.fd, "a", 1, 0), 1);
+    expect_tcp(t, .flags = ACK | PSH, .seq = L, .ack = R, .data = "a");
+    assert_int_equal(counter(t, "stack.rx_frames"), frames);   /* "in" is still on the wire */
+    assert_int_equal(ust_send(c.fd, "b", 1, 0), 1);             /* "a" is in flight */
+    assert_int_equal(counter(t, "stack.rx_frames"), frames + 1);
+    /* "in" was taken first (quick ACK: the connection is new), then "b" went out. */
+    expect_tcp(t, .flags = ACK, .seq = L + 1, .ack = R + 2);
+    expect_tcp(t, .flags = ACK | PSH, .seq = L + 1, .ack = R + 2, .data = "b");
+    expect_no_tx(t);
+    char b[4];
+    assert_int_equal(ust_recv(c.fd, b, sizeof(b), 0), 2);
+    assert_memory_equal(b, "in", 2);
+}
+
 /* ---- MSG_PEEK, MSG_WAITALL, vectors ---- */
 
 static void test_msg_peek_leaves_the_data(void **state)
@@ -620,6 +668,8 @@ int main(void)
         T(test_recv_with_nothing_there_is_eagain),
         T(test_full_send_buffer_is_eagain_until_acked),
         T(test_recv_after_reset_reports_econnreset_once),
+        T(test_recv_returns_queued_data_without_looking_at_the_link),
+        T(test_send_looks_at_the_link_only_with_data_in_flight),
         T(test_msg_peek_leaves_the_data),
         T(test_msg_waitall_waits_for_every_byte),
         T(test_msg_waitall_returns_short_at_end_of_stream),
