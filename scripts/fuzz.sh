@@ -116,7 +116,10 @@ for t in "${targets[@]}"; do
         echo "fuzz.sh: $t: merge failed, see $dir/merge.log" >&2
     after=$(find "$corpus_root/$t" -type f | wc -l)
     result=ok
-    if [ "$rc" != 0 ]; then
+    if [ "$rc" = 72 ]; then          # libFuzzer's -interrupted_exitcode: SIGINT or SIGTERM
+        result="interrupted: $dir/log"
+        failed=1
+    elif [ "$rc" != 0 ]; then
         result="CRASH (exit $rc): $dir/log, inputs in $crashes/$t-*"
         failed=1
     fi
