@@ -6,7 +6,9 @@
 #   make demo     build and show what ustack does
 #   make bench    benchmarks side by side with their baselines; writes docs/benchmarks.md
 #   make soak     long runs: connection churn with flat memory, 1 GiB interop transfers
-#   make fuzz     long fuzz runs: FUZZ_SECONDS per target (default 600), corpus grows in place
+#   make fuzz     long fuzz runs: FUZZ_SECONDS and/or FUZZ_RUNS per target (default 600 s),
+#                 FUZZ_JOBS at a time (default nproc), FUZZ_TARGETS (default all); corpus grows
+#                 in place; prints a table of executions, exec/s, corpus and coverage per target
 #   make install  headers, static and shared library, ustack.pc (PREFIX, default /usr/local)
 #
 # Missing Debian packages are installed by scripts/install-deps.sh when a target needs them.
@@ -14,7 +16,10 @@
 BUILD        ?= build
 ASAN_BUILD   ?= build-asan
 PREFIX       ?= /usr/local
-FUZZ_SECONDS ?= 600
+FUZZ_SECONDS ?=
+FUZZ_RUNS    ?=
+FUZZ_JOBS    ?=
+FUZZ_TARGETS ?=
 JOBS         ?= $(shell nproc)
 CTEST_FLAGS  ?= --output-on-failure -j$(JOBS)
 
@@ -54,7 +59,8 @@ soak: build
 
 fuzz: deps $(ASAN_BUILD)/CMakeCache.txt
 	cmake --build $(ASAN_BUILD) -j$(JOBS)
-	scripts/fuzz.sh $(ASAN_BUILD) $(FUZZ_SECONDS)
+	scripts/fuzz.sh $(if $(FUZZ_SECONDS),-s $(FUZZ_SECONDS)) $(if $(FUZZ_RUNS),-r $(FUZZ_RUNS)) \
+	    $(if $(FUZZ_JOBS),-j $(FUZZ_JOBS)) $(ASAN_BUILD) $(FUZZ_TARGETS)
 
 install: build
 	cmake --install $(BUILD)

@@ -1,35 +1,65 @@
 #!/usr/bin/env bash
-# Long fuzz runs, for `make fuzz`:   scripts/fuzz.sh BUILD_DIR SECONDS
+# Long fuzz runs, for `make fuzz`:
+#   scripts/fuzz.sh [-s SECONDS] [-r RUNS] [-j JOBS] BUILD_DIR [TARGET...]
 #
-# BUILD_DIR is a UST_FUZZ=ON build (make's build-asan). Every fuzz target built there runs for
-# SECONDS on a scratch copy of its corpus (BUILD_DIR/tests/fuzz/long/<target>/), one target per
-# CPU at a time. Afterwards the inputs that add coverage are merged (-merge=1) into
-# tests/fuzz/corpus/<target>/, crash inputs are kept in tests/fuzz/crashes/ (gitignored), and a
-# line per target gives its executions. Exits nonzero if any target crashed.
+# BUILD_DIR is a UST_FUZZ=ON build (make's build-asan). Each fuzz target built there (or only the
+# TARGETs named) runs on a scratch copy of its corpus (BUILD_DIR/tests/fuzz/long/<target>/) until
+# it has made RUNS executions or SECONDS have passed, whichever comes first (600 s when neither is
+# given), JOBS targets at a time (default: one per CPU). Afterwards the inputs that add coverage
+# are merged (-merge=1) into tests/fuzz/corpus/<target>/, crash inputs are kept in
+# tests/fuzz/crashes/ (gitignored), and a table gives per target its executions, seconds,
+# executions per second, corpus size before and after the merge, libFuzzer's final coverage
+# (cov: edges, ft: features), the date and the result; the table is also written, in Markdown,
+# to BUILD_DIR/tests/fuzz/long/summary.md. Exits nonzero if any target crashed.
 set -euo pipefail
 
-if [ $# -ne 2 ]; then
-    echo "usage: $0 BUILD_DIR SECONDS" >&2
+usage() {
+    echo "usage: $0 [-s SECONDS] [-r RUNS] [-j JOBS] BUILD_DIR [TARGET...]" >&2
     exit 2
+}
+
+seconds=
+runs=
+jobs_max=$(nproc 2>/dev/null || echo 1)
+while getopts s:r:j: opt; do
+    case $opt in
+    s) seconds=$OPTARG ;;
+    r) runs=$OPTARG ;;
+    j) jobs_max=$OPTARG ;;
+    *) usage ;;
+    esac
+done
+shift $((OPTIND - 1))
+[ $# -ge 1 ] || usage
+if [ -z "$seconds" ] && [ -z "$runs" ]; then
+    seconds=600
 fi
 build=$(cd "$1" && pwd)
-seconds=$2
+shift
 root=$(cd "$(dirname "$0")/.." && pwd)
 corpus_root=$root/tests/fuzz/corpus
 crashes=$root/tests/fuzz/crashes
 scratch_root=$build/tests/fuzz/long
 
-targets=()
-for bin in "$build"/tests/fuzz/fuzz_*; do
-    [ -x "$bin" ] && [ -f "$bin" ] && targets+=("$(basename "$bin")")
-done
+targets=("$@")
+if [ ${#targets[@]} -eq 0 ]; then
+    for bin in "$build"/tests/fuzz/fuzz_*; do
+        [ -x "$bin" ] && [ -f "$bin" ] && targets+=("$(basename "$bin")")
+    done
+fi
 if [ ${#targets[@]} -eq 0 ]; then
     echo "fuzz.sh: no fuzz targets in $build/tests/fuzz (configure with -DUST_FUZZ=ON)" >&2
     exit 2
 fi
+for t in "${targets[@]}"; do
+    [ -x "$build/tests/fuzz/$t" ] || { echo "fuzz.sh: no target $t in $build/tests/fuzz" >&2; exit 2; }
+done
 mkdir -p "$crashes" "$scratch_root"
 
-# Runs one target in its scratch directory; its exit status goes to the file rc.
+# libFuzzer's limits: -runs=-1 and -max_total_time=0 mean "no limit".
+limits=(-runs="${runs:--1}" -max_total_time="${seconds:-0}")
+
+# Runs one target in its scratch directory; its exit status, start and end times go to files.
 run_target() {
     local t=$1 dir=$scratch_root/$1
     rm -rf "$dir"
@@ -37,14 +67,16 @@ run_target() {
     if [ -d "$corpus_root/$t" ]; then
         cp -R "$corpus_root/$t/." "$dir/corpus/"
     fi
+    date -u +%s >"$dir/start"
     local rc=0
-    "$build/tests/fuzz/$t" -max_total_time="$seconds" -timeout=25 -print_final_stats=1 \
+    "$build/tests/fuzz/$t" "${limits[@]}" -timeout=25 -print_final_stats=1 \
         -artifact_prefix="$crashes/$t-" "$dir/corpus" >"$dir/log" 2>&1 || rc=$?
+    date -u +%s >"$dir/end"
     echo "$rc" >"$dir/rc"
 }
 
-jobs_max=$(nproc 2>/dev/null || echo 1)
-echo "fuzz.sh: ${#targets[@]} targets, ${seconds} s each, $jobs_max at a time"
+echo "fuzz.sh: ${#targets[@]} targets, ${runs:-unlimited} runs or ${seconds:-unlimited} s each," \
+     "$jobs_max at a time"
 running=0
 for t in "${targets[@]}"; do
     if [ "$running" -ge "$jobs_max" ]; then
@@ -57,22 +89,44 @@ done
 wait || true
 
 failed=0
-printf '%-16s %14s %10s %10s  %s\n' target executions corpus merged result
+summary=$scratch_root/summary.md
+fmt='%-14s %12s %8s %8s %8s %8s %7s %7s  %-10s %s\n'
+printf "$fmt" target executions seconds exec/s corpus merged cov ft date result
+{
+    echo "| target | executions | seconds | exec/s | corpus | cov | ft | date | result |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---|---|"
+} >"$summary"
 for t in "${targets[@]}"; do
     dir=$scratch_root/$t
     rc=$(cat "$dir/rc" 2>/dev/null || echo 1)
     execs=$(awk '/stat::number_of_executed_(runs|units):/ { print $2 }' "$dir/log" | tail -n 1)
+    # The last status line (DONE, or the last pulse before a crash): "#N ... cov: C ft: F ...".
+    status=$(grep -E '^#[0-9]+' "$dir/log" | tail -n 1 || true)
+    cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$status")
+    ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$status")
+    secs=$(( $(cat "$dir/end") - $(cat "$dir/start") ))
+    rate=?
+    if [ -n "$execs" ] && [ "$secs" -gt 0 ]; then
+        rate=$((execs / secs))
+    fi
+    day=$(date -u -d "@$(cat "$dir/start")" +%Y-%m-%d)
     mkdir -p "$corpus_root/$t"
     before=$(find "$corpus_root/$t" -type f | wc -l)
     "$build/tests/fuzz/$t" -merge=1 "$corpus_root/$t" "$dir/corpus" >"$dir/merge.log" 2>&1 ||
         echo "fuzz.sh: $t: merge failed, see $dir/merge.log" >&2
     after=$(find "$corpus_root/$t" -type f | wc -l)
     result=ok
-    if [ "$rc" != 0 ]; then
+    if [ "$rc" = 72 ]; then          # libFuzzer's -interrupted_exitcode: SIGINT or SIGTERM
+        result="interrupted: $dir/log"
+        failed=1
+    elif [ "$rc" != 0 ]; then
         result="CRASH (exit $rc): $dir/log, inputs in $crashes/$t-*"
         failed=1
     fi
-    printf '%-16s %14s %10s %10s  %s\n' "$t" "${execs:-?}" "$before" "+$((after - before))" \
-        "$result"
+    printf "$fmt" "$t" "${execs:-?}" "$secs" "$rate" "$before" "+$((after - before))" \
+        "${cov:-?}" "${ft:-?}" "$day" "$result"
+    echo "| $t | ${execs:-?} | $secs | $rate | $after | ${cov:-?} | ${ft:-?} | $day |" \
+         "${result%%:*} |" >>"$summary"
 done
+echo "fuzz.sh: table in Markdown: $summary"
 exit $failed

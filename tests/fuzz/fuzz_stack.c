@@ -1414,6 +1414,30 @@ static const struct {
 
 #define OP_COUNT (sizeof ops / sizeof ops[0])
 
+/* libFuzzer runs an input a second time when it allocated more blocks than it freed, to look
+ * for a leak; and so does a replay (running the target on files), for every file. Here the
+ * world outlives the input, so a connection made is such an input, and the second run would
+ * apply it to the world again: a history written by the fuzzer would then not replay the same.
+ * So -detect_leaks=0 is added unless given: every input runs once, fuzzing and replaying alike.
+ * Leaks are the buffer accounting's to find (and the world's teardown checks that no connection,
+ * control block or TIME_WAIT entry is left). libFuzzer reads its flags after this returns. */
+static void no_leak_reruns(int *argc, char ***argv)
+{
+    static char flag[] = "-detect_leaks=0";
+    static char *args[256];
+    if (*argc >= (int)(sizeof args / sizeof args[0]) - 1)
+        return;
+    for (int i = 1; i < *argc; i++)
+        if (strncmp((*argv)[i], "-detect_leaks=", 14) == 0)
+            return;
+    args[0] = (*argv)[0];
+    args[1] = flag;      /* first, before any file or directory arguments */
+    for (int i = 1; i < *argc; i++)
+        args[i + 1] = (*argv)[i];
+    args[++*argc] = NULL;
+    *argv = args;
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     for (int i = 1; i < *argc; i++) {
@@ -1421,6 +1445,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         if (strncmp(a, "-artifact_prefix=", 17) == 0)
             snprintf(artifact_prefix, sizeof artifact_prefix, "%s", a + 17);
     }
+    no_leak_reruns(argc, argv);
     tracing = getenv("UST_FUZZ_STACK_TRACE") != NULL;
     paranoid = getenv("UST_FUZZ_STACK_PARANOID") != NULL;
     const char *e = getenv("UST_FUZZ_STACK_RESET");
@@ -1438,9 +1463,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    /* The world is made in LLVMFuzzerInitialize and remade here: every input then frees as many
-     * blocks as it allocates, so libFuzzer never runs one twice to look for a leak (which would
-     * apply it to the world twice). */
+    /* The world is made in LLVMFuzzerInitialize and remade here, every reset_every inputs
+     * (each runs exactly once: see no_leak_reruns). */
     if (w.inputs >= reset_every) {
         world_unmake();
         world_make();

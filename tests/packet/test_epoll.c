@@ -26,6 +26,15 @@
 
 #include "stacktest.h"
 
+/* The EFAULT cases hand the kernel a NULL array on purpose; valgrind (the memcheck_ tests)
+ * would report that system call argument, so its reporting is off around them. */
+#if defined(__has_include) && __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#else
+#define VALGRIND_DISABLE_ERROR_REPORTING ((void)0)
+#define VALGRIND_ENABLE_ERROR_REPORTING ((void)0)
+#endif
+
 #include "link/loop.h"
 #include "sock/sock.h"
 #include "tcp/tcp.h"
@@ -625,7 +634,7 @@ static void test_epoll_ctl_errnos_are_linuxs(void **state)
     assert_int_equal(ust_fcntl(ep, F_GETFD), FD_CLOEXEC);
     assert_false(ust_is_socket(e2));
     /* An instance is not a socket, a file or a pipe. */
-    char b;
+    char b = 0;
     expect_errno(ust_read(e2, &b, 1), EINVAL);
     expect_errno(ust_write(e2, &b, 1), EINVAL);
     ust_close(e2);
@@ -658,7 +667,9 @@ static void test_epoll_wait_errnos_are_linuxs(void **state)
     assert_int_equal(pipe(p), 0);
     int kep = ep_new();
     ep_add(kep, p[1], EPOLLOUT, 2);
+    VALGRIND_DISABLE_ERROR_REPORTING;
     expect_errno(ust_epoll_wait(kep, NULL, 1, 0), EFAULT);
+    VALGRIND_ENABLE_ERROR_REPORTING;
     /* A closed instance is a closed descriptor. */
     int gone = ep_new();
     assert_int_equal(ust_close(gone), 0);
