@@ -52,6 +52,8 @@ extern "C" {
     X(rmem_max, U32, 4194304, 2304, 1u << 30, "largest receive buffer SO_RCVBUF may ask for")    \
     X(wmem_default, U32, 212992, 4608, 1u << 30, "default send buffer (SO_SNDBUF), bytes")       \
     X(wmem_max, U32, 4194304, 4608, 1u << 30, "largest send buffer SO_SNDBUF may ask for")       \
+    X(mem_max, U32, 0, 0, 4294967295u, "socket buffer bytes of all sockets together, at most (0: 3/4 of the packet pools)") \
+    X(mem_pressure, U32, 0, 0, 4294967295u, "socket buffer bytes beyond which TCP windows stay small (0: 2/3 of mem_max)") \
     X(port_min, U32, 32768, 1, 65535, "lowest ephemeral port")                                   \
     X(port_max, U32, 60999, 1, 65535, "highest ephemeral port")                                  \
     X(max_sockets, U32, 65536, 1, 1u << 24, "sockets per stack, at most (EMFILE beyond)")       \

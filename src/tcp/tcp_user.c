@@ -240,6 +240,7 @@ ssize_t tcp_recv(struct tcb *tp, const struct iovec *iov, size_t iovcnt, int fla
     if (tp->rcv_head) {
         size_t n = copy_out(tp, iov, iovcnt, flags & MSG_PEEK);
         if (!(flags & MSG_PEEK)) {
+            tcp_mem_sync(tp);
             maybe_window_update(tp);
             if (tp->ack_now)
                 tcp_output(tp);
@@ -351,6 +352,9 @@ static bool writable(const struct tcb *tp)
 {
     /* Linux's sk_stream_is_writeable: free space at least half of what is queued. */
     uint32_t free_space = tp->snd_queued < tp->sndbuf ? tp->sndbuf - tp->snd_queued : 0;
+    if (tp->snd_head && !tcp_mem_may_grow(tp, pkt_pool_buf_size(tp->stack->pool)))
+        return false;   /* mem_max reached: as Linux, whose sk_stream_moderate_sndbuf then
+                         * shrinks SO_SNDBUF to what is queued (here it stays as set) */
     return free_space > 0 && free_space >= tp->snd_queued / 2;
 }
 
