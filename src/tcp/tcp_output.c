@@ -50,12 +50,9 @@ static struct pkt *new_segment(struct tcb *tp)
  * queue is empty. As Linux's tcp_sendmsg (sk_stream_alloc_skb with force_schedule when the
  * write and retransmit queues are empty): a connection can always make progress, and its own
  * ACKs, which free its queue, are what wakes a sender waiting for memory. */
-static bool mem_allows_segment(struct tcb *tp)
+static bool mem_allows_segment(const struct tcb *tp)
 {
-    if (!tp->snd_head || tcp_mem_may_grow(tp, pkt_pool_buf_size(tp->stack->pool)))
-        return true;
-    tp->stack->mem.ctrs.tcp_send_limited++;
-    return false;
+    return !tp->snd_head || tcp_mem_may_grow(tp, pkt_pool_buf_size(tp->stack->pool));
 }
 
 /* Copies up to `n` bytes from the iovec (starting `skip` bytes in) into the segment's payload,

@@ -161,6 +161,13 @@ static bool send_allowed(struct tcb *tp, ssize_t *err)
     }
 }
 
+/* The stack's socket memory is at mem_max and this connection has something queued already
+ * (net/sockmem.h): no new segment until memory is freed. */
+static bool mem_holds_send(const struct tcb *tp)
+{
+    return tp->snd_head && !tcp_mem_may_grow(tp, pkt_pool_buf_size(tp->stack->pool));
+}
+
 ssize_t tcp_send(struct tcb *tp, const struct iovec *iov, size_t iovcnt, int flags)
 {
     ssize_t err;
@@ -172,8 +179,11 @@ ssize_t tcp_send(struct tcb *tp, const struct iovec *iov, size_t iovcnt, int fla
     if (total == 0)
         return 0;
     size_t queued = tcp_queue_data(tp, iov, iovcnt, 0, total);
-    if (queued == 0)
+    if (queued == 0) {
+        if (tp->snd_queued < tp->sndbuf && mem_holds_send(tp))
+            tp->stack->mem.ctrs.tcp_send_limited++;   /* it waits for memory, not buffer */
         return -EAGAIN;
+    }
     if (!(flags & MSG_MORE))
         tcp_output(tp);
     return (ssize_t)queued;
@@ -352,7 +362,7 @@ static bool writable(const struct tcb *tp)
 {
     /* Linux's sk_stream_is_writeable: free space at least half of what is queued. */
     uint32_t free_space = tp->snd_queued < tp->sndbuf ? tp->sndbuf - tp->snd_queued : 0;
-    if (tp->snd_head && !tcp_mem_may_grow(tp, pkt_pool_buf_size(tp->stack->pool)))
+    if (mem_holds_send(tp))
         return false;   /* mem_max reached: as Linux, whose sk_stream_moderate_sndbuf then
                          * shrinks SO_SNDBUF to what is queued (here it stays as set) */
     return free_space > 0 && free_space >= tp->snd_queued / 2;
