@@ -81,6 +81,8 @@ extern "C" {
     X(tcp_syncookies, BOOL, 1, 0, 1, "answer with SYN cookies when the SYN queue is full")      \
     X(tcp_max_syn_backlog, U32, 4096, 1, 1u << 20, "connections in SYN_RECEIVED per listener")  \
     X(somaxconn, U32, 4096, 1, 65535, "largest listen backlog")                                 \
+    X(tcp_max_orphans, U32, 65536, 0, 1u << 24, "closed connections still finishing (orphans), at most: beyond, a close resets") \
+    X(tcp_max_tw_buckets, U32, 65536, 0, 1u << 24, "TIME_WAIT entries, at most: beyond, a connection skips TIME_WAIT") \
     X(tcp_challenge_ack_limit, U32, 1000, 1, 1u << 30, "challenge ACKs per second (RFC 5961)")
 
 #define UST_CFG_TYPE_STR char

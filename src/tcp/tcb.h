@@ -309,6 +309,8 @@ int tcp_pick_port(struct ust_stack *s, struct tcb *tp, uint32_t raddr, uint16_t 
 void tcp_done(struct tcb *tp);
 /* Reports err to the user and tears the connection down (tcp_done). */
 void tcp_abort(struct tcb *tp, int err);
+/* Marks tp orphaned (closed by its user), counted until it is freed. */
+void tcp_orphan(struct tcb *tp);
 /* Brings the stack's socket memory in line with what the queues hold (net/sockmem.h). */
 void tcp_mem_sync(struct tcb *tp);
 /* True if the queues may take one more buffer of `bytes` under the stack's mem_max. */

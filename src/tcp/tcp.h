@@ -91,7 +91,9 @@ enum tcp_shut { TCP_SHUT_RD = 1, TCP_SHUT_WR = 2 };
     X(pmtu_updates, "MSS lowered by ICMP fragmentation needed (RFC 1191)")          \
     X(pmtu_ignored, "fragmentation-needed messages ignored (RFC 5927 checks)")      \
     X(nobufs, "segments not sent: no buffer")                                       \
-    X(iface_down_resets, "connections reset because their interface went down for good")
+    X(iface_down_resets, "connections reset because their interface went down for good") \
+    X(orphan_aborts, "connections reset at close: tcp_max_orphans reached (Linux's TCPAbortOnMemory)") \
+    X(tw_overflows, "connections that skipped TIME_WAIT: tcp_max_tw_buckets reached")
 
 CTR_DEFINE(tcp_ctrs, TCP_COUNTERS)
 

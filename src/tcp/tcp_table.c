@@ -56,7 +56,7 @@ void tcp_destroy(struct ust_stack *s)
                 } else {
                     struct tcb *tp = (struct tcb *)c;
                     tp->notify = NULL;
-                    tp->orphan = true;
+                    tcp_orphan(tp);
                     tcp_done(tp);
                 }
             }
@@ -113,6 +113,13 @@ static void purge_queue(struct pkt **head, struct pkt **tail)
         *tail = NULL;
 }
 
+void tcp_orphan(struct tcb *tp)
+{
+    if (!tp->orphan)
+        tp->stack->tcp->orphans++;
+    tp->orphan = true;
+}
+
 void tcp_mem_sync(struct tcb *tp)
 {
     struct sockmem *m = &tp->stack->mem;
@@ -143,6 +150,8 @@ void tcb_free(struct tcb *tp)
     tcp_ooo_purge(tp);
     tp->snd_mem = tp->rcv_mem = 0;
     tcp_mem_sync(tp);
+    if (tp->orphan)
+        s->tcp->orphans--;
     s->tcp->tcbs--;
     s->tcp->tcb_frees++;
     free(tp);

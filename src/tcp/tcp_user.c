@@ -322,7 +322,7 @@ void tcp_close(struct tcb *tp)
 {
     tp->notify = NULL;
     tp->owner = NULL;
-    tp->orphan = true;
+    tcp_orphan(tp);
     uint8_t st = tp->c.state;
     if (st == TCPS_CLOSED || st == TCPS_LISTEN || st == TCPS_SYN_SENT) {
         tcp_done(tp);
@@ -334,9 +334,15 @@ void tcp_close(struct tcb *tp)
         tcp_time_wait_closed(tp);
         return;
     }
+    /* Too many connections closing already (tcp_max_orphans): as Linux's tcp_close with
+     * tcp_check_oom, this one is reset instead of finishing, so that closed connections whose
+     * peers never answer cannot pile up without bound. */
+    bool too_many = tp->stack->tcp->orphans > tp->stack->cfg.tcp_max_orphans;
+    if (too_many)
+        tcp_counters(tp->stack)->orphan_aborts++;
     /* RFC 2525 2.17 and Linux: closing with unread data, or with SO_LINGER and a zero
      * timeout, aborts: an RST tells the peer its data was not consumed. */
-    if (tp->rcv_queued || (tp->linger_on && tp->linger_s == 0)) {
+    if (too_many || tp->rcv_queued || (tp->linger_on && tp->linger_s == 0)) {
         tcp_send_rst_for(tp);
         if (st == TCPS_ESTABLISHED || st == TCPS_CLOSE_WAIT)
             tcp_counters(tp->stack)->estab_resets++;

@@ -21,6 +21,7 @@
 
 #include <arpa/inet.h>
 #include <poll.h>
+#include <sys/resource.h>
 
 #define BUF 2048u
 #define MSS ST_MSS
@@ -75,6 +76,86 @@ static void test_accept_beyond_max_sockets_is_emfile_and_the_connection_stays_qu
     ust_close(fd);
     ust_close(lfd);
     st_drain_tx(t);
+}
+
+static void test_poll_with_more_entries_than_the_descriptor_limit_is_einval(void **state)
+{
+    (void)state;
+    /* As Linux: refused before anything is read or allocated for the caller's count. */
+    struct rlimit rl;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    struct pollfd p = { .fd = -1 };
+    expect_errno(ust_poll(&p, (nfds_t)rl.rlim_cur + 1, 0), EINVAL);
+    expect_errno(ust_poll(&p, (nfds_t)-1, 0), EINVAL);
+}
+
+/* ---- Connections the user has closed ---- */
+
+/* A passive connection from the peer's port `sport`, accepted: returns its descriptor and our
+ * ISS in *iss. */
+static int accepted(struct st *t, int lfd, uint16_t sport, uint32_t *iss)
+{
+    feed(t, tcp(.sport = sport, .flags = SYN, .seq = CONN_IRS, .mss = 1460));
+    *iss = expect_tcp(t, .dport = sport, .flags = SYN | ACK, .ack = CONN_IRS + 1)->tcp.seq;
+    feed(t, tcp(.sport = sport, .flags = ACK, .seq = CONN_IRS + 1, .ack = *iss + 1));
+    int fd = ust_accept4(lfd, NULL, NULL, SOCK_NONBLOCK);
+    assert_true(fd >= 0);
+    return fd;
+}
+
+static void test_close_beyond_max_orphans_resets(void **state)
+{
+    struct st *t = *state;
+    st_restart(t, "tcp_max_orphans=1");
+    st_resolve_peer(t);
+    int lfd = st_tcp_listener(t, ST_LPORT, 8);
+    uint32_t a_iss, b_iss;
+    int a = accepted(t, lfd, 41000, &a_iss);
+    int b = accepted(t, lfd, 41001, &b_iss);
+    /* The first closed connection may finish its close (FIN; the peer does not answer). */
+    ust_close(a);
+    expect_tcp(t, .dport = 41000, .flags = FIN | ACK, .seq = a_iss + 1);
+    /* The second would be one orphan too many: reset, as Linux (TCPAbortOnMemory). */
+    ust_close(b);
+    expect_tcp(t, .dport = 41001, .flags = RST | ACK, .seq = b_iss + 1);
+    expect_no_tx(t);
+    assert_int_equal(counter(t, "tcp.orphan_aborts"), 1);
+    assert_int_equal(tcp_connection_count(t->s), 1);
+    /* Once the first is gone, a close finishes normally again. */
+    feed(t, tcp(.sport = 41000, .flags = ACK | FIN, .seq = CONN_IRS + 1, .ack = a_iss + 2));
+    expect_tcp(t, .dport = 41000, .flags = ACK, .ack = CONN_IRS + 2);   /* now TIME_WAIT */
+    int c = accepted(t, lfd, 41002, &b_iss);
+    ust_close(c);
+    expect_tcp(t, .dport = 41002, .flags = FIN | ACK, .seq = b_iss + 1);
+    assert_int_equal(counter(t, "tcp.orphan_aborts"), 1);
+    ust_close(lfd);
+    st_drain_tx(t);
+}
+
+static void test_time_wait_beyond_max_tw_buckets_is_skipped(void **state)
+{
+    struct st *t = *state;
+    st_restart(t, "tcp_max_tw_buckets=1");
+    st_resolve_peer(t);
+    int lfd = st_tcp_listener(t, ST_LPORT, 8);
+    uint32_t iss[2];
+    for (uint16_t i = 0; i < 2; i++) {
+        uint16_t port = (uint16_t)(41000 + i);
+        int fd = accepted(t, lfd, port, &iss[i]);
+        ust_close(fd);
+        expect_tcp(t, .dport = port, .flags = FIN | ACK, .seq = iss[i] + 1);
+        feed(t, tcp(.sport = port, .flags = ACK | FIN, .seq = CONN_IRS + 1, .ack = iss[i] + 2));
+        expect_tcp(t, .dport = port, .flags = ACK, .ack = CONN_IRS + 2);
+    }
+    assert_int_equal(counter(t, "tcp.tw_created"), 2);
+    assert_int_equal(counter(t, "tcp.tw_overflows"), 1);
+    /* The first is in TIME_WAIT and acknowledges a repeated FIN; the second is gone: the
+     * repeated FIN finds no connection and gets a reset. */
+    feed(t, tcp(.sport = 41000, .flags = ACK | FIN, .seq = CONN_IRS + 1, .ack = iss[0] + 2));
+    expect_tcp(t, .dport = 41000, .flags = ACK, .ack = CONN_IRS + 2);
+    feed(t, tcp(.sport = 41001, .flags = ACK | FIN, .seq = CONN_IRS + 1, .ack = iss[1] + 2));
+    expect_tcp(t, .dport = 41001, .flags = RST, .seq = iss[1] + 2);
+    ust_close(lfd);
 }
 
 /* ---- mem_max: the stack's socket memory ---- */
@@ -306,6 +387,9 @@ int main(void)
 #define T(name) cmocka_unit_test_setup_teardown(name, st_setup, st_teardown)
         T(test_socket_beyond_max_sockets_is_emfile_and_counted),
         T(test_accept_beyond_max_sockets_is_emfile_and_the_connection_stays_queued),
+        T(test_poll_with_more_entries_than_the_descriptor_limit_is_einval),
+        T(test_close_beyond_max_orphans_resets),
+        T(test_time_wait_beyond_max_tw_buckets_is_skipped),
         T(test_mem_max_default_is_three_quarters_of_the_pools),
         T(test_tcp_data_beyond_mem_max_is_dropped_unacknowledged_until_read),
         T(test_tcp_keeps_one_segment_in_order_whatever_the_memory),
