@@ -157,5 +157,9 @@ void tcp_iface_down(struct ust_stack *s, struct iface *ifc);
 
 /* Number of live connections (not counting listeners), for tests and leak checks. */
 uint32_t tcp_connection_count(struct ust_stack *s);
+/* Control blocks allocated (listeners and orphans included) and TIME_WAIT entries: for leak
+ * checks (tests/soak). */
+uint32_t tcp_tcb_count(struct ust_stack *s);
+uint32_t tcp_time_wait_count(struct ust_stack *s);
 
 #endif

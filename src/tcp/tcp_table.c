@@ -84,6 +84,16 @@ uint32_t tcp_connection_count(struct ust_stack *s)
     return s->tcp ? s->tcp->conns : 0;
 }
 
+uint32_t tcp_tcb_count(struct ust_stack *s)
+{
+    return s->tcp ? s->tcp->tcbs : 0;
+}
+
+uint32_t tcp_time_wait_count(struct ust_stack *s)
+{
+    return s->tcp ? s->tcp->tws : 0;
+}
+
 /* ---- Allocation ---- */
 
 struct tcb *tcb_alloc(struct ust_stack *s)
