@@ -67,6 +67,13 @@ static inline bool sockmem_may_charge(const struct sockmem *m, size_t bytes)
     return m->ctrs.used + bytes <= m->ctrs.limit;
 }
 
+/* True if the next buffer, whatever its size (64 KiB at most), might not fit: a fast path that
+ * skips the checks must take the full one. */
+static inline bool sockmem_near_limit(const struct sockmem *m)
+{
+    return m->ctrs.used + 65536 > m->ctrs.limit;
+}
+
 static inline void sockmem_charge(struct sockmem *m, size_t bytes)
 {
     m->ctrs.used += bytes;

@@ -917,6 +917,9 @@ static bool predicted(const struct tcb *tp, const struct tcp_repr *th)
         return false;
     if (((uint32_t)th->window << tp->snd_wscale) != tp->snd_wnd)
         return false;
+    /* Socket memory near mem_max: the full path decides whether the data may stay. */
+    if (sockmem_near_limit(&tp->stack->mem))
+        return false;
     /* RFC 7323 5.3: PAWS passes (as it does for any timestamp not older than TS.Recent). */
     if (tp->ts_ok ? th->opt.present != TCP_HAS_TIMESTAMP || seq_lt(th->opt.ts_val, tp->ts_recent)
                   : th->opt.present != 0)
@@ -946,6 +949,7 @@ static bool fast_data_input(struct tcb *tp, struct segment *sg)
     uint32_t bytes = p->len;
     tp->rcv_nxt += bytes;
     tcp_rcv_append(tp, p);
+    tcp_mem_sync(tp);
     if (tp->sack_recent_n)
         tcp_sack_update_recent(tp);
     schedule_ack(tp, bytes);

@@ -183,6 +183,26 @@ static void feed_segments(struct st *t, struct conn *c, uint32_t from, unsigned 
     }
 }
 
+static void test_socket_memory_counts_every_queued_buffer(void **state)
+{
+    struct st *t = *state;
+    st_pattern(payload, sizeof(payload), 0);
+    struct conn c = conn_in_state(t, ESTABLISHED);
+    uint32_t R = c.irs + 1, L = c.iss + 1;
+    /* Far from the limit, in-order data takes the fast path (header prediction): charged too. */
+    feed_segments(t, &c, 0, 2);
+    assert_int_equal(counter(t, "sockmem.used"), 2 * BUF);
+    conn_send(&c, "x", 1);
+    expect_tcp(t, .seq = L, .data = "x");
+    assert_int_equal(counter(t, "sockmem.used"), 3 * BUF);
+    static uint8_t got[2 * MSS];
+    assert_int_equal(ust_recv(c.fd, got, sizeof(got), 0), 2 * MSS);
+    assert_int_equal(counter(t, "sockmem.used"), BUF);
+    feed(t, tcp(.flags = ACK, .seq = R + 2 * MSS, .ack = L + 1));
+    assert_int_equal(counter(t, "sockmem.used"), 0);
+    assert_int_equal(counter(t, "sockmem.peak"), 3 * BUF);
+}
+
 static void test_tcp_data_beyond_mem_max_is_dropped_unacknowledged_until_read(void **state)
 {
     struct st *t = *state;
@@ -391,6 +411,7 @@ int main(void)
         T(test_close_beyond_max_orphans_resets),
         T(test_time_wait_beyond_max_tw_buckets_is_skipped),
         T(test_mem_max_default_is_three_quarters_of_the_pools),
+        T(test_socket_memory_counts_every_queued_buffer),
         T(test_tcp_data_beyond_mem_max_is_dropped_unacknowledged_until_read),
         T(test_tcp_keeps_one_segment_in_order_whatever_the_memory),
         T(test_tcp_out_of_order_beyond_mem_max_is_dropped_and_the_hole_still_fills),
