@@ -236,8 +236,8 @@ struct tcb {
     uint32_t ooo_bytes;
     uint32_t linger_s;                /* SO_LINGER's time, if linger_on */
     uint32_t snd_mem;                 /* buffer bytes held by the send queue */
-    uint64_t mem_charged;             /* of rcv_mem + snd_mem, what the stack's socket memory
-                                       * has been told (tcp_mem_sync) */
+    uint32_t mem_charged;             /* of rcv_mem + snd_mem, what the stack's socket memory
+                                       * has been told (tcp_mem_sync; 4 GiB at most) */
 
     /* Timers */
     struct timer rtx_timer;      /* retransmission or persist */

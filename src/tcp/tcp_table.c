@@ -134,11 +134,13 @@ void tcp_mem_sync(struct tcb *tp)
 {
     struct sockmem *m = &tp->stack->mem;
     uint64_t held = (uint64_t)tp->rcv_mem + tp->snd_mem;
+    if (held > UINT32_MAX)
+        held = UINT32_MAX;   /* what one connection is charged, at most (absurd buffers only) */
     if (held > tp->mem_charged)
         sockmem_charge(m, held - tp->mem_charged);
     else if (held < tp->mem_charged)
         sockmem_uncharge(m, tp->mem_charged - held);
-    tp->mem_charged = held;
+    tp->mem_charged = (uint32_t)held;
 }
 
 bool tcp_mem_may_grow(const struct tcb *tp, size_t bytes)
