@@ -52,6 +52,8 @@ extern "C" {
     X(rmem_max, U32, 4194304, 2304, 1u << 30, "largest receive buffer SO_RCVBUF may ask for")    \
     X(wmem_default, U32, 212992, 4608, 1u << 30, "default send buffer (SO_SNDBUF), bytes")       \
     X(wmem_max, U32, 4194304, 4608, 1u << 30, "largest send buffer SO_SNDBUF may ask for")       \
+    X(mem_max, U32, 0, 0, 4294967295u, "socket buffer bytes of all sockets together, at most (0: 3/4 of the packet pools)") \
+    X(mem_pressure, U32, 0, 0, 4294967295u, "socket buffer bytes beyond which TCP windows stay small (0: 2/3 of mem_max)") \
     X(port_min, U32, 32768, 1, 65535, "lowest ephemeral port")                                   \
     X(port_max, U32, 60999, 1, 65535, "highest ephemeral port")                                  \
     X(max_sockets, U32, 65536, 1, 1u << 24, "sockets per stack, at most (EMFILE beyond)")       \
@@ -79,6 +81,8 @@ extern "C" {
     X(tcp_syncookies, BOOL, 1, 0, 1, "answer with SYN cookies when the SYN queue is full")      \
     X(tcp_max_syn_backlog, U32, 4096, 1, 1u << 20, "connections in SYN_RECEIVED per listener")  \
     X(somaxconn, U32, 4096, 1, 65535, "largest listen backlog")                                 \
+    X(tcp_max_orphans, U32, 65536, 0, 1u << 24, "closed connections still finishing (orphans), at most: beyond, a close resets") \
+    X(tcp_max_tw_buckets, U32, 65536, 0, 1u << 24, "TIME_WAIT entries, at most: beyond, a connection skips TIME_WAIT") \
     X(tcp_challenge_ack_limit, U32, 1000, 1, 1u << 30, "challenge ACKs per second (RFC 5961)")
 
 #define UST_CFG_TYPE_STR char

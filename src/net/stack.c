@@ -160,6 +160,9 @@ static int make_pools(struct ust_stack *s)
         return err;
     ctr_set_add(&s->ctr_set, pkt_pool_ctr_group(s->pool));
     ctr_set_add(&s->ctr_set, pkt_pool_ctr_group(s->big_pool));
+    sockmem_init(&s->mem, &s->cfg,
+                 (uint64_t)frames.count * frames.buf_size + (uint64_t)big.count * big.buf_size);
+    ctr_set_add(&s->ctr_set, CTR_GROUP("sockmem", sockmem_ctrs, &s->mem.ctrs));
     return 0;
 }
 

@@ -42,6 +42,7 @@
 #include "net/arp.h"
 #include "net/icmp.h"
 #include "net/ipv4.h"
+#include "net/sockmem.h"
 #include "ustack/ustack.h"
 #include "wire/eth.h"
 
@@ -82,7 +83,8 @@ struct iface {
     X(tx_frames, "frames handed to links")                                          \
     X(tx_drop_link_full, "frames dropped because the link refused them")           \
     X(tx_drop_link_down, "frames dropped because the link failed")                 \
-    X(link_errors, "errors returned by links")
+    X(link_errors, "errors returned by links")                                      \
+    X(sock_emfile, "socket() and accept() refused with EMFILE: max_sockets reached")
 
 CTR_DEFINE(stack_ctrs, STACK_COUNTERS)
 
@@ -109,6 +111,7 @@ struct ust_stack {
     struct tcp_table *tcp;
     struct sock *socks;          /* every socket of this stack, through sock->stack_next */
     unsigned n_socks;
+    struct sockmem mem;          /* socket buffer memory of all sockets (sockmem.h) */
     struct pkt *loopq_head;      /* datagrams we sent to ourselves, delivered on the next pass */
     struct pkt *loopq_tail;
     unsigned sleepers;           /* threads asleep in stack_wait */

@@ -17,6 +17,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "net/stack.h"
@@ -335,6 +336,13 @@ int ust_poll(struct pollfd *fds, nfds_t nfds, int timeout_ms)
 {
     if (nfds && !fds) {
         errno = EFAULT;
+        return -1;
+    }
+    /* As Linux's do_sys_poll: more entries than the descriptor limit is EINVAL, which also
+     * bounds the allocation below by something other than the caller's number. */
+    struct rlimit rl;
+    if (nfds > POLL_ON_STACK && getrlimit(RLIMIT_NOFILE, &rl) == 0 && nfds > rl.rlim_cur) {
+        errno = EINVAL;
         return -1;
     }
     struct poll_obj local[POLL_ON_STACK];

@@ -245,8 +245,10 @@ static void sock_discard(struct sock *so)
 static int sock_attach(struct sock *so)
 {
     struct ust_stack *s = so->stack;
-    if (s->n_socks >= s->cfg.max_sockets)
+    if (s->n_socks >= s->cfg.max_sockets) {
+        s->ctrs.sock_emfile++;
         return -EMFILE;
+    }
     so->stack_next = s->socks;
     if (s->socks)
         s->socks->stack_pprev = &so->stack_next;
@@ -297,8 +299,7 @@ int sock_create(struct ust_stack *s, int type, int protocol, bool nonblock, bool
     return so->fd;
 }
 
-int sock_adopt(struct ust_stack *s, struct tcb *tp, bool nonblock, bool cloexec,
-               struct sock **out)
+int sock_reserve(struct ust_stack *s, bool nonblock, bool cloexec, struct sock **out)
 {
     struct sock *so;
     int err = sock_new(s, SOCK_STREAM, IPPROTO_TCP, nonblock, cloexec, &so);
@@ -308,11 +309,24 @@ int sock_adopt(struct ust_stack *s, struct tcb *tp, bool nonblock, bool cloexec,
         sock_discard(so);
         return err;
     }
+    *out = so;
+    return 0;
+}
+
+void sock_unreserve(struct sock *so)
+{
+    *so->stack_pprev = so->stack_next;
+    if (so->stack_next)
+        so->stack_next->stack_pprev = so->stack_pprev;
+    so->stack->n_socks--;
+    sock_discard(so);
+}
+
+void sock_adopt(struct sock *so, struct tcb *tp)
+{
     so->tcp = tp;
     tcp_set_owner(tp, sock_notify, so);
     sock_publish(so);
-    *out = so;
-    return 0;
 }
 
 /* Detaches the socket from its protocol and stack. Stack lock held. */

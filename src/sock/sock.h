@@ -85,9 +85,13 @@ bool sock_fd_is_ours(int fd);
 
 /* Creates a socket on s. Returns its descriptor or a negative errno. */
 int sock_create(struct ust_stack *s, int type, int protocol, bool nonblock, bool cloexec);
-/* Gives an accepted connection a descriptor (*out). Stack lock held. */
-int sock_adopt(struct ust_stack *s, struct tcb *tp, bool nonblock, bool cloexec,
-               struct sock **out);
+/* A descriptor for a connection about to be accepted (*out), made before anything leaves the
+ * accept queue, as Linux's accept takes its descriptor first: at EMFILE the connection stays
+ * queued. Then sock_adopt gives it the connection, or sock_unreserve gives it back. Stack lock
+ * held for all three. */
+int sock_reserve(struct ust_stack *s, bool nonblock, bool cloexec, struct sock **out);
+void sock_adopt(struct sock *so, struct tcb *tp);
+void sock_unreserve(struct sock *so);
 /* Moves the socket behind descriptor `from` to number `to` (which must not be a ustack socket):
  * the placeholder is duplicated onto `to` (replacing whatever `to` was, atomically, as dup3 does),
  * the table and the socket follow, and `from` is closed. For the LD_PRELOAD shim, which decides

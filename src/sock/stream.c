@@ -57,15 +57,18 @@ int stream_accept(struct sock *so, struct sock **child, bool nonblock, bool cloe
     stack_enter(s);
     uint64_t deadline = sock_deadline(so, false, so->rcvtimeo_ns);
     struct tcb *tp;
+    /* The descriptor first (Linux's do_accept): EMFILE leaves the connection queued. */
+    if ((err = sock_reserve(s, nonblock, cloexec, child)) != 0)
+        goto out;
     while (!(tp = tcp_accept(so->tcp, sock_notify, NULL, &err))) {
-        if (err != -EAGAIN || s->now >= deadline)
+        if (err == -EAGAIN && s->now < deadline)
+            err = sock_wait(so, deadline);
+        if (err) {
+            sock_unreserve(*child);
             goto out;
-        if ((err = sock_wait(so, deadline)) != 0)
-            goto out;
+        }
     }
-    err = sock_adopt(s, tp, nonblock, cloexec, child);
-    if (err)
-        tcp_close(tp);   /* no descriptor for it: the peer gets a reset */
+    sock_adopt(*child, tp);
 out:
     stack_leave(s);
     return err;

@@ -29,6 +29,7 @@ struct tcp_table {
     uint32_t tws;                /* TIME_WAIT entries */
     uint64_t tcb_frees;          /* control blocks freed so far: tells a caller holding a
                                   * pointer across a call whether it may still be valid */
+    uint32_t orphans;            /* control blocks closed by the user, still alive */
     uint64_t port_counter;
     uint32_t next_ephemeral;     /* RFC 6056 Algorithm 3's counter */
     const struct cc_ops *cc_default;

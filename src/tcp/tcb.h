@@ -235,6 +235,9 @@ struct tcb {
     struct pkt *ooo_head;             /* out-of-order segments, sorted, disjoint */
     uint32_t ooo_bytes;
     uint32_t linger_s;                /* SO_LINGER's time, if linger_on */
+    uint32_t snd_mem;                 /* buffer bytes held by the send queue */
+    uint32_t mem_charged;             /* of rcv_mem + snd_mem, what the stack's socket memory
+                                       * has been told (tcp_mem_sync; 4 GiB at most) */
 
     /* Timers */
     struct timer rtx_timer;      /* retransmission or persist */
@@ -306,6 +309,12 @@ int tcp_pick_port(struct ust_stack *s, struct tcb *tp, uint32_t raddr, uint16_t 
 void tcp_done(struct tcb *tp);
 /* Reports err to the user and tears the connection down (tcp_done). */
 void tcp_abort(struct tcb *tp, int err);
+/* Marks tp orphaned (closed by its user), counted until it is freed. */
+void tcp_orphan(struct tcb *tp);
+/* Brings the stack's socket memory in line with what the queues hold (net/sockmem.h). */
+void tcp_mem_sync(struct tcb *tp);
+/* True if the queues may take one more buffer of `bytes` under the stack's mem_max. */
+bool tcp_mem_may_grow(const struct tcb *tp, size_t bytes);
 void tcp_notify(struct tcb *tp);
 
 /* tcp_isn.c */

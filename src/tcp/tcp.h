@@ -91,7 +91,9 @@ enum tcp_shut { TCP_SHUT_RD = 1, TCP_SHUT_WR = 2 };
     X(pmtu_updates, "MSS lowered by ICMP fragmentation needed (RFC 1191)")          \
     X(pmtu_ignored, "fragmentation-needed messages ignored (RFC 5927 checks)")      \
     X(nobufs, "segments not sent: no buffer")                                       \
-    X(iface_down_resets, "connections reset because their interface went down for good")
+    X(iface_down_resets, "connections reset because their interface went down for good") \
+    X(orphan_aborts, "connections reset at close: tcp_max_orphans reached (Linux's TCPAbortOnMemory)") \
+    X(tw_overflows, "connections that skipped TIME_WAIT: tcp_max_tw_buckets reached")
 
 CTR_DEFINE(tcp_ctrs, TCP_COUNTERS)
 
@@ -155,5 +157,9 @@ void tcp_iface_down(struct ust_stack *s, struct iface *ifc);
 
 /* Number of live connections (not counting listeners), for tests and leak checks. */
 uint32_t tcp_connection_count(struct ust_stack *s);
+/* Control blocks allocated (listeners and orphans included) and TIME_WAIT entries: for leak
+ * checks (tests/soak). */
+uint32_t tcp_tcb_count(struct ust_stack *s);
+uint32_t tcp_time_wait_count(struct ust_stack *s);
 
 #endif

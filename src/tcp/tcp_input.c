@@ -262,6 +262,22 @@ static void fin_arrives(struct tcb *tp)
     tcp_notify(tp);
 }
 
+/* Socket memory at mem_max (net/sockmem.h): in-order data is dropped, not acknowledged, so the
+ * peer sends it again later, unless the receive queue is empty (one segment always fits, so the
+ * reader can make progress), as Linux's tcp_data_queue (tcp_try_rmem_schedule failing: an
+ * immediate ACK, LINUX_MIB_TCPRCVQDROP, the segment dropped). True if p was consumed. */
+static bool rcv_mem_refuses(struct tcb *tp, struct pkt *p)
+{
+    if (!tp->rcv_head || (tp->shutdown & TCP_SHUT_RD) || tcp_mem_may_grow(tp, pkt_buf_size(p)))
+        return false;
+    tcp_counters(tp->stack)->rcvq_drops++;
+    tp->stack->mem.ctrs.tcp_rcv_drops++;
+    tp->ack_now = true;
+    pkt_free(p);
+    tcp_notify(tp);   /* prod the reader, as Linux's sk_data_ready does here */
+    return true;
+}
+
 /* Data and FIN in a synchronized state (seventh and eighth steps). Consumes sg->p. */
 static void data_arrives(struct tcb *tp, struct segment *sg)
 {
@@ -298,8 +314,15 @@ static void data_arrives(struct tcb *tp, struct segment *sg)
         return;
     }
     if (seq_gt(cb->seq, tp->rcv_nxt)) {
-        tcp_ooo_insert(tp, p);   /* RFC 5681 4.2: an immediate duplicate ACK with SACK */
-        tp->ack_now = true;
+        tp->ack_now = true;   /* RFC 5681 4.2: an immediate duplicate ACK with SACK */
+        if (!tcp_mem_may_grow(tp, pkt_buf_size(p))) {
+            /* Socket memory at mem_max: as Linux's tcp_data_queue_ofo, drop it. */
+            tp->stack->mem.ctrs.tcp_ofo_drops++;
+            pkt_free(p);
+            return;
+        }
+        tcp_ooo_insert(tp, p);
+        tcp_mem_sync(tp);
         return;
     }
     if (seq_lt(cb->seq, tp->rcv_nxt)) {
@@ -318,6 +341,8 @@ static void data_arrives(struct tcb *tp, struct segment *sg)
         cb->tcp_flags = 0;
         tp->ack_now = true;
     }
+    if (p->len && rcv_mem_refuses(tp, p))
+        return;
     if (tp->ooo_head)
         tcp_ooo_overlay(tp, p, cb->seq);   /* held bytes win over this copy (tcp_reass.c) */
     bool fin = cb->tcp_flags & TCP_FIN;
@@ -331,6 +356,7 @@ static void data_arrives(struct tcb *tp, struct segment *sg)
         tp->ack_now = true;   /* RFC 5681 4.2: a segment that fills a hole is ACKed at once */
         fin |= tcp_ooo_drain(tp);
     }
+    tcp_mem_sync(tp);
     tcp_sack_update_recent(tp);
     schedule_ack(tp, bytes);
     if (bytes)
@@ -380,6 +406,7 @@ static uint64_t clean_send_queue(struct tcb *tp, uint32_t ack, bool *clean)
         *clean = !(cb->flags & SEG_EVER_RETRANS);
         sent_ns = cb->xmit_ns;
         tp->snd_queued -= cb->len;
+        tp->snd_mem -= pkt_buf_size(p);
         tp->snd_head = p->next;
         if (tp->send_head == p)
             tp->send_head = p->next;
@@ -387,6 +414,7 @@ static uint64_t clean_send_queue(struct tcb *tp, uint32_t ack, bool *clean)
     }
     if (!tp->snd_head)
         tp->snd_tail = NULL;
+    tcp_mem_sync(tp);
     return sent_ns;
 }
 
@@ -889,6 +917,9 @@ static bool predicted(const struct tcb *tp, const struct tcp_repr *th)
         return false;
     if (((uint32_t)th->window << tp->snd_wscale) != tp->snd_wnd)
         return false;
+    /* Socket memory near mem_max: the full path decides whether the data may stay. */
+    if (sockmem_near_limit(&tp->stack->mem))
+        return false;
     /* RFC 7323 5.3: PAWS passes (as it does for any timestamp not older than TS.Recent). */
     if (tp->ts_ok ? th->opt.present != TCP_HAS_TIMESTAMP || seq_lt(th->opt.ts_val, tp->ts_recent)
                   : th->opt.present != 0)
@@ -918,6 +949,7 @@ static bool fast_data_input(struct tcb *tp, struct segment *sg)
     uint32_t bytes = p->len;
     tp->rcv_nxt += bytes;
     tcp_rcv_append(tp, p);
+    tcp_mem_sync(tp);
     if (tp->sack_recent_n)
         tcp_sack_update_recent(tp);
     schedule_ack(tp, bytes);

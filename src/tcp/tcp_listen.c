@@ -347,7 +347,7 @@ void tcp_listen_close(struct tcb *lp)
         tp->accept_queued = false;
         if (tp->c.state != TCPS_CLOSED)
             tcp_send_rst_for(tp);
-        tp->orphan = true;
+        tcp_orphan(tp);
         tp->parent = NULL;
         tcp_done(tp);
     }

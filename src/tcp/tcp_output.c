@@ -41,7 +41,18 @@ static struct pkt *new_segment(struct tcb *tp)
     tp->snd_tail = p;
     if (!tp->send_head)
         tp->send_head = p;
+    tp->snd_mem += pkt_buf_size(p);
+    tcp_mem_sync(tp);
     return p;
+}
+
+/* The stack's socket memory at mem_max (net/sockmem.h): a new segment waits, unless the send
+ * queue is empty. As Linux's tcp_sendmsg (sk_stream_alloc_skb with force_schedule when the
+ * write and retransmit queues are empty): a connection can always make progress, and its own
+ * ACKs, which free its queue, are what wakes a sender waiting for memory. */
+static bool mem_allows_segment(const struct tcb *tp)
+{
+    return !tp->snd_head || tcp_mem_may_grow(tp, pkt_pool_buf_size(tp->stack->pool));
 }
 
 /* Copies up to `n` bytes from the iovec (starting `skip` bytes in) into the segment's payload,
@@ -80,6 +91,8 @@ size_t tcp_queue_data(struct tcb *tp, const struct iovec *iov, size_t iovcnt, si
          * Nagle coalesce small writes), else start a new one. */
         bool reuse = p && tp->send_head && !pkt_is_shared(p) && seg_cb(p)->len < tp->mss &&
                      !(seg_cb(p)->tcp_flags & TCP_FIN);
+        if (!reuse && !mem_allows_segment(tp))
+            break;
         if (!reuse && !(p = new_segment(tp))) {
             tcp_counters(tp->stack)->nobufs++;
             break;
@@ -135,6 +148,8 @@ static bool split_segment(struct tcb *tp, struct pkt *p, uint16_t len)
     p->next = q;
     if (tp->snd_tail == p)
         tp->snd_tail = q;
+    tp->snd_mem += pkt_buf_size(q);
+    tcp_mem_sync(tp);
     return true;
 }
 
@@ -153,7 +168,12 @@ uint32_t tcp_flight(const struct tcb *tp)
 static uint32_t receive_space(const struct tcb *tp)
 {
     uint32_t used = tp->rcv_queued + tp->ooo_bytes;
-    return used < tp->rcvbuf ? tp->rcvbuf - used : 0;
+    uint32_t space = used < tp->rcvbuf ? tp->rcvbuf - used : 0;
+    /* Socket memory under pressure (net/sockmem.h): offer at most four segments, as Linux's
+     * tcp_adjust_rcv_ssthresh, so senders slow down before data must be dropped. */
+    if (tp->stack->mem.under_pressure && space > 4u * tp->adv_mss)
+        space = 4u * tp->adv_mss;
+    return space;
 }
 
 /* RFC 9293 3.8.6.2.2 and RFC 1122 4.2.3.3: advertise more only in steps of at least

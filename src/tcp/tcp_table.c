@@ -56,7 +56,7 @@ void tcp_destroy(struct ust_stack *s)
                 } else {
                     struct tcb *tp = (struct tcb *)c;
                     tp->notify = NULL;
-                    tp->orphan = true;
+                    tcp_orphan(tp);
                     tcp_done(tp);
                 }
             }
@@ -82,6 +82,16 @@ struct tcp_ctrs *tcp_counters(struct ust_stack *s)
 uint32_t tcp_connection_count(struct ust_stack *s)
 {
     return s->tcp ? s->tcp->conns : 0;
+}
+
+uint32_t tcp_tcb_count(struct ust_stack *s)
+{
+    return s->tcp ? s->tcp->tcbs : 0;
+}
+
+uint32_t tcp_time_wait_count(struct ust_stack *s)
+{
+    return s->tcp ? s->tcp->tws : 0;
 }
 
 /* ---- Allocation ---- */
@@ -113,6 +123,35 @@ static void purge_queue(struct pkt **head, struct pkt **tail)
         *tail = NULL;
 }
 
+void tcp_orphan(struct tcb *tp)
+{
+    if (!tp->orphan)
+        tp->stack->tcp->orphans++;
+    tp->orphan = true;
+}
+
+void tcp_mem_sync(struct tcb *tp)
+{
+    struct sockmem *m = &tp->stack->mem;
+    uint64_t held = (uint64_t)tp->rcv_mem + tp->snd_mem;
+    if (held > UINT32_MAX)
+        held = UINT32_MAX;   /* what one connection is charged, at most (absurd buffers only) */
+    if (held > tp->mem_charged)
+        sockmem_charge(m, held - tp->mem_charged);
+    else if (held < tp->mem_charged)
+        sockmem_uncharge(m, tp->mem_charged - held);
+    tp->mem_charged = (uint32_t)held;
+}
+
+bool tcp_mem_may_grow(const struct tcb *tp, size_t bytes)
+{
+    /* What the queues hold beyond what was charged counts too: the check may come before the
+     * next sync. */
+    uint64_t held = (uint64_t)tp->rcv_mem + tp->snd_mem;
+    uint64_t pending = held > tp->mem_charged ? held - tp->mem_charged : 0;
+    return sockmem_may_charge(&tp->stack->mem, pending + bytes);
+}
+
 void tcb_free(struct tcb *tp)
 {
     struct ust_stack *s = tp->stack;
@@ -121,6 +160,10 @@ void tcb_free(struct tcb *tp)
     tp->send_head = NULL;
     purge_queue(&tp->rcv_head, &tp->rcv_tail);
     tcp_ooo_purge(tp);
+    tp->snd_mem = tp->rcv_mem = 0;
+    tcp_mem_sync(tp);
+    if (tp->orphan)
+        s->tcp->orphans--;
     s->tcp->tcbs--;
     s->tcp->tcb_frees++;
     free(tp);
@@ -390,7 +433,9 @@ void tcp_done(struct tcb *tp)
     purge_queue(&tp->snd_head, &tp->snd_tail);
     tp->send_head = NULL;
     tp->snd_queued = 0;
+    tp->snd_mem = 0;
     tcp_ooo_purge(tp);
+    tcp_mem_sync(tp);
     if (tp->orphan && !tp->parent) {
         tcp_bhash_remove(s, &tp->c);
         tcb_free(tp);

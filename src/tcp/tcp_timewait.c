@@ -54,7 +54,13 @@ static void tw_restart(struct tcp_tw *tw)
 static void tw_replace(struct tcb *tp, uint64_t expires)
 {
     struct ust_stack *s = tp->stack;
-    struct tcp_tw *tw = calloc(1, sizeof(*tw));
+    struct tcp_tw *tw = NULL;
+    /* At most tcp_max_tw_buckets entries: beyond, as Linux ("time wait bucket table
+     * overflow"), the connection closes without TIME_WAIT. */
+    if (s->tcp->tws < s->cfg.tcp_max_tw_buckets)
+        tw = calloc(1, sizeof(*tw));
+    else
+        tcp_counters(s)->tw_overflows++;
     if (tw) {
         tw->c = (struct tcp_conn){ .laddr = tp->c.laddr, .raddr = tp->c.raddr,
                                    .lport = tp->c.lport, .rport = tp->c.rport,

@@ -161,6 +161,13 @@ static bool send_allowed(struct tcb *tp, ssize_t *err)
     }
 }
 
+/* The stack's socket memory is at mem_max and this connection has something queued already
+ * (net/sockmem.h): no new segment until memory is freed. */
+static bool mem_holds_send(const struct tcb *tp)
+{
+    return tp->snd_head && !tcp_mem_may_grow(tp, pkt_pool_buf_size(tp->stack->pool));
+}
+
 ssize_t tcp_send(struct tcb *tp, const struct iovec *iov, size_t iovcnt, int flags)
 {
     ssize_t err;
@@ -172,8 +179,11 @@ ssize_t tcp_send(struct tcb *tp, const struct iovec *iov, size_t iovcnt, int fla
     if (total == 0)
         return 0;
     size_t queued = tcp_queue_data(tp, iov, iovcnt, 0, total);
-    if (queued == 0)
+    if (queued == 0) {
+        if (tp->snd_queued < tp->sndbuf && mem_holds_send(tp))
+            tp->stack->mem.ctrs.tcp_send_limited++;   /* it waits for memory, not buffer */
         return -EAGAIN;
+    }
     if (!(flags & MSG_MORE))
         tcp_output(tp);
     return (ssize_t)queued;
@@ -240,6 +250,7 @@ ssize_t tcp_recv(struct tcb *tp, const struct iovec *iov, size_t iovcnt, int fla
     if (tp->rcv_head) {
         size_t n = copy_out(tp, iov, iovcnt, flags & MSG_PEEK);
         if (!(flags & MSG_PEEK)) {
+            tcp_mem_sync(tp);
             maybe_window_update(tp);
             if (tp->ack_now)
                 tcp_output(tp);
@@ -311,7 +322,7 @@ void tcp_close(struct tcb *tp)
 {
     tp->notify = NULL;
     tp->owner = NULL;
-    tp->orphan = true;
+    tcp_orphan(tp);
     uint8_t st = tp->c.state;
     if (st == TCPS_CLOSED || st == TCPS_LISTEN || st == TCPS_SYN_SENT) {
         tcp_done(tp);
@@ -323,9 +334,15 @@ void tcp_close(struct tcb *tp)
         tcp_time_wait_closed(tp);
         return;
     }
+    /* Too many connections closing already (tcp_max_orphans): as Linux's tcp_close with
+     * tcp_check_oom, this one is reset instead of finishing, so that closed connections whose
+     * peers never answer cannot pile up without bound. */
+    bool too_many = tp->stack->tcp->orphans > tp->stack->cfg.tcp_max_orphans;
+    if (too_many)
+        tcp_counters(tp->stack)->orphan_aborts++;
     /* RFC 2525 2.17 and Linux: closing with unread data, or with SO_LINGER and a zero
      * timeout, aborts: an RST tells the peer its data was not consumed. */
-    if (tp->rcv_queued || (tp->linger_on && tp->linger_s == 0)) {
+    if (too_many || tp->rcv_queued || (tp->linger_on && tp->linger_s == 0)) {
         tcp_send_rst_for(tp);
         if (st == TCPS_ESTABLISHED || st == TCPS_CLOSE_WAIT)
             tcp_counters(tp->stack)->estab_resets++;
@@ -351,6 +368,9 @@ static bool writable(const struct tcb *tp)
 {
     /* Linux's sk_stream_is_writeable: free space at least half of what is queued. */
     uint32_t free_space = tp->snd_queued < tp->sndbuf ? tp->sndbuf - tp->snd_queued : 0;
+    if (mem_holds_send(tp))
+        return false;   /* mem_max reached: as Linux, whose sk_stream_moderate_sndbuf then
+                         * shrinks SO_SNDBUF to what is queued (here it stays as set) */
     return free_space > 0 && free_space >= tp->snd_queued / 2;
 }
 

@@ -315,6 +315,13 @@ ssize_t udp_sendmsg(struct udp_pcb *pcb, const struct iovec *iov, size_t iovcnt,
      * built: argument errors (EINVAL, EMSGSIZE, EACCES ...) come first and leave it pending. */
     if (pcb->error)
         return -take_error(pcb);
+    /* Socket memory at mem_max (net/sockmem.h): no new datagram. Linux limits only what UDP
+     * receives by udp_mem; here a datagram's buffer comes from the pool the queues are
+     * draining, so the send is refused too, with the errno of a send that finds no buffer. */
+    if (!sockmem_may_charge(&s->mem, pkt_pool_buf_size(s->pool))) {
+        s->mem.ctrs.udp_send_nobufs++;
+        return -ENOBUFS;
+    }
     uint32_t saddr = pcb->laddr && stack_is_local_addr(s, pcb->laddr) ? pcb->laddr : rt.src;
     if (pcb->protocol == IPPROTO_ICMP)
         return ping_send(pcb, &rt, saddr, daddr, iov, iovcnt, len);
@@ -373,6 +380,14 @@ void dgram_enqueue(struct udp_pcb *pcb, struct pkt *p, const struct dgram_meta *
         pkt_free(p);
         return;
     }
+    if (!sockmem_may_charge(&s->mem, pkt_buf_size(p))) {
+        /* Socket memory at mem_max: dropped, as Linux's __udp_enqueue_schedule_skb when
+         * udp_mem refuses (UdpMemErrors). */
+        s->mem.ctrs.udp_rcv_drops++;
+        pcb->rx_drops++;
+        pkt_free(p);
+        return;
+    }
     pkt_pull(p, hdr_len);
     pkt_trim(p, (uint32_t)payload_len);
     memcpy(p->data - sizeof(*meta), meta, sizeof(*meta));
@@ -383,6 +398,7 @@ void dgram_enqueue(struct udp_pcb *pcb, struct pkt *p, const struct dgram_meta *
         pcb->rx_head = p;
     pcb->rx_tail = p;
     pcb->rx_bytes += pkt_buf_size(p);
+    sockmem_charge(&s->mem, pkt_buf_size(p));
     pcb->rx_count++;
     if (pcb->protocol == IPPROTO_UDP)
         s->udp->ctrs.in_datagrams++;
@@ -519,6 +535,7 @@ ssize_t udp_recvmsg(struct udp_pcb *pcb, const struct iovec *iov, size_t iovcnt,
         if (!pcb->rx_head)
             pcb->rx_tail = NULL;
         pcb->rx_bytes -= pkt_buf_size(p);
+        sockmem_uncharge(&pcb->stack->mem, pkt_buf_size(p));
         pcb->rx_count--;
         pkt_free(p);
     }
@@ -545,6 +562,7 @@ void udp_close(struct udp_pcb *pcb)
     pcb_unhash(pcb);
     pkt_free_chain(pcb->rx_head);
     pcb->rx_head = pcb->rx_tail = NULL;
+    sockmem_uncharge(&pcb->stack->mem, pcb->rx_bytes);
     pcb->rx_bytes = 0;
     pcb->rx_count = 0;
     pcb->lport = 0;

@@ -127,6 +127,10 @@ static bool st_stop(struct st *t)
     pthread_mutex_unlock(&s->lock);
     st_drain_tx(t);
     uint32_t frames = pkt_pool_in_use(s->pool), big = pkt_pool_in_use(s->big_pool);
+    /* Every socket buffer charged to the stack's memory was given back (net/sockmem.h). */
+    uint64_t charged = s->mem.ctrs.used;
+    if (charged)
+        print_error("socket memory still charged: %llu bytes\n", (unsigned long long)charged);
     ust_stack_destroy(s);
     t->s = NULL;
     link_destroy(t->peer);
@@ -136,7 +140,7 @@ static bool st_stop(struct st *t)
     t->pool = NULL;
     if (frames || big || peer)
         print_error("leaked buffers: %u frames, %u big, %u of the peer's\n", frames, big, peer);
-    return !frames && !big && !peer && tcbs_ok;
+    return !frames && !big && !peer && tcbs_ok && !charged;
 }
 
 int st_setup(void **state)

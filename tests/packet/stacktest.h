@@ -24,8 +24,8 @@
  *
  * Teardown (st_teardown) closes the sockets the test left open, releases what the protocols
  * still hold (ARP queues, fragments under reassembly), and asserts that the stack's frame pool,
- * its big pool and the peer's pool are all back to zero buffers in use: every test also proves
- * that it leaked nothing.
+ * its big pool and the peer's pool are all back to zero buffers in use, and that no socket
+ * memory is still charged (sockmem.used): every test also proves that it leaked nothing.
  */
 #ifndef UST_TESTS_STACKTEST_H
 #define UST_TESTS_STACKTEST_H
