@@ -111,6 +111,21 @@ class Setup:
                         text=True)
         return json.loads(r.stdout)[0]["stats64"]["tx"]["dropped"]
 
+    def rx_packets(self):
+        """Frames the kernel's end received from ustack (its answers, here)."""
+        r = self.ns.run(["ip", "-s", "-j", "link", "show", "dev", self.dev], check=True,
+                        text=True)
+        return json.loads(r.stdout)[0]["stats64"]["rx"]["packets"]
+
+    def wait_for_answers(self, count, secs):
+        """Waits until ustack has sent `count` more frames than now (bounded by secs)."""
+        start = self.rx_packets()
+        deadline = time.monotonic() + secs
+        while self.rx_packets() - start < count:
+            expect(time.monotonic() < deadline,
+                   "ustack did not answer %d frames within %d s" % (count, secs))
+            time.sleep(0.01)
+
 
 FLOOD_LINE = re.compile(r"^flood: sent (\d+) frames in ([0-9.]+) s, (\d+) frames/s, "
                         r"(\d+) dropped by the interface, (\d+) send errors$", re.M)
@@ -191,7 +206,9 @@ def case_synflood(s):
     dropped0 = s.tx_dropped()
     # Bounded: at most 30 s, at most 30 s worth of frames; stopped when the client is done.
     flood = s.flood("syn", s.syn_rate * 11 // 10, 30, 40 * s.syn_rate)
-    time.sleep(0.5)   # the SYN queue is full of the flood's embryos before the client starts
+    # The client starts once the SYN queue is full of the flood's embryos: ustack has answered
+    # more SYNs than the queue holds (its SYN-ACKs reach the kernel's end, which drops them).
+    s.wait_for_answers(SYN_QUEUE + 256, 20)
     r = s.ns.python(test_tcp.KERNEL_MANY_CLIENTS, s.t.ustack_ip, PORT, CONNS, CONN_BYTES, 25,
                     timeout=40, text=True)
     still_flooding = flood.alive()
