@@ -87,54 +87,60 @@ static void serve(int ufd, struct tcp_server *tcp)
     }
 }
 
-int cmd_echo(int argc, char **argv)
+struct echo_opts {
+    unsigned long port;
+    unsigned long long source;
+    enum tcp_mode mode;
+    bool hash;
+    unsigned long user_timeout;
+};
+
+/* Takes echo's own flags out of argv (so that tool_stack sees only config options). Returns 0,
+ * or 2 after a message for a bad value. */
+static int parse_echo_flags(int *argc, char **argv, struct echo_opts *o)
 {
-    struct ust_config cfg;
-    int status;
-    unsigned long port = 7;
-    unsigned long long source = 0;
-    enum tcp_mode mode = TCP_MODE_ECHO;
-    bool hash = true;
-    unsigned long user_timeout = 0;
-    struct ust_stack *s = NULL;
-    /* Our own flags first, so that tool_stack sees only config options. */
     int out = 1;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
-            if (tool_parse_uint(argv[++i], 65535, &port) != 0 || port == 0) {
+    for (int i = 1; i < *argc; i++) {
+        if (strcmp(argv[i], "--port") == 0 && i + 1 < *argc) {
+            if (tool_parse_uint(argv[++i], 65535, &o->port) != 0 || o->port == 0) {
                 fprintf(stderr, "ustack echo: --port %s: not a port\n", argv[i]);
                 return 2;
             }
-            continue;
-        }
-        if (strcmp(argv[i], "--user-timeout") == 0 && i + 1 < argc) {
-            if (tool_parse_uint(argv[++i], 0x7fffffff, &user_timeout) != 0) {
+        } else if (strcmp(argv[i], "--user-timeout") == 0 && i + 1 < *argc) {
+            if (tool_parse_uint(argv[++i], 0x7fffffff, &o->user_timeout) != 0) {
                 fprintf(stderr, "ustack echo: --user-timeout %s: not milliseconds\n", argv[i]);
                 return 2;
             }
-            continue;
-        }
-        if (strcmp(argv[i], "--no-hash") == 0) {
-            hash = false;
-            continue;
-        }
-        if (strcmp(argv[i], "--discard") == 0) {
-            mode = TCP_MODE_DISCARD;
-            continue;
-        }
-        if (strcmp(argv[i], "--source") == 0 && i + 1 < argc) {
+        } else if (strcmp(argv[i], "--no-hash") == 0) {
+            o->hash = false;
+        } else if (strcmp(argv[i], "--discard") == 0) {
+            o->mode = TCP_MODE_DISCARD;
+        } else if (strcmp(argv[i], "--source") == 0 && i + 1 < *argc) {
             char *end;
-            source = strtoull(argv[++i], &end, 10);
+            o->source = strtoull(argv[++i], &end, 10);
             if (*end) {
                 fprintf(stderr, "ustack echo: --source %s: not a byte count\n", argv[i]);
                 return 2;
             }
-            mode = TCP_MODE_SOURCE;
-            continue;
+            o->mode = TCP_MODE_SOURCE;
+        } else {
+            argv[out++] = argv[i];
         }
-        argv[out++] = argv[i];
     }
-    argc = out;
+    *argc = out;
+    return 0;
+}
+
+int cmd_echo(int argc, char **argv)
+{
+    struct ust_config cfg;
+    int status;
+    struct echo_opts o = { .port = 7, .mode = TCP_MODE_ECHO, .hash = true };
+    struct ust_stack *s = NULL;
+    if (parse_echo_flags(&argc, argv, &o) != 0)
+        return 2;
+    unsigned long port = o.port;
+    enum tcp_mode mode = o.mode;
     s = tool_stack("echo", &cfg, &argc, argv, &status);
     if (!s)
         return status < 0 ? echo_usage(stdout, 0) : status;
@@ -149,15 +155,15 @@ int cmd_echo(int argc, char **argv)
         ust_stack_destroy(s);
         return 1;
     }
-    struct tcp_server *tcp = tcp_server_open((uint16_t)port, mode, source);
+    struct tcp_server *tcp = tcp_server_open((uint16_t)port, mode, o.source);
     if (!tcp) {
         fprintf(stderr, "ustack echo: tcp port %lu: %s\n", port, strerror(errno));
         ust_close(ufd);
         ust_stack_destroy(s);
         return 1;
     }
-    tcp_server_set_hash(tcp, hash);
-    if (user_timeout && tcp_server_set_user_timeout(tcp, (unsigned)user_timeout) < 0) {
+    tcp_server_set_hash(tcp, o.hash);
+    if (o.user_timeout && tcp_server_set_user_timeout(tcp, (unsigned)o.user_timeout) < 0) {
         fprintf(stderr, "ustack echo: TCP_USER_TIMEOUT: %s\n", strerror(errno));
         tcp_server_close(tcp);
         ust_close(ufd);

@@ -278,6 +278,42 @@ static bool rcv_mem_refuses(struct tcb *tp, struct pkt *p)
     return true;
 }
 
+/* Data beyond RCV.NXT waits on the reassembly queue (RFC 5681 4.2: it draws an immediate
+ * duplicate ACK, with SACK). Consumes p. */
+static void data_out_of_order(struct tcb *tp, struct pkt *p)
+{
+    tp->ack_now = true;
+    if (!tcp_mem_may_grow(tp, pkt_buf_size(p))) {
+        /* Socket memory at mem_max: as Linux's tcp_data_queue_ofo, drop it. */
+        tp->stack->mem.ctrs.tcp_ofo_drops++;
+        pkt_free(p);
+        return;
+    }
+    tcp_ooo_insert(tp, p);
+    tcp_mem_sync(tp);
+}
+
+/* Cuts what we already have from the front (reported as a D-SACK, RFC 2883) and what lies
+ * beyond the window we offered from the end: not ours to keep (RFC 9293 3.10.7.4). */
+static void trim_to_window(struct tcb *tp, struct pkt *p, struct tcp_seg_cb *cb)
+{
+    if (seq_lt(cb->seq, tp->rcv_nxt)) {
+        uint32_t dup = tp->rcv_nxt - cb->seq;
+        if (tp->sack_ok) {
+            tp->dsack = (struct tcp_sack_block){ cb->seq, tp->rcv_nxt };
+            tp->dsack_pending = true;
+        }
+        pkt_pull(p, dup);
+        cb->seq = tp->rcv_nxt;
+    }
+    if (seq_gt(cb->seq + p->len, tp->rcv_adv)) {
+        uint32_t keep = seq_gt(tp->rcv_adv, cb->seq) ? tp->rcv_adv - cb->seq : 0;
+        pkt_trim(p, keep);
+        cb->tcp_flags = 0;
+        tp->ack_now = true;
+    }
+}
+
 /* Data and FIN in a synchronized state (seventh and eighth steps). Consumes sg->p. */
 static void data_arrives(struct tcb *tp, struct segment *sg)
 {
@@ -314,33 +350,10 @@ static void data_arrives(struct tcb *tp, struct segment *sg)
         return;
     }
     if (seq_gt(cb->seq, tp->rcv_nxt)) {
-        tp->ack_now = true;   /* RFC 5681 4.2: an immediate duplicate ACK with SACK */
-        if (!tcp_mem_may_grow(tp, pkt_buf_size(p))) {
-            /* Socket memory at mem_max: as Linux's tcp_data_queue_ofo, drop it. */
-            tp->stack->mem.ctrs.tcp_ofo_drops++;
-            pkt_free(p);
-            return;
-        }
-        tcp_ooo_insert(tp, p);
-        tcp_mem_sync(tp);
+        data_out_of_order(tp, p);
         return;
     }
-    if (seq_lt(cb->seq, tp->rcv_nxt)) {
-        uint32_t dup = tp->rcv_nxt - cb->seq;
-        if (tp->sack_ok) {
-            tp->dsack = (struct tcp_sack_block){ cb->seq, tp->rcv_nxt };
-            tp->dsack_pending = true;
-        }
-        pkt_pull(p, dup);
-        cb->seq = tp->rcv_nxt;
-    }
-    /* Data beyond the window we offered is not ours to keep (RFC 9293 3.10.7.4). */
-    if (seq_gt(cb->seq + p->len, tp->rcv_adv)) {
-        uint32_t keep = seq_gt(tp->rcv_adv, cb->seq) ? tp->rcv_adv - cb->seq : 0;
-        pkt_trim(p, keep);
-        cb->tcp_flags = 0;
-        tp->ack_now = true;
-    }
+    trim_to_window(tp, p, cb);
     if (p->len && rcv_mem_refuses(tp, p))
         return;
     if (tp->ooo_head)
