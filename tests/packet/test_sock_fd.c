@@ -120,7 +120,11 @@ static void test_poll_sleeps_on_the_thread_line_and_wakes_on_delivery(void **sta
     assert_int_equal(fdinfo(b, "eventfd-count"), 0);
     int line = sock_thread_line();
     assert_true(line >= 0);
-    assert_int_equal(fdinfo(line, "eventfd-count"), 0);   /* drained after the wake-up */
+    /* Drained after the wake-up, unless the poll woke first on the loop link's descriptor
+     * (the injected frame) and the delivery wrote the line before the poll took its waiters
+     * off: then one stale wake-up remains, which costs the next sleep one round (valgrind's
+     * thread scheduling makes that order the usual one). Never more than one. */
+    assert_true(fdinfo(line, "eventfd-count") <= 1);
     sock_put(d.so);
     char buf[8];
     assert_int_equal(ust_recv(b, buf, sizeof(buf), 0), 4);
