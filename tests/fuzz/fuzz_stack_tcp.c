@@ -121,6 +121,8 @@ struct pconn {
     uint32_t s_fin_seq;
     bool s_edge_ok;
     uint32_t s_edge;             /* right edge of the window the stack offered: never moves left */
+    uint32_t rd_end;             /* end of the stream queued when we shut reading down: the
+                                  * stack discards what comes after (tcp_close.c's test) */
 };
 
 static struct pconn pc[N_CONNS];
@@ -338,6 +340,14 @@ static void learn(struct pconn *c, const struct tcp_repr *t)
          * the SYNs by echoing a TSecr that is not the cookie's (its low bits carry the
          * options, as Linux's), so the SYNs' agreement is not always the truth. */
         const struct tcb *ctp = conn_tcb(c);
+        /* A socket's connection that lost its 4-tuple (reset, say) while another now holds it:
+         * the segment is the new incarnation's (a SYN cookie's ACK makes one without a SYN-ACK
+         * that would have told us), and the old right edge says nothing about it. */
+        const struct tcp_conn *k = lookup(c);
+        if (ctp && k && !k->compact && k != &ctp->c) {
+            ctp = (const struct tcb *)k;
+            c->s_edge_ok = false;
+        }
         uint8_t shift = ctp ? ctp->rcv_wscale : c->s_shift;
         uint32_t edge = t->ack + ((uint32_t)t->window << shift);
         if (c->s_edge_ok && seq_lt(edge + ((1u << shift) - 1), c->s_edge)) {
@@ -913,7 +923,9 @@ static void call_send(struct pconn *c, uint16_t arg, uint8_t b)
 static void call_recv(struct pconn *c, uint16_t arg, uint8_t b)
 {
     struct tcb *tp = tcb_of_fd(c->fd);
-    uint32_t at = tp->rcv_nxt - tp->rcv_queued - (tp->fin_received ? 1 : 0);
+    uint32_t end = (tp->shutdown & TCP_SHUT_RD) ? c->rd_end
+                                                 : tp->rcv_nxt - (tp->fin_received ? 1 : 0);
+    uint32_t at = end - tp->rcv_queued;
     int flags = MSG_DONTWAIT | ((b & 1) ? MSG_PEEK : 0) | ((b & 2) ? MSG_WAITALL : 0);
     ssize_t rc = ust_recv(c->fd, sbuf, arg, flags);
     TRACE("  recv %u on %d: %zd %s\n", arg, c->fd, rc, rc < 0 ? strerror(errno) : "");
@@ -924,10 +936,20 @@ static void call_recv(struct pconn *c, uint16_t arg, uint8_t b)
     CHECK((size_t)rc <= arg);
     for (ssize_t i = 0; i < rc; i++) {
         if (sbuf[i] != stream_byte(at + (uint32_t)i))
-            fprintf(stderr, "byte %zd read at %08x is %02x, not %02x\n", i, at, sbuf[i],
-                    stream_byte(at + (uint32_t)i));
+            fprintf(stderr, "byte %zd read at %08x is %02x, not %02x (state %u rcv_nxt %08x "
+                    "left %u fin %d)\n", i, at, sbuf[i], stream_byte(at + (uint32_t)i),
+                    tp->c.state, tp->rcv_nxt, tp->rcv_queued, tp->fin_received);
         CHECK(sbuf[i] == stream_byte(at + (uint32_t)i));
     }
+}
+
+static void call_shutdown(struct pconn *c, int how)
+{
+    const struct tcb *tp = tcb_of_fd(c->fd);
+    bool was_rd = tp->shutdown & TCP_SHUT_RD;
+    uint32_t end = tp->rcv_nxt - (tp->fin_received ? 1 : 0);
+    if (ust_shutdown(c->fd, how) == 0 && !was_rd && (tp->shutdown & TCP_SHUT_RD))
+        c->rd_end = end;
 }
 
 static void call_setopt(int fd, uint16_t arg)
@@ -1045,7 +1067,7 @@ void fz_op_tcp_call(struct rd *r)
         call_recv(c, arg, b);
         break;
     case 2:
-        (void)ust_shutdown(c->fd, arg % 3);
+        call_shutdown(c, arg % 3);
         break;
     case 3:
         CHECK(ust_close(c->fd) == 0);
