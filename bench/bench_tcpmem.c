@@ -14,11 +14,14 @@
  *                                    object and a descriptor per connection
  *   bench_tcpmem connected [conns=N] the stack connects (non-blocking ust_connect) to 4 ports
  *                                    of the peer, which answers each SYN with a SYN-ACK
+ *   ... fds=private                  sockets numbered from the stack's private space
+ *                                    (option private_fds: no kernel descriptors)
  *
- * Every ustack socket's descriptor is a kernel descriptor (a duplicate of one placeholder
- * eventfd), so "accepted" and "connected" need N descriptors: RLIMIT_NOFILE's soft and hard
- * limits are raised to N + spare; when the hard limit cannot be raised (that needs
- * CAP_SYS_RESOURCE), they open as many as it allows and say why ("conns", "limited_by").
+ * By default every ustack socket's descriptor is a kernel descriptor (a duplicate of one
+ * placeholder eventfd), so "accepted" and "connected" need N descriptors: RLIMIT_NOFILE's soft
+ * and hard limits are raised to N + spare; when the hard limit cannot be raised (that needs
+ * CAP_SYS_RESOURCE), they open as many as it allows and say why ("conns", "limited_by"). With
+ * fds=private no descriptor limit applies.
  *
  * The connections are opened in batches of 256; the first batch before measuring (it touches
  * pages once for all: packet buffers, the arena's first growth). Before the second batch and
@@ -150,14 +153,15 @@ static struct snapshot snap(int max_fd)
                               .slab = slab_bytes(), .fdtable = fdtable_bytes(max_fd) };
 }
 
+/* The highest kernel descriptor among ours (private numbers are not the kernel's). */
 static int highest_fd(const struct mem_ctx *c)
 {
     int max = 2;
     for (unsigned k = 0; k < NPORTS; k++)
-        if (c->lfd[k] > max)
+        if (c->lfd[k] > max && !sock_fd_private(c->lfd[k]))
             max = c->lfd[k];
     for (uint32_t i = 0; i < c->n; i++)
-        if (c->fds[i] > max)
+        if (c->fds[i] > max && !sock_fd_private(c->fds[i]))
             max = c->fds[i];
     return max;
 }
@@ -366,7 +370,8 @@ static uint64_t raise_nofile(uint64_t need, int *why)
     return rl.rlim_max;
 }
 
-static void setup(struct mem_ctx *c, uint32_t conns, bool active, uint32_t backlog)
+static void setup(struct mem_ctx *c, uint32_t conns, bool active, uint32_t backlog,
+                  bool private_fds)
 {
     struct ust_config cfg;
     ust_config_defaults(&cfg);
@@ -376,6 +381,7 @@ static void setup(struct mem_ctx *c, uint32_t conns, bool active, uint32_t backl
         ust_config_set(&cfg, "mac", "02:00:00:00:00:02") ||
         ust_config_set(&cfg, "max_sockets", max) ||
         ust_config_set(&cfg, "somaxconn", "65535") ||
+        (private_fds && ust_config_set(&cfg, "private_fds", "1")) ||
         (active && (ust_config_set(&cfg, "port_min", "1024") ||
                     ust_config_set(&cfg, "port_max", "65535"))))
         bench_die("config refused");
@@ -420,7 +426,7 @@ static void setup(struct mem_ctx *c, uint32_t conns, bool active, uint32_t backl
 
 int main(int argc, char **argv)
 {
-    static const char *const known[] = { "conns", NULL };
+    static const char *const known[] = { "conns", "fds", NULL };
     static struct mem_ctx c;
     struct bench_args a;
     bench_args_parse(&a, argc, argv, known, "passive|active [conns=N]");
@@ -431,8 +437,12 @@ int main(int argc, char **argv)
     uint64_t conns = bench_arg_u64(&a, "conns", 100000), asked = conns;
     if (conns < 1 || conns > MAX_CONNS)
         bench_die("conns must be 1..%u", MAX_CONNS);
+    const char *fds = bench_arg_str(&a, "fds", "kernel");
+    bool private_fds = strcmp(fds, "private") == 0;
+    if (!private_fds && strcmp(fds, "kernel") != 0)
+        bench_die("fds must be kernel or private");
     char limited_by[160] = "";
-    if (!queued) {
+    if (!queued && !private_fds) {
         int why;
         uint64_t room = raise_nofile(conns + FD_SPARE, &why);
         if (room < conns + FD_SPARE) {
@@ -448,7 +458,7 @@ int main(int argc, char **argv)
     uint32_t backlog = queued ? per_port : BATCH;
     if (backlog > 65535)
         bench_die("%u connections per listener: more than a backlog can hold", per_port);
-    setup(&c, (uint32_t)conns, active, backlog);
+    setup(&c, (uint32_t)conns, active, backlog, private_fds);
 
     /* A first batch before measuring: what the first connections touch once for all (packet
      * buffers' pages, the arena's first growth) is not a cost per connection. */

@@ -480,6 +480,25 @@ def tcp_mem_scenarios() -> list:
                             "capped by RLIMIT_NOFILE when its hard limit cannot be raised "
                             "(raising it needs CAP_SYS_RESOURCE; see 'connections held')",
                  **both),
+        Scenario(name="tcp-mem/idle-100k-accepted-private",
+                 title="100,000 idle established connections, each accepted by the "
+                       "application, sockets numbered from the stack's private space "
+                       "(option private_fds: tcb + socket, no kernel descriptor)",
+                 subject=Side("accepted socket, private number",
+                              program("bench_tcpmem", "accepted", conns=100000,
+                                      fds="private")),
+                 conditions=(TCP_MEM_COMMON % runs) + "; private_fds=1: socket numbers from "
+                            "2^20 up, above any kernel descriptor, so RLIMIT_NOFILE does not "
+                            "cap them (for programs using the ust_* API; ustack run keeps "
+                            "kernel descriptors)", **both),
+        Scenario(name="tcp-mem/idle-100k-connected-private",
+                 title="100,000 idle established connections the application opened with "
+                       "connect(), private socket numbers (option private_fds)",
+                 subject=Side("connected socket, private number",
+                              program("bench_tcpmem", "connected", conns=100000,
+                                      fds="private")),
+                 conditions=(TCP_MEM_COMMON % runs) + "; ephemeral ports 1024-65535; "
+                            "private_fds=1 as for idle-100k-accepted-private", **both),
         Scenario(name="tcp-mem/idle-connected",
                  title="idle established connections the application opened with connect(); "
                        "100,000 asked, as many as RLIMIT_NOFILE allows",

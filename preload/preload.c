@@ -65,6 +65,12 @@ static struct ust_stack *create_stack(void)
         pl_log(UST_LOG_INFO, "UST_LINK is not set: every socket goes to the kernel");
         return NULL;
     }
+    if (cfg.private_fds) {
+        /* The program hands its descriptors to the kernel too: they must be real ones. */
+        pl_log(UST_LOG_WARN, "UST_PRIVATE_FDS is ignored under ustack run: sockets get kernel "
+               "descriptor numbers");
+        cfg.private_fds = 0;
+    }
     struct ust_stack *s = ust_stack_create(&cfg);
     if (!s) {
         pl_log(UST_LOG_ERROR, "cannot create the stack on %s (%s): every socket goes to the "

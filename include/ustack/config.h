@@ -57,6 +57,7 @@ extern "C" {
     X(port_min, U32, 32768, 1, 65535, "lowest ephemeral port")                                   \
     X(port_max, U32, 60999, 1, 65535, "highest ephemeral port")                                  \
     X(max_sockets, U32, 65536, 1, 1u << 24, "sockets per stack, at most (EMFILE beyond)")       \
+    X(private_fds, BOOL, 0, 0, 1, "number sockets from 2^20 up without kernel descriptors (ust_* calls only; not under ustack run)") \
     X(tcp_rmem, U32, 1048576, 4096, 1u << 30, "TCP receive buffer per connection, bytes")       \
     X(tcp_wmem, U32, 1048576, 4096, 1u << 30, "TCP send buffer per connection, bytes")          \
     X(tcp_cc, STR, "cubic", 0, 0, "congestion control for new connections: cubic or newreno")  \

@@ -493,6 +493,12 @@ int ust_fcntl(int fd, int cmd, ...)
         break;
     case F_GETFD:
     case F_SETFD:
+        if (sock_fd_private(fd)) {   /* no kernel descriptor: the socket keeps the flag */
+            if (cmd == F_SETFD)
+                so->cloexec = (arg & FD_CLOEXEC) != 0;
+            rc = cmd == F_GETFD ? (so->cloexec ? FD_CLOEXEC : 0) : 0;
+            break;
+        }
         rc = fcntl(fd, cmd, arg);   /* FD_CLOEXEC lives on the real descriptor */
         sock_put(so);
         return rc;

@@ -23,9 +23,12 @@
 #include "sock/stream.h"
 #include "tcp/tcp.h"
 
+static void sock_release_fd(struct sock *so);
+
 /* ---- The descriptor table ---- */
 
-#define FDTAB_MAX (1u << 20)
+#define PRIVATE_MAX (1u << 22)   /* private numbers, at most */
+#define FDTAB_MAX ((size_t)SOCK_PRIVATE_BASE + PRIVATE_MAX)
 
 static pthread_once_t fdtab_once = PTHREAD_ONCE_INIT;
 static struct sock **fdtab;
@@ -34,8 +37,8 @@ static size_t fdtab_size;
 static void fdtab_init(void)
 {
     /* The kernel's own ceiling (fs.nr_open defaults to 2^20); the limit may be raised later,
-     * so the table does not follow RLIMIT_NOFILE. Reserved address space: pages appear only
-     * where descriptors are used. */
+     * so the table does not follow RLIMIT_NOFILE. Then the private numbers. Reserved address
+     * space: pages appear only where descriptors are used. */
     size_t n = FDTAB_MAX;
     void *mem = mmap(NULL, n * sizeof(*fdtab), PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -112,8 +115,8 @@ void sock_put(struct sock *so)
         epoll_sock_settle(so);
     if (__atomic_sub_fetch(&so->refs, 1, __ATOMIC_ACQ_REL) != 0)
         return;
-    /* Last reference: the descriptor number can go back to the kernel now. */
-    close(so->fd);
+    /* Last reference: the descriptor number can be given back now. */
+    sock_release_fd(so);
     free(so);
 }
 
@@ -201,31 +204,90 @@ void sock_waiter_del(struct sock *so, struct sock_waiter *w)
         *pp = w->next;
 }
 
-/* A socket object with its descriptor (a duplicate of the placeholder: the lowest free number,
- * as socket(2) would give), not yet attached to anything. */
+/* ---- Private numbers (sock.h) ---- */
+
+/* Numbers given back, reused last in first out; `next` is the lowest never given out. */
+static struct {
+    pthread_mutex_t lock;
+    uint32_t next;
+    uint32_t n_free, cap;
+    uint32_t *free;
+} privnums = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static int private_fd_get(void)
+{
+    int fd = -EMFILE;
+    pthread_mutex_lock(&privnums.lock);
+    if (privnums.n_free)
+        fd = (int)privnums.free[--privnums.n_free];
+    else if (privnums.next < PRIVATE_MAX)
+        fd = SOCK_PRIVATE_BASE + (int)privnums.next++;
+    pthread_mutex_unlock(&privnums.lock);
+    return fd;
+}
+
+/* Gives a private number back. The list only grows to the numbers ever given out, so a failed
+ * allocation here loses the number, never memory or correctness. */
+static void private_fd_put(int fd)
+{
+    pthread_mutex_lock(&privnums.lock);
+    if (privnums.n_free == privnums.cap) {
+        uint32_t cap = privnums.cap ? privnums.cap * 2 : 256;
+        uint32_t *f = realloc(privnums.free, cap * sizeof(*f));
+        if (f) {
+            privnums.free = f;
+            privnums.cap = cap;
+        }
+    }
+    if (privnums.n_free < privnums.cap)
+        privnums.free[privnums.n_free++] = (uint32_t)fd;
+    pthread_mutex_unlock(&privnums.lock);
+}
+
+/* Gives the socket's number back: to the kernel, or to the private space. */
+static void sock_release_fd(struct sock *so)
+{
+    if (sock_fd_private(so->fd))
+        private_fd_put(so->fd);
+    else
+        close(so->fd);
+}
+
+/* The socket's number: a duplicate of the placeholder (the lowest free number, as socket(2)
+ * would give), or a private one when the stack asks for them. */
+static int sock_new_fd(const struct ust_stack *s, bool cloexec)
+{
+    if (s->cfg.private_fds)
+        return private_fd_get();
+    int ph = sock_placeholder();
+    if (ph < 0)
+        return ph;
+    int fd = fcntl(ph, cloexec ? F_DUPFD_CLOEXEC : F_DUPFD, 0);
+    if (fd < 0)
+        return -errno;
+    if ((size_t)fd >= SOCK_PRIVATE_BASE) {
+        close(fd);
+        return -EMFILE;
+    }
+    return fd;
+}
+
+/* A socket object with its descriptor, not yet attached to anything. */
 static int sock_new(struct ust_stack *s, int type, int protocol, bool nonblock, bool cloexec,
                     struct sock **out)
 {
     if (!fdtab_ready())
         return -ENOMEM;
-    int ph = sock_placeholder();
-    if (ph < 0)
-        return ph;
     struct sock *so = calloc(1, type == SOCK_STREAM ? SOCK_STREAM_SIZE : sizeof(*so));
     if (!so)
         return -ENOBUFS;
-    int fd = fcntl(ph, cloexec ? F_DUPFD_CLOEXEC : F_DUPFD, 0);
+    int fd = sock_new_fd(s, cloexec);
     if (fd < 0) {
-        int err = -errno;
         free(so);
-        return err;
-    }
-    if ((size_t)fd >= fdtab_size) {
-        close(fd);
-        free(so);
-        return -EMFILE;
+        return fd;
     }
     so->fd = fd;
+    so->cloexec = cloexec;
     so->type = (uint8_t)type;
     so->protocol = (uint8_t)protocol;
     so->nonblock = nonblock;
@@ -237,7 +299,7 @@ static int sock_new(struct ust_stack *s, int type, int protocol, bool nonblock, 
 
 static void sock_discard(struct sock *so)
 {
-    close(so->fd);
+    sock_release_fd(so);
     free(so);
 }
 

@@ -13,6 +13,13 @@
  * first need) on each socket's list, and the protocol's notification writes the eventfd of every
  * waiter listed. So ust_poll sleeps on one eventfd however many sockets it watches.
  *
+ * A stack configured with private_fds numbers its sockets from a space of its own instead,
+ * SOCK_PRIVATE_BASE and up: above any number the kernel can give (fs.nr_open is at most 2^20),
+ * so they still never collide with kernel descriptors, but they cost no kernel descriptor and
+ * RLIMIT_NOFILE does not limit them (max_sockets does). Only a program that reaches its
+ * sockets through ust_* calls may use them (never the LD_PRELOAD shim: the program would hand
+ * them to the kernel); FD_CLOEXEC is kept in the socket.
+ *
  * The table maps descriptor numbers to sockets for the whole process (sockets of several stacks
  * share it). Lookups take a reference under a read lock; close removes the entry first and frees
  * the socket when the last reference goes, so a socket is never freed under a thread using it.
@@ -45,13 +52,22 @@ struct sock_waiter {
     bool awake;                  /* processing the stack itself: no need to write its line */
 };
 
+/* The first number of the private descriptor space (see above). */
+#define SOCK_PRIVATE_BASE (1 << 20)
+
+static inline bool sock_fd_private(int fd)
+{
+    return fd >= SOCK_PRIVATE_BASE;
+}
+
 struct sock {
-    int fd;                      /* a duplicate of the placeholder: the socket's number */
+    int fd;                      /* a duplicate of the placeholder, or a private number */
     int refs;                    /* the table's plus one per thread using it (atomic) */
     uint8_t type;                /* SOCK_STREAM or SOCK_DGRAM */
     uint8_t protocol;            /* IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP */
     bool nonblock;               /* O_NONBLOCK */
     bool closing;                /* closed: blocked callers return EBADF */
+    bool cloexec;                /* FD_CLOEXEC of a private number (a duplicate has its own) */
     bool reuseaddr, reuseport;   /* SOCK_STREAM: SO_REUSEADDR, SO_REUSEPORT */
     uint8_t shutdown;            /* enum sock_shutdown */
     struct sock_waiter *waiters; /* threads sleeping on it (stack lock) */

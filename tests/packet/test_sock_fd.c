@@ -4,9 +4,11 @@
  * threads sleep on their own eventfds ("lines"), which the protocol's notification writes for
  * each waiter a socket lists: ust_poll wakes when another thread delivers to a socket it
  * watches, the placeholder is never written, a thread's line goes at thread exit, and a forked
- * child makes its own.
+ * child makes its own. With private_fds the numbers come from a space of their own above any
+ * kernel descriptor, cost no descriptor and are not limited by RLIMIT_NOFILE.
  */
 #include "stacktest.h"
+#include "tcptest.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -68,6 +71,70 @@ static void test_socket_numbers_duplicate_the_placeholder(void **state)
     assert_int_equal(errno, EBADF);
     assert_int_equal(fcntl(ph, F_GETFD), FD_CLOEXEC);   /* the placeholder stays */
     assert_int_equal(ust_close(c), 0);
+}
+
+static void test_private_numbers_are_above_the_kernels_and_cost_no_descriptor(void **state)
+{
+    struct st *t = *state;
+    st_restart(t, "private_fds=1", "max_sockets=300");
+    /* A soft limit far below what we open: private numbers do not count against it. */
+    struct rlimit old;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+    struct rlimit low = { .rlim_cur = 64, .rlim_max = old.rlim_max };
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+    int fds[300];
+    for (int i = 0; i < 300; i++) {
+        fds[i] = ust_stack_socket(t->s, AF_INET, SOCK_DGRAM, 0);
+        assert_true(fds[i] >= SOCK_PRIVATE_BASE);
+        assert_int_equal(fcntl(fds[i], F_GETFD), -1);   /* not a kernel descriptor */
+        assert_int_equal(errno, EBADF);
+    }
+    /* max_sockets still holds. */
+    assert_int_equal(ust_stack_socket(t->s, AF_INET, SOCK_DGRAM, 0), -1);
+    assert_int_equal(errno, EMFILE);
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+    /* A closed number is free again, and is the next given out. */
+    int again = fds[17];
+    assert_int_equal(ust_close(again), 0);
+    assert_int_equal(ust_close(again), -1);
+    assert_int_equal(errno, EBADF);
+    fds[17] = ust_stack_socket(t->s, AF_INET, SOCK_DGRAM, 0);
+    assert_int_equal(fds[17], again);
+    /* Close-on-exec is kept by the socket. */
+    int c = ust_stack_socket(t->s, AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_int_equal(c, -1);   /* max_sockets */
+    assert_int_equal(ust_close(fds[0]), 0);
+    c = ust_stack_socket(t->s, AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_int_equal(c, fds[0]);
+    fds[0] = c;
+    assert_int_equal(ust_fcntl(c, F_GETFD), FD_CLOEXEC);
+    assert_int_equal(ust_fcntl(fds[1], F_GETFD), 0);
+    assert_int_equal(ust_fcntl(fds[1], F_SETFD, FD_CLOEXEC), 0);
+    assert_int_equal(ust_fcntl(fds[1], F_GETFD), FD_CLOEXEC);
+    for (int i = 0; i < 300; i++)
+        assert_int_equal(ust_close(fds[i]), 0);
+}
+
+static void test_private_numbers_accept_and_poll_with_kernel_descriptors(void **state)
+{
+    struct st *t = *state;
+    st_restart(t, "private_fds=1");
+    /* Accepted connections get private numbers too (conn_in_state accepts it). */
+    struct conn c = conn_in_state(t, ESTABLISHED, .passive = true);
+    assert_true(c.fd >= SOCK_PRIVATE_BASE);
+    /* One ust_poll over a kernel pipe and the private socket: each reports its own. */
+    int pipefd[2];
+    assert_int_equal(pipe(pipefd), 0);
+    assert_int_equal(write(pipefd[1], "k", 1), 1);
+    struct pollfd p[2] = { { .fd = pipefd[0], .events = POLLIN },
+                           { .fd = c.fd, .events = POLLIN | POLLOUT } };
+    assert_int_equal(ust_poll(p, 2, 0), 2);
+    assert_int_equal(p[0].revents, POLLIN);
+    assert_int_equal(p[1].revents, POLLOUT);
+    close(pipefd[0]);
+    close(pipefd[1]);
+    assert_int_equal(ust_close(c.fd), 0);
+    st_drain_tx(t);
 }
 
 /* Delivers a datagram to port 5001 from another thread once the test's thread is asleep in
@@ -185,6 +252,8 @@ int main(void)
         T(test_poll_sleeps_on_the_thread_line_and_wakes_on_delivery),
         T(test_each_thread_has_its_own_line_closed_at_exit),
         T(test_forked_child_makes_its_own_line),
+        T(test_private_numbers_are_above_the_kernels_and_cost_no_descriptor),
+        T(test_private_numbers_accept_and_poll_with_kernel_descriptors),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
