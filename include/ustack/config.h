@@ -84,7 +84,8 @@ extern "C" {
     X(somaxconn, U32, 4096, 1, 65535, "largest listen backlog")                                 \
     X(tcp_max_orphans, U32, 65536, 0, 1u << 24, "closed connections still finishing (orphans), at most: beyond, a close resets") \
     X(tcp_max_tw_buckets, U32, 65536, 0, 1u << 24, "TIME_WAIT entries, at most: beyond, a connection skips TIME_WAIT") \
-    X(tcp_challenge_ack_limit, U32, 1000, 1, 1u << 30, "challenge ACKs per second (RFC 5961)")
+    X(tcp_challenge_ack_limit, U32, 1000, 1, 1u << 30, "challenge ACKs per second (RFC 5961)") \
+    X(tcp_invalid_ratelimit_ms, U32, 500, 0, 60000, "least time between ACKs answering a connection's out-of-window or PAWS-failing pure ACKs (Linux's tcp_invalid_ratelimit; 0: no limit)")
 
 #define UST_CFG_TYPE_STR char
 #define UST_CFG_TYPE_U32 uint32_t

@@ -282,6 +282,8 @@ struct tcb {
 
     /* Statistics for tcp_info */
     uint32_t total_retrans;
+    uint32_t oow_ack_ms;         /* when we last answered an unacceptable segment (ms, wraps;
+                                  * 0: never): the rate limit in check_sequence */
     uint64_t bytes_acked;        /* RFC 4898 tcpEStatsAppHCThruOctetsAcked */
     uint64_t bytes_received;
     uint64_t segs_out, segs_in;

@@ -76,6 +76,7 @@ enum tcp_shut { TCP_SHUT_RD = 1, TCP_SHUT_WR = 2 };
     X(ooo_pruned, "out-of-order segments dropped to make room for earlier ones (OfoPruned)") \
     X(rcvq_drops, "segments dropped: receive memory exhausted")                     \
     X(outside_window, "segments outside the receive window (answered with an ACK)") \
+    X(oow_acks_limited, "ACKs not sent for unacceptable pure ACKs: rate limit (TCPACKSkipped*)") \
     X(delayed_acks, "ACKs sent by the delayed-ACK timer")                           \
     X(zero_window_probes, "zero-window probes sent")                                \
     X(keepalive_probes, "keepalive probes sent")                                    \

@@ -797,13 +797,32 @@ static void syn_sent_input(struct tcb *tp, struct segment *sg)
 
 /* ---- Synchronized states (RFC 9293 3.10.7.4) ---- */
 
+/* An unacceptable segment is answered with an ACK (RFC 9293 3.10.7.4, RFC 7323 5.3), but a
+ * pure ACK (no data, SYN or FIN) at most once per tcp_invalid_ratelimit_ms per connection, as
+ * Linux's tcp_oow_rate_limited: two stacks that disagree about a window (or a forged stream of
+ * out-of-window ACKs) could otherwise keep each other answering forever (RFC 5961 10 notes the
+ * ACK storm). Segments that carry something always get their ACK: a retransmission needs it. */
+static void answer_unacceptable(struct tcb *tp, const struct segment *sg)
+{
+    uint32_t limit = tp->stack->cfg.tcp_invalid_ratelimit_ms;
+    if (limit && sg->len == 0) {
+        uint32_t now_ms = (uint32_t)(tp->stack->now / NS_PER_MS);
+        if (tp->oow_ack_ms && now_ms - tp->oow_ack_ms < limit) {
+            tcp_counters(tp->stack)->oow_acks_limited++;
+            return;
+        }
+        tp->oow_ack_ms = now_ms ? now_ms : 1;
+    }
+    tp->ack_now = true;
+}
+
 /* Returns false when the segment ends here (dropped, or the connection is gone). */
 static bool check_sequence(struct tcb *tp, struct segment *sg)
 {
     const struct tcp_repr *th = sg->th;
     if (paws_rejects(tp, th)) {
         tcp_counters(tp->stack)->paws_drops++;
-        tp->ack_now = true;
+        answer_unacceptable(tp, sg);
         return false;
     }
     if (!seq_acceptable(tp, sg)) {
@@ -816,7 +835,7 @@ static bool check_sequence(struct tcb *tp, struct segment *sg)
             return false;
         }
         tcp_counters(tp->stack)->outside_window++;
-        tp->ack_now = true;
+        answer_unacceptable(tp, sg);
         /* An old duplicate (a retransmission whose original arrived): report it as a D-SACK
          * (RFC 2883 4), as Linux's tcp_send_dupack does, so the sender can tell a spurious
          * retransmission (RFC 8985 6.2 step 4, undo) from a lost segment. */

@@ -279,6 +279,45 @@ static void test_segment_beyond_the_window_is_answered_with_an_ack(void **state)
     expect_errno(ust_recv(c.fd, b, sizeof(b), 0), EAGAIN);
 }
 
+static void test_out_of_window_pure_acks_are_answered_at_most_twice_a_second(void **state)
+{
+    struct st *t = *state;
+    struct conn c = conn_in_state(t, ESTABLISHED);
+    uint32_t L = c.iss + 1, R = c.irs + 1;
+    /* Linux's tcp_oow_rate_limited (tcp_invalid_ratelimit, 500 ms): a pure ACK outside the
+     * window draws one ACK, the next ones within 500 ms none (counted). */
+    feed(t, tcp(.flags = ACK, .seq = R + 0x40000000, .ack = L));
+    expect_tcp(t, .flags = ACK, .seq = L, .ack = R);
+    feed(t, tcp(.flags = ACK, .seq = R + 0x40000000, .ack = L));
+    feed(t, tcp(.flags = ACK, .seq = R - 100000, .ack = L));
+    expect_no_tx(t);
+    assert_int_equal(counter(t, "tcp.outside_window"), 3);
+    assert_int_equal(counter(t, "tcp.oow_acks_limited"), 2);
+    /* A segment with data is always answered: a retransmission needs its ACK. */
+    feed(t, tcp(.flags = ACK, .seq = R + 0x40000000, .ack = L, .data = "far"));
+    expect_tcp(t, .flags = ACK, .seq = L, .ack = R);
+    advance(t, 499);
+    feed(t, tcp(.flags = ACK, .seq = R + 0x40000000, .ack = L));
+    expect_no_tx(t);
+    advance(t, 1);
+    feed(t, tcp(.flags = ACK, .seq = R + 0x40000000, .ack = L));
+    expect_tcp(t, .flags = ACK, .seq = L, .ack = R);
+    assert_int_equal(counter(t, "tcp.oow_acks_limited"), 3);
+}
+
+static void test_out_of_window_ack_limit_can_be_turned_off(void **state)
+{
+    struct st *t = *state;
+    st_restart(t, "tcp_invalid_ratelimit_ms=0");
+    struct conn c = conn_in_state(t, ESTABLISHED);
+    uint32_t L = c.iss + 1, R = c.irs + 1;
+    for (int i = 0; i < 3; i++) {
+        feed(t, tcp(.flags = ACK, .seq = R + 0x40000000, .ack = L));
+        expect_tcp(t, .flags = ACK, .seq = L, .ack = R);
+    }
+    assert_int_equal(counter(t, "tcp.oow_acks_limited"), 0);
+}
+
 static void test_old_duplicate_segment_is_acked_with_a_dsack(void **state)
 {
     struct st *t = *state;
@@ -430,6 +469,8 @@ int main(void)
         T(test_bad_checksum_is_dropped_and_counted),
         T(test_malformed_option_drops_the_segment),
         T(test_tcp_to_a_broadcast_address_is_dropped),
+        T(test_out_of_window_pure_acks_are_answered_at_most_twice_a_second),
+        T(test_out_of_window_ack_limit_can_be_turned_off),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
