@@ -928,7 +928,8 @@ static void call_recv(struct pconn *c, uint16_t arg, uint8_t b)
     uint32_t at = end - tp->rcv_queued;
     int flags = MSG_DONTWAIT | ((b & 1) ? MSG_PEEK : 0) | ((b & 2) ? MSG_WAITALL : 0);
     ssize_t rc = ust_recv(c->fd, sbuf, arg, flags);
-    TRACE("  recv %u on %d: %zd %s\n", arg, c->fd, rc, rc < 0 ? strerror(errno) : "");
+    TRACE("  recv %u on %d (%u <- %u): %zd %s\n", arg, c->fd, c->lport, c->rport, rc,
+          rc < 0 ? strerror(errno) : "");
     if (rc < 0) {
         CHECK(errno != EBADF && errno != EFAULT);
         return;
@@ -947,9 +948,12 @@ static void call_shutdown(struct pconn *c, int how)
 {
     const struct tcb *tp = tcb_of_fd(c->fd);
     bool was_rd = tp->shutdown & TCP_SHUT_RD;
-    uint32_t end = tp->rcv_nxt - (tp->fin_received ? 1 : 0);
-    if (ust_shutdown(c->fd, how) == 0 && !was_rd && (tp->shutdown & TCP_SHUT_RD))
-        c->rd_end = end;
+    int rc = ust_shutdown(c->fd, how);
+    TRACE("  shutdown %d on %d (%u <- %u): %d\n", how, c->fd, c->lport, c->rport, rc);
+    /* Read after the call: the call first ran the stack, queueing what was waiting on the
+     * link before reading was shut. */
+    if (rc == 0 && !was_rd && (tp->shutdown & TCP_SHUT_RD))
+        c->rd_end = tp->rcv_nxt - (tp->fin_received ? 1 : 0);
 }
 
 static void call_setopt(int fd, uint16_t arg)
