@@ -307,6 +307,16 @@ static void neigh_enqueue(struct neigh *n, struct pkt *p)
     s->arp.ctrs.queued++;
 }
 
+const struct eth_addr *arp_output_mac(struct iface *ifc, uint32_t next_hop)
+{
+    struct neigh *n = neigh_find(ifc->stack, ifc, next_hop);
+    if (!n || n->state == NEIGH_INCOMPLETE)
+        return NULL;
+    if (n->state == NEIGH_STALE)   /* as arp_output (RFC 1122 2.3.2.1) */
+        neigh_set_state(n, NEIGH_DELAY, NEIGH_DELAY_NS);
+    return &n->mac;
+}
+
 void arp_output(struct iface *ifc, uint32_t next_hop, struct pkt *p)
 {
     struct ust_stack *s = ifc->stack;

@@ -98,6 +98,11 @@ void arp_output(struct iface *ifc, uint32_t next_hop, struct pkt *p);
  * the resolution queue. */
 bool arp_can_send_now(struct ust_stack *s, const struct iface *ifc, uint32_t next_hop);
 
+/* The MAC arp_output would address a packet to next_hop with, taking the same step it would
+ * (a STALE entry in use moves to DELAY); NULL when arp_output would hold the packet (no entry,
+ * or resolution incomplete). For a caller that builds whole frames itself. */
+const struct eth_addr *arp_output_mac(struct iface *ifc, uint32_t next_hop);
+
 /* Handles a received ARP packet (p->data at the ARP header; consumes p). */
 void arp_input(struct iface *ifc, struct pkt *p);
 

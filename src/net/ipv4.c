@@ -191,10 +191,20 @@ uint32_t ipv4_max_unfragmented(const struct route *rt)
 
 /* ---- Output ---- */
 
+uint16_t *ipv4_id_counter(struct ust_stack *s, uint32_t src, uint32_t dst, uint8_t proto)
+{
+    return &s->ipv4.ids[hash_flow(s->secret.k1, src, dst, proto) & 255];
+}
+
 static uint16_t next_id(struct ust_stack *s, const struct ipv4_tx *h)
 {
-    uint32_t bucket = hash_flow(s->secret.k1, h->src, h->dst, h->protocol) & 255;
-    return s->ipv4.ids[bucket]++;
+    return (*ipv4_id_counter(s, h->src, h->dst, h->protocol))++;
+}
+
+void ipv4_output_frame(struct ust_stack *s, const struct route *rt, struct pkt *p)
+{
+    s->ipv4.ctrs.out_requests++;
+    iface_xmit(rt->ifc, p);
 }
 
 /* Prepends the IP header to p (data at the transport header). NULL-safe on no headroom. */
