@@ -60,10 +60,12 @@ static enum addr_verdict check_addresses(struct ust_stack *s, uint32_t src, uint
     /* 0/8 as a whole is not checked: only 0.0.0.0 itself, as before. Class D and E (and the
      * limited broadcast) are >= 224.0.0.0. */
     bool martian = src == 0 || (src >> 24) == 127 || (src >> 28) >= 14;
+    /* ifc->bcast is the directed broadcast, or the limited one where there is none: that one
+     * is ours as a destination and a martian as a source already. */
     for (unsigned i = 0; i < s->n_ifaces; i++) {
         const struct iface *ifc = &s->ifaces[i];
-        ours |= dst == ifc->addr || is_directed_broadcast(ifc, dst);
-        martian |= is_directed_broadcast(ifc, src) || (!looped && src == ifc->addr);
+        ours |= dst == ifc->addr || dst == ifc->bcast;
+        martian |= src == ifc->bcast || (!looped && src == ifc->addr);
     }
     return !ours ? ADDR_NOT_OURS : martian ? ADDR_MARTIAN : ADDR_OK;
 }
