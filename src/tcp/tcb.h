@@ -94,6 +94,8 @@ struct tcp_conn {
     bool bind_front;             /* bound by bind(): ahead of the port's connections */
 };
 
+struct neigh;
+
 /* What a connection's pure ACK template was built from (tcb.ack_tmpl). */
 struct tcp_ack_key {
     const struct iface *ifc;     /* NULL: nothing built yet */
@@ -103,6 +105,7 @@ struct tcp_ack_key {
     uint8_t ttl, tos;
     bool ts;                     /* timestamps on */
     uint16_t *ip_id;             /* the flow's IP ID counter (ipv4_id_counter) */
+    const struct neigh *neigh;   /* arp_output_mac's hint */
 };
 
 enum tcp_timer_mode {

@@ -390,7 +390,8 @@ static void build_ack_tmpl(struct tcb *tp, const struct eth_addr *mac, uint8_t t
 {
     struct ust_stack *s = tp->stack;
     struct tcp_ack_key *k = &tp->ack_key;
-    *k = (struct tcp_ack_key){ .ifc = tp->rt.ifc, .mac = *mac, .laddr = tp->c.laddr,
+    const struct neigh *hint = k->neigh;
+    *k = (struct tcp_ack_key){ .neigh = hint, .ifc = tp->rt.ifc, .mac = *mac, .laddr = tp->c.laddr,
                                .raddr = tp->c.raddr, .lport = tp->c.lport,
                                .rport = tp->c.rport, .ttl = ttl, .tos = tp->tos,
                                .ts = tp->ts_ok,
@@ -415,7 +416,8 @@ static bool send_ack_from_template(struct tcb *tp)
     struct pkt *p = stack_alloc(s);
     if (!p)
         return false;
-    const struct eth_addr *mac = arp_output_mac(tp->rt.ifc, tp->rt.next_hop);
+    const struct eth_addr *mac = arp_output_mac(tp->rt.ifc, tp->rt.next_hop,
+                                                &tp->ack_key.neigh);
     if (!mac) {
         pkt_free(p);
         return false;
