@@ -4,6 +4,7 @@
  * TIME_WAIT entry using it), the listener table (local port -> its listeners, kept by
  * tcp_set_state), ephemeral ports, allocation, state changes, and teardown.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,6 +167,7 @@ void tcb_free(struct tcb *tp)
         s->tcp->orphans--;
     s->tcp->tcbs--;
     s->tcp->tcb_frees++;
+    assert(!tp->c.in_ehash && s->tcp->ehash_last != &tp->c);   /* removed before it is freed */
     free(tp);
 }
 
