@@ -307,6 +307,23 @@ static void neigh_enqueue(struct neigh *n, struct pkt *p)
     s->arp.ctrs.queued++;
 }
 
+const struct eth_addr *arp_output_mac(struct iface *ifc, uint32_t next_hop,
+                                      const struct neigh **hint)
+{
+    const struct neigh *h = *hint;
+    /* Any state but these three sends at once with no step (see arp_output). */
+    if (h && h->ip == next_hop && h->ifc == ifc && h->state != NEIGH_FREE &&
+        h->state != NEIGH_INCOMPLETE && h->state != NEIGH_STALE)
+        return &h->mac;
+    struct neigh *n = neigh_find(ifc->stack, ifc, next_hop);
+    if (!n || n->state == NEIGH_INCOMPLETE)
+        return NULL;
+    if (n->state == NEIGH_STALE)   /* as arp_output (RFC 1122 2.3.2.1) */
+        neigh_set_state(n, NEIGH_DELAY, NEIGH_DELAY_NS);
+    *hint = n;
+    return &n->mac;
+}
+
 void arp_output(struct iface *ifc, uint32_t next_hop, struct pkt *p)
 {
     struct ust_stack *s = ifc->stack;

@@ -98,6 +98,15 @@ void arp_output(struct iface *ifc, uint32_t next_hop, struct pkt *p);
  * the resolution queue. */
 bool arp_can_send_now(struct ust_stack *s, const struct iface *ifc, uint32_t next_hop);
 
+/* The MAC arp_output would address a packet to next_hop with, taking the same step it would
+ * (a STALE entry in use moves to DELAY); NULL when arp_output would hold the packet (no entry,
+ * or resolution incomplete). For a caller that builds whole frames itself. *hint (NULL at
+ * first) remembers the entry between calls: entries live in one array for the stack's life,
+ * and at most one live entry holds an address, so a remembered entry that still holds
+ * next_hop on ifc is the one the table would find, without the hash. */
+const struct eth_addr *arp_output_mac(struct iface *ifc, uint32_t next_hop,
+                                      const struct neigh **hint);
+
 /* Handles a received ARP packet (p->data at the ARP header; consumes p). */
 void arp_input(struct iface *ifc, struct pkt *p);
 

@@ -60,10 +60,12 @@ static enum addr_verdict check_addresses(struct ust_stack *s, uint32_t src, uint
     /* 0/8 as a whole is not checked: only 0.0.0.0 itself, as before. Class D and E (and the
      * limited broadcast) are >= 224.0.0.0. */
     bool martian = src == 0 || (src >> 24) == 127 || (src >> 28) >= 14;
+    /* ifc->bcast is the directed broadcast, or the limited one where there is none: that one
+     * is ours as a destination and a martian as a source already. */
     for (unsigned i = 0; i < s->n_ifaces; i++) {
         const struct iface *ifc = &s->ifaces[i];
-        ours |= dst == ifc->addr || is_directed_broadcast(ifc, dst);
-        martian |= is_directed_broadcast(ifc, src) || (!looped && src == ifc->addr);
+        ours |= dst == ifc->addr || dst == ifc->bcast;
+        martian |= src == ifc->bcast || (!looped && src == ifc->addr);
     }
     return !ours ? ADDR_NOT_OURS : martian ? ADDR_MARTIAN : ADDR_OK;
 }
@@ -191,10 +193,20 @@ uint32_t ipv4_max_unfragmented(const struct route *rt)
 
 /* ---- Output ---- */
 
+uint16_t *ipv4_id_counter(struct ust_stack *s, uint32_t src, uint32_t dst, uint8_t proto)
+{
+    return &s->ipv4.ids[hash_flow(s->secret.k1, src, dst, proto) & 255];
+}
+
 static uint16_t next_id(struct ust_stack *s, const struct ipv4_tx *h)
 {
-    uint32_t bucket = hash_flow(s->secret.k1, h->src, h->dst, h->protocol) & 255;
-    return s->ipv4.ids[bucket]++;
+    return (*ipv4_id_counter(s, h->src, h->dst, h->protocol))++;
+}
+
+void ipv4_output_frame(struct ust_stack *s, const struct route *rt, struct pkt *p)
+{
+    s->ipv4.ctrs.out_requests++;
+    iface_xmit(rt->ifc, p);
 }
 
 /* Prepends the IP header to p (data at the transport header). NULL-safe on no headroom. */

@@ -139,6 +139,16 @@ int ipv4_route(struct ust_stack *s, uint32_t dst, struct route *rt);
 int ipv4_output(struct ust_stack *s, const struct route *rt, const struct ipv4_tx *h,
                 struct pkt *p);
 
+/* For a transport that builds whole frames itself (tcp_output.c's pure ACKs): the counter the
+ * IDs of datagrams from src to dst of protocol proto are taken from (ipv4_output takes the next
+ * ID as (*counter)++), fixed for the flow. */
+uint16_t *ipv4_id_counter(struct ust_stack *s, uint32_t src, uint32_t dst, uint8_t proto);
+
+/* Sends a frame built whole by the caller (Ethernet header and all, its IPv4 header's ID taken
+ * from ipv4_id_counter) along rt, which is neither local nor broadcast and whose next hop's MAC
+ * arp_output_mac gave; counted as ipv4_output counts a datagram. Consumes p. */
+void ipv4_output_frame(struct ust_stack *s, const struct route *rt, struct pkt *p);
+
 /* The largest transport datagram that fits in one unfragmented packet on rt. */
 uint32_t ipv4_max_unfragmented(const struct route *rt);
 

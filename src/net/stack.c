@@ -94,6 +94,7 @@ static int iface_setup(struct ust_stack *s, struct link *l, const char *addr, co
         return -EINVAL;
     }
     ifc->netmask = ifc->prefix_len == 32 ? 0xffffffffu : ~(0xffffffffu >> ifc->prefix_len);
+    ifc->bcast = ifc->prefix_len < 31 ? ifc->addr | ~ifc->netmask : 0xffffffffu;
     if (!is_unicast_host(ifc->addr, ifc->netmask)) {
         ust_log(UST_LOG_ERROR, "addr \"%s\" is not a unicast host address", addr);
         return -EINVAL;

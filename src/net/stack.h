@@ -63,6 +63,8 @@ struct iface {
     uint32_t addr;               /* host order */
     uint32_t netmask;            /* host order */
     uint8_t prefix_len;
+    uint32_t bcast;              /* the directed broadcast address (RFC 922); 0xffffffff (the
+                                  * limited broadcast) for a /31 or /32, which have none */
     uint32_t mtu;                /* IP MTU: the smaller of the option and the link's */
     bool down;                   /* the link failed; nothing is sent or received */
     bool down_notified;          /* TCP has ended the connections routed over it */

@@ -16,6 +16,10 @@ struct tcb;
 struct tcp_table {
     struct tcp_conn **ehash;     /* established, SYN_RECEIVED and TIME_WAIT by 4-tuple */
     uint32_t ehash_size;         /* power of two */
+    /* The entry tcp_ehash_lookup found last, so a burst for one connection skips the hash. It
+     * is always what a walk of its chain would find first: any insertion (which could put a
+     * match ahead of it) or its own removal clears it. */
+    struct tcp_conn *ehash_last;
     /* By local port (65536 heads): every connection, listener, bound socket and TIME_WAIT
      * entry using the port, doubly linked so removal is O(1). Sockets bound by bind() come
      * first, the port's connections after them, so the questions asked of bound sockets

@@ -33,6 +33,7 @@
 #include "tcp/tcp.h"
 #include "wire/ipv4.h"
 #include "wire/tcp.h"
+#include "wire/tcp_ack.h"
 
 struct iface;
 struct ust_stack;
@@ -91,6 +92,20 @@ struct tcp_conn {
     bool compact;                /* a struct tcp_tw (TIME_WAIT entry), not a struct tcb */
     bool in_ehash;
     bool bind_front;             /* bound by bind(): ahead of the port's connections */
+};
+
+struct neigh;
+
+/* What a connection's pure ACK template was built from (tcb.ack_tmpl). */
+struct tcp_ack_key {
+    const struct iface *ifc;     /* NULL: nothing built yet */
+    struct eth_addr mac;         /* the next hop's */
+    uint32_t laddr, raddr;
+    uint16_t lport, rport;
+    uint8_t ttl, tos;
+    bool ts;                     /* timestamps on */
+    uint16_t *ip_id;             /* the flow's IP ID counter (ipv4_id_counter) */
+    const struct neigh *neigh;   /* arp_output_mac's hint */
 };
 
 enum tcp_timer_mode {
@@ -243,6 +258,11 @@ struct tcb {
     struct timer rtx_timer;      /* retransmission or persist */
     struct timer delack_timer;
     struct timer keep_timer;     /* keepalive, FIN_WAIT_2 timeout, SYN_RECEIVED lifetime */
+
+    /* The pure ACK's frame, built once (tcp_output.c send_ack_from_template), and what it was
+     * built from: it is rebuilt when any of these differs from the connection's now. */
+    struct tcp_ack_tmpl ack_tmpl;
+    struct tcp_ack_key ack_key;
 
     /* User settings */
     uint16_t keepidle_s;         /* TCP_KEEPIDLE, 1..32767 (Linux's MAX_TCP_KEEPIDLE) */

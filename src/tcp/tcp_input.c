@@ -966,7 +966,13 @@ static bool fast_data_input(struct tcb *tp, struct segment *sg)
 {
     const struct tcp_repr *th = sg->th;
     bool ack_step = th->ack != tp->snd_una || tp->snd_una != tp->snd_nxt;
-    update_ts_recent(tp, th);
+    /* update_ts_recent, knowing what predicted() checked: with timestamps on, the segment has
+     * one and it is not older than TS.Recent (RFC 7323 4.3: then only where the segment starts
+     * decides). */
+    if (tp->ts_ok && seq_leq(th->seq, tp->last_ack_sent)) {
+        tp->ts_recent = th->opt.ts_val;
+        tp->ts_recent_ns = tp->stack->now;
+    }
     if (ack_step) {
         ack_arrives(tp, sg);   /* new data acknowledged, or data in flight to watch */
     } else {
@@ -1024,7 +1030,12 @@ void tcp_input(struct iface *ifc, const struct ipv4_repr *ip, struct pkt *p)
     struct segment sg = { .ip = ip, .th = &th, .p = p,
                           .len = (uint32_t)th.payload_len + ((th.flags & TCP_SYN) ? 1 : 0) +
                                  ((th.flags & TCP_FIN) ? 1 : 0) };
-    struct tcp_conn *conn = tcp_ehash_lookup(s, ip->dst, th.dport, ip->src, th.sport);
+    /* The table's one-entry cache (tcp_ehash_lookup) checked here, saving the call in a burst
+     * for one connection. */
+    struct tcp_conn *conn = s->tcp->ehash_last;
+    if (!conn || conn->lport != th.dport || conn->rport != th.sport || conn->laddr != ip->dst ||
+        conn->raddr != ip->src)
+        conn = tcp_ehash_lookup(s, ip->dst, th.dport, ip->src, th.sport);
     if (conn && conn->compact) {
         tcp_tw_input(s, conn, ifc, ip, &th, p);
         return;

@@ -368,9 +368,81 @@ static int xmit(struct tcb *tp, struct pkt *seg, uint32_t seq, uint16_t flags)
     return xmit_frame(tp, seg, seq, flags, 0);
 }
 
+/* ---- Pure ACKs from a template ----
+ *
+ * A connection's pure ACKs differ only in a few fields (wire/tcp_ack.h), so the frame is built
+ * once and then copied with those filled in, instead of building TCP, IP and Ethernet headers
+ * from reprs and passing the datagram down through ipv4_output and arp_output. The result is
+ * the frame xmit() would send, byte for byte, with the same side effects; every ACK that
+ * xmit() would build differently takes xmit(): one carrying SACK blocks (RFC 2018), one to a
+ * local or broadcast route, one whose next hop's address is not resolved (arp_output queues
+ * it), or one without a buffer (xmit counts it). */
+
+static bool ack_key_matches(const struct tcb *tp, const struct eth_addr *mac, uint8_t ttl)
+{
+    const struct tcp_ack_key *k = &tp->ack_key;
+    return k->ifc == tp->rt.ifc && eth_addr_equal(&k->mac, mac) && k->laddr == tp->c.laddr &&
+           k->raddr == tp->c.raddr && k->lport == tp->c.lport && k->rport == tp->c.rport &&
+           k->ttl == ttl && k->tos == tp->tos && k->ts == tp->ts_ok;
+}
+
+static void build_ack_tmpl(struct tcb *tp, const struct eth_addr *mac, uint8_t ttl)
+{
+    struct ust_stack *s = tp->stack;
+    struct tcp_ack_key *k = &tp->ack_key;
+    const struct neigh *hint = k->neigh;
+    *k = (struct tcp_ack_key){ .neigh = hint, .ifc = tp->rt.ifc, .mac = *mac, .laddr = tp->c.laddr,
+                               .raddr = tp->c.raddr, .lport = tp->c.lport,
+                               .rport = tp->c.rport, .ttl = ttl, .tos = tp->tos,
+                               .ts = tp->ts_ok,
+                               .ip_id = ipv4_id_counter(s, tp->c.laddr, tp->c.raddr,
+                                                        IPPROTO_TCP) };
+    struct eth_repr e = { .dst = *mac, .src = tp->rt.ifc->mac, .ethertype = ETHERTYPE_IPV4 };
+    struct ipv4_repr ip = { .src = tp->c.laddr, .dst = tp->c.raddr, .protocol = IPPROTO_TCP,
+                            .ttl = ttl, .tos = tp->tos, .df = true };
+    struct tcp_repr th = { .sport = tp->c.lport, .dport = tp->c.rport, .flags = TCP_ACK };
+    th.opt.present = tp->ts_ok ? TCP_HAS_TIMESTAMP : 0;
+    tcp_ack_tmpl_init(&tp->ack_tmpl, &e, &ip, &th);
+}
+
+/* Sends xmit(tp, NULL, tp->snd_nxt, TCP_ACK)'s frame from the template; false (nothing done)
+ * when that ACK must take xmit(). */
+static bool send_ack_from_template(struct tcb *tp)
+{
+    struct ust_stack *s = tp->stack;
+    if (tp->rt.local || tp->rt.broadcast ||
+        (tp->sack_ok && (tp->dsack_pending || tp->sack_recent_n)))
+        return false;
+    struct pkt *p = stack_alloc(s);
+    if (!p)
+        return false;
+    const struct eth_addr *mac = arp_output_mac(tp->rt.ifc, tp->rt.next_hop,
+                                                &tp->ack_key.neigh);
+    if (!mac) {
+        pkt_free(p);
+        return false;
+    }
+    uint8_t ttl = tp->ttl ? tp->ttl : (uint8_t)s->cfg.ttl;   /* as ipv4_output's default */
+    if (!ack_key_matches(tp, mac, ttl))
+        build_ack_tmpl(tp, mac, ttl);
+    uint16_t window = tcp_adv_window(tp);
+    uint32_t ts_val = tp->ts_ok ? tcp_ts_now(tp) : 0;
+    uint16_t id = (*tp->ack_key.ip_id)++;
+    tcp_ack_tmpl_emit(&tp->ack_tmpl, pkt_push(p, tp->ack_tmpl.len), id, tp->snd_nxt,
+                      tp->rcv_nxt, window, ts_val, tp->ts_recent);
+    tcp_counters(s)->out_segs++;
+    tp->segs_out++;
+    tp->last_ack_sent = tp->rcv_nxt;
+    tcp_ack_sent(tp);
+    tp->last_send_ns = s->now;
+    ipv4_output_frame(s, &tp->rt, p);
+    return true;
+}
+
 void tcp_send_ack(struct tcb *tp)
 {
-    xmit(tp, NULL, tp->snd_nxt, TCP_ACK);
+    if (!send_ack_from_template(tp))
+        xmit(tp, NULL, tp->snd_nxt, TCP_ACK);
 }
 
 void tcp_send_syn(struct tcb *tp)

@@ -4,6 +4,7 @@
  * TIME_WAIT entry using it), the listener table (local port -> its listeners, kept by
  * tcp_set_state), ephemeral ports, allocation, state changes, and teardown.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,6 +167,7 @@ void tcb_free(struct tcb *tp)
         s->tcp->orphans--;
     s->tcp->tcbs--;
     s->tcp->tcb_frees++;
+    assert(!tp->c.in_ehash && s->tcp->ehash_last != &tp->c);   /* removed before it is freed */
     free(tp);
 }
 
@@ -184,6 +186,7 @@ void tcp_ehash_insert(struct ust_stack *s, struct tcp_conn *c)
     c->hash_next = s->tcp->ehash[i];
     s->tcp->ehash[i] = c;
     c->in_ehash = true;
+    s->tcp->ehash_last = NULL;
 }
 
 void tcp_ehash_remove(struct ust_stack *s, struct tcp_conn *c)
@@ -197,16 +200,22 @@ void tcp_ehash_remove(struct ust_stack *s, struct tcp_conn *c)
     *pp = c->hash_next;
     c->hash_next = NULL;
     c->in_ehash = false;
+    if (s->tcp->ehash_last == c)
+        s->tcp->ehash_last = NULL;
 }
 
 struct tcp_conn *tcp_ehash_lookup(struct ust_stack *s, uint32_t laddr, uint16_t lport,
                                   uint32_t raddr, uint16_t rport)
 {
-    for (struct tcp_conn *c = s->tcp->ehash[ehash_index(s, laddr, lport, raddr, rport)]; c;
-         c = c->hash_next)
+    struct tcp_conn *c = s->tcp->ehash_last;
+    if (c && c->lport == lport && c->rport == rport && c->laddr == laddr && c->raddr == raddr)
+        return c;
+    for (c = s->tcp->ehash[ehash_index(s, laddr, lport, raddr, rport)]; c; c = c->hash_next)
         if (c->lport == lport && c->rport == rport && c->laddr == laddr && c->raddr == raddr)
-            return c;
-    return NULL;
+            break;
+    if (c)
+        s->tcp->ehash_last = c;
+    return c;
 }
 
 /* A socket bound by bind() goes at the head of its port's chain; a connection goes after the

@@ -9,11 +9,6 @@
 
 #include "wire/checksum.h"
 
-#define IPV4_VERSION 4
-#define IPV4_FLAG_DF 0x4000
-#define IPV4_FLAG_MF 0x2000
-#define IPV4_FRAG_MASK 0x1fff        /* the offset, in units of 8 bytes */
-
 /* RFC 791 3.1 "Options": a single-byte option (End of Option List, No Operation), or type,
  * length (counting type and length, so at least 2), data. EOL ends the list; what follows it
  * is padding. A length below 2 or running past the header is malformed. */
@@ -51,39 +46,13 @@ static int ipv4_parse_header(const uint8_t *buf, size_t len, struct ipv4_repr *r
         return WIRE_EHDRLEN;
     if (hdr_len > len)
         return WIRE_ETRUNC;
-    uint16_t frag = wire_get16(buf + 6);
-    /* Field by field: every one is set, so nothing needs clearing first. */
-    r->src = wire_get32(buf + 12);
-    r->dst = wire_get32(buf + 16);
-    r->protocol = buf[9];
-    r->ttl = buf[8];
-    r->tos = buf[1];
-    r->df = (frag & IPV4_FLAG_DF) != 0;
-    r->mf = (frag & IPV4_FLAG_MF) != 0;
-    r->id = wire_get16(buf + 4);
-    r->frag_off = (uint16_t)((frag & IPV4_FRAG_MASK) * 8);
-    r->hdr_len = (uint8_t)hdr_len;
-    r->total_len = wire_get16(buf + 2);
-    r->options = hdr_len > IPV4_HDR_LEN ? buf + IPV4_HDR_LEN : NULL;
-    r->options_len = (uint8_t)(hdr_len - IPV4_HDR_LEN);
-    r->payload = buf + hdr_len;
-    r->payload_len = 0;
+    ipv4_fill_(buf, hdr_len, r);
     return WIRE_OK;
 }
 
-int ipv4_parse(const uint8_t *buf, size_t len, struct ipv4_repr *out)
+/* The checks after the header's: total_len within the buffer, options well formed. */
+static int ipv4_check_lengths(const uint8_t *buf, size_t len, struct ipv4_repr *out)
 {
-    /* Straight into *out (on failure its contents are unspecified). */
-    int err = ipv4_parse_header(buf, len, out);
-    if (err)
-        return err;
-    /* RFC 1122 3.2.1.2 and RFC 791 3.1: the checksum covers the header only; a header that
-     * sums to 0xffff (folds to 0) is intact. Checked before the lengths, as Linux does, so a
-     * corrupted length field is counted as corruption. */
-    uint32_t sum = out->hdr_len == IPV4_HDR_LEN ? csum_partial_20(buf)
-                                                : csum_partial(buf, out->hdr_len, 0);
-    if (csum_fold(sum) != 0)
-        return WIRE_ECSUM;
     if (out->total_len < out->hdr_len)
         return WIRE_ELEN;
     /* Bytes after total_len are link padding (Ethernet pads frames to 60 bytes); fewer bytes
@@ -91,12 +60,24 @@ int ipv4_parse(const uint8_t *buf, size_t len, struct ipv4_repr *out)
     if (out->total_len > len)
         return WIRE_ETRUNC;
     if (out->options_len) {
-        err = ipv4_walk_options(buf + IPV4_HDR_LEN, out->options_len);
+        int err = ipv4_walk_options(buf + IPV4_HDR_LEN, out->options_len);
         if (err)
             return err;
     }
     out->payload_len = (uint16_t)(out->total_len - out->hdr_len);
     return WIRE_OK;
+}
+
+int ipv4_parse_full(const uint8_t *buf, size_t len, struct ipv4_repr *out)
+{
+    /* Straight into *out (on failure its contents are unspecified). The checksum is checked
+     * before the lengths, as in ipv4_parse. */
+    int err = ipv4_parse_header(buf, len, out);
+    if (err)
+        return err;
+    if (csum_fold(csum_partial(buf, out->hdr_len, 0)) != 0)
+        return WIRE_ECSUM;
+    return ipv4_check_lengths(buf, len, out);
 }
 
 int ipv4_parse_quoted(const uint8_t *buf, size_t len, struct ipv4_repr *out)

@@ -106,11 +106,7 @@ static int tcp_parse_options(const uint8_t *opt, size_t len, struct tcp_options 
     return WIRE_OK;
 }
 
-/* The layout Linux (and every stack that copies it) puts on all but the handshake's segments:
- * NOP, NOP, timestamp (RFC 7323 appendix A), read at once without walking the options. */
-#define TCP_TS_ALIGNED 0x0101080au   /* NOP NOP kind 8 length 10, as a big-endian word */
-
-int tcp_parse(const uint8_t *buf, size_t len, struct tcp_repr *out)
+int tcp_parse_full(const uint8_t *buf, size_t len, struct tcp_repr *out)
 {
     if (len < TCP_HDR_LEN)
         return WIRE_ETRUNC;
@@ -119,33 +115,12 @@ int tcp_parse(const uint8_t *buf, size_t len, struct tcp_repr *out)
         return WIRE_EHDRLEN;
     if (hdr_len > len)
         return WIRE_ETRUNC;
-    /* Filled field by field rather than from a compound literal: the SACK blocks are read only
-     * up to sack_count, so the 32 bytes of them need no clearing on every segment. */
-    out->sport = wire_get16(buf);
-    out->dport = wire_get16(buf + 2);
-    out->seq = wire_get32(buf + 4);
-    out->ack = wire_get32(buf + 8);
-    out->flags = (uint16_t)((buf[12] & TCP_FLAG_AE_BIT) << 8 | buf[13]);
-    out->window = wire_get16(buf + 14);
-    memcpy(&out->checksum, buf + 16, sizeof out->checksum);
-    out->urgent = wire_get16(buf + 18);
-    out->hdr_len = (uint8_t)hdr_len;
-    out->payload = buf + hdr_len;
-    out->payload_len = len - hdr_len;
-    struct tcp_options *o = &out->opt;
-    o->present = 0;
-    o->wscale = 0;
-    o->mss = 0;
-    o->sack_count = 0;
-    o->ts_val = 0;
-    o->ts_ecr = 0;
+    tcp_fill_(buf, len, hdr_len, out);
     if (hdr_len == TCP_HDR_LEN + 12 && wire_get32(buf + TCP_HDR_LEN) == TCP_TS_ALIGNED) {
-        o->ts_val = wire_get32(buf + TCP_HDR_LEN + 4);
-        o->ts_ecr = wire_get32(buf + TCP_HDR_LEN + 8);
-        o->present = TCP_HAS_TIMESTAMP;
+        tcp_fill_ts_(buf, &out->opt);
         return WIRE_OK;
     }
-    return tcp_parse_options(buf + TCP_HDR_LEN, hdr_len - TCP_HDR_LEN, o);
+    return tcp_parse_options(buf + TCP_HDR_LEN, hdr_len - TCP_HDR_LEN, &out->opt);
 }
 
 /* ---- Emitting ----

@@ -87,10 +87,61 @@ struct tcp_repr {
     size_t payload_len;
 };
 
+/* tcp_parse for any header (the case tcp_parse does not inline). */
+int tcp_parse_full(const uint8_t *buf, size_t len, struct tcp_repr *out);
+
+/* The fixed header's fields, and no options yet. Filled field by field rather than from a
+ * compound literal: the SACK blocks are read only up to sack_count, so the 32 bytes of them
+ * need no clearing on every segment. */
+static inline __attribute__((always_inline)) void
+tcp_fill_(const uint8_t *buf, size_t len, size_t hdr_len, struct tcp_repr *out)
+{
+    out->sport = wire_get16(buf);
+    out->dport = wire_get16(buf + 2);
+    out->seq = wire_get32(buf + 4);
+    out->ack = wire_get32(buf + 8);
+    out->flags = (uint16_t)((buf[12] & 0x01) << 8 | buf[13]);   /* AE below the data offset */
+    out->window = wire_get16(buf + 14);
+    memcpy(&out->checksum, buf + 16, sizeof out->checksum);
+    out->urgent = wire_get16(buf + 18);
+    out->hdr_len = (uint8_t)hdr_len;
+    out->payload = buf + hdr_len;
+    out->payload_len = len - hdr_len;
+    struct tcp_options *o = &out->opt;
+    o->present = 0;
+    o->wscale = 0;
+    o->mss = 0;
+    o->sack_count = 0;
+    o->ts_val = 0;
+    o->ts_ecr = 0;
+}
+
+/* The layout Linux (and every stack that copies it) puts on all but the handshake's segments:
+ * NOP, NOP, timestamp (RFC 7323 appendix A), read at once without walking the options. */
+#define TCP_TS_ALIGNED 0x0101080au   /* NOP NOP kind 8 length 10, as a big-endian word */
+
+static inline __attribute__((always_inline)) void
+tcp_fill_ts_(const uint8_t *buf, struct tcp_options *o)
+{
+    o->ts_val = wire_get32(buf + TCP_HDR_LEN + 4);
+    o->ts_ecr = wire_get32(buf + TCP_HDR_LEN + 8);
+    o->present = TCP_HAS_TIMESTAMP;
+}
+
 /* Parses a segment of `len` bytes (the IP payload): data offset >= 5 and within len, options
  * well formed. Does not verify the checksum (see tcp_checksum_ok). On failure *out is
- * unspecified. */
-int tcp_parse(const uint8_t *buf, size_t len, struct tcp_repr *out);
+ * unspecified. Inline for the header of nearly every segment after the handshake (NOP, NOP,
+ * timestamp, see TCP_TS_ALIGNED); any other goes to tcp_parse_full. */
+static inline int tcp_parse(const uint8_t *buf, size_t len, struct tcp_repr *out)
+{
+    size_t hdr_len = TCP_HDR_LEN + 12;
+    if (len < hdr_len || buf[12] >> 4 != hdr_len / 4 ||
+        wire_get32(buf + TCP_HDR_LEN) != TCP_TS_ALIGNED)
+        return tcp_parse_full(buf, len, out);
+    tcp_fill_(buf, len, hdr_len, out);
+    tcp_fill_ts_(buf, &out->opt);
+    return WIRE_OK;
+}
 
 /* Reads what an ICMP error quotes of a segment (RFC 792: its first 8 bytes): sport, dport and
  * seq; the other fields are zero. */

@@ -62,6 +62,62 @@ static void test_in_order_data_is_delivered_and_acked(void **state)
     assert_int_equal(st_tcp_info(c.fd).bytes_received, 100);
 }
 
+/* Pure ACKs are built from a per-connection template (tcp_output.c, wire/tcp_ack.c): they must
+ * be the frames the general path builds, follow every change of what the template holds (TTL,
+ * TOS, the next hop's MAC), and take their IP IDs from the counter data segments use. */
+static void test_pure_acks_follow_ttl_tos_mac_and_the_flows_ip_ids(void **state)
+{
+    struct st *t = *state;
+    setup_data();
+    struct conn c = conn_in_state(t, ESTABLISHED, .passive = true, .peer_ts = true);
+    uint32_t R = c.irs + 1, L = c.iss + 1;
+    struct st_frame s = seg(&c, 0, 100);
+    s.tsval = (int64_t)c.peer_tsval + 1;
+    feed(t, s);
+    const struct st_rx *rx = expect_tcp(t, .flags = ACK, .seq = L, .ack = R + 100, .ttl = 64,
+                                        .tos = 0, .df = 1, .tsval = conn_tsval(&c),
+                                        .tsecr = s.tsval, .hdr_len = 32, .len = 0,
+                                        .eth_dst = &st_peer_mac, .eth_src = &st_mac);
+    int64_t id = rx->ip.id;
+    /* A data segment (the general path) takes the next ID of the same counter. */
+    conn_send(&c, "hello", 5);
+    expect_tcp(t, .flags = ACK | PSH, .seq = L, .ack = R + 100, .id = (id + 1) & 0xffff,
+               .len = 5);
+    s = seg(&c, 100, 100);
+    s.ack = L + 5;
+    s.tsval = (int64_t)c.peer_tsval + 2;
+    feed(t, s);
+    expect_tcp(t, .flags = ACK, .seq = L + 5, .ack = R + 200, .id = (id + 2) & 0xffff,
+               .ttl = 64, .tsecr = s.tsval, .len = 0);
+    /* IP_TTL, then IP_TOS, apply to the next ACK. */
+    int ttl = 9, tos = 0x10;
+    assert_int_equal(ust_setsockopt(c.fd, IPPROTO_IP, IP_TTL, &ttl, sizeof(ttl)), 0);
+    s = seg(&c, 200, 100);
+    s.ack = L + 5;
+    s.tsval = (int64_t)c.peer_tsval + 3;
+    feed(t, s);
+    expect_tcp(t, .flags = ACK, .seq = L + 5, .ack = R + 300, .id = (id + 3) & 0xffff,
+               .ttl = 9, .tos = 0, .tsecr = s.tsval, .len = 0, .eth_dst = &st_peer_mac);
+    assert_int_equal(ust_setsockopt(c.fd, IPPROTO_IP, IP_TOS, &tos, sizeof(tos)), 0);
+    s = seg(&c, 300, 100);
+    s.ack = L + 5;
+    s.tsval = (int64_t)c.peer_tsval + 4;
+    feed(t, s);
+    expect_tcp(t, .flags = ACK, .seq = L + 5, .ack = R + 400, .id = (id + 4) & 0xffff,
+               .ttl = 9, .tos = 0x10, .tsecr = s.tsval, .len = 0, .eth_dst = &st_peer_mac);
+    /* The peer's MAC changes: the next ACK goes to the new one. */
+    static const struct eth_addr moved = { { 0x02, 0, 0, 0, 0, 0x09 } };
+    st_resolve(t, ST_PEER, &moved);
+    s = seg(&c, 400, 100);
+    s.ack = L + 5;
+    s.tsval = (int64_t)c.peer_tsval + 5;
+    feed(t, s);
+    expect_tcp(t, .flags = ACK, .seq = L + 5, .ack = R + 500, .id = (id + 5) & 0xffff,
+               .ttl = 9, .tos = 0x10, .tsecr = s.tsval, .len = 0, .eth_dst = &moved);
+    expect_no_tx(t);
+    check_read(&c, 0, 500);
+}
+
 static void test_delayed_ack_every_second_full_sized_segment(void **state)
 {
     struct st *t = *state;
@@ -509,6 +565,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
 #define T(name) cmocka_unit_test_setup_teardown(name, st_setup, st_teardown)
         T(test_in_order_data_is_delivered_and_acked),
+        T(test_pure_acks_follow_ttl_tos_mac_and_the_flows_ip_ids),
         T(test_delayed_ack_every_second_full_sized_segment),
         T(test_delayed_ack_timer_is_40_ms),
         T(test_delayed_ack_rides_on_data_we_send),
