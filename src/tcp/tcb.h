@@ -96,7 +96,7 @@ struct tcp_conn {
 
 struct neigh;
 
-/* What a connection's pure ACK template was built from (tcb.ack_tmpl). */
+/* What a connection's pure ACK template was built from (struct tcp_ack_cache). */
 struct tcp_ack_key {
     const struct iface *ifc;     /* NULL: nothing built yet */
     struct eth_addr mac;         /* the next hop's */
@@ -107,6 +107,16 @@ struct tcp_ack_key {
     uint16_t *ip_id;             /* the flow's IP ID counter (ipv4_id_counter) */
     const struct neigh *neigh;   /* arp_output_mac's hint */
 };
+
+/* A connection's pure ACK frame, built once (tcp_output.c send_ack_from_template), and what it
+ * was built from: it is rebuilt when any of these differs from the connection's now. Allocated
+ * when a connection that has received data first sends a pure ACK, so idle connections do not
+ * carry its ~130 bytes. */
+struct tcp_ack_cache {
+    struct tcp_ack_tmpl tmpl;
+    struct tcp_ack_key key;
+};
+
 
 enum tcp_timer_mode {
     RTX_NONE,
@@ -259,10 +269,7 @@ struct tcb {
     struct timer delack_timer;
     struct timer keep_timer;     /* keepalive, FIN_WAIT_2 timeout, SYN_RECEIVED lifetime */
 
-    /* The pure ACK's frame, built once (tcp_output.c send_ack_from_template), and what it was
-     * built from: it is rebuilt when any of these differs from the connection's now. */
-    struct tcp_ack_tmpl ack_tmpl;
-    struct tcp_ack_key ack_key;
+    struct tcp_ack_cache *ack_cache;   /* pure ACK template, NULL until needed (freed with it) */
 
     /* User settings */
     uint16_t keepidle_s;         /* TCP_KEEPIDLE, 1..32767 (Linux's MAX_TCP_KEEPIDLE) */

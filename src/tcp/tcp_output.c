@@ -11,6 +11,7 @@
  * with SEG.SEQ = SND.UNA - 1, pure ACKs from SND.NXT.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "net/arp.h"
@@ -380,7 +381,7 @@ static int xmit(struct tcb *tp, struct pkt *seg, uint32_t seq, uint16_t flags)
 
 static bool ack_key_matches(const struct tcb *tp, const struct eth_addr *mac, uint8_t ttl)
 {
-    const struct tcp_ack_key *k = &tp->ack_key;
+    const struct tcp_ack_key *k = &tp->ack_cache->key;
     return k->ifc == tp->rt.ifc && eth_addr_equal(&k->mac, mac) && k->laddr == tp->c.laddr &&
            k->raddr == tp->c.raddr && k->lport == tp->c.lport && k->rport == tp->c.rport &&
            k->ttl == ttl && k->tos == tp->tos && k->ts == tp->ts_ok;
@@ -389,7 +390,7 @@ static bool ack_key_matches(const struct tcb *tp, const struct eth_addr *mac, ui
 static void build_ack_tmpl(struct tcb *tp, const struct eth_addr *mac, uint8_t ttl)
 {
     struct ust_stack *s = tp->stack;
-    struct tcp_ack_key *k = &tp->ack_key;
+    struct tcp_ack_key *k = &tp->ack_cache->key;
     const struct neigh *hint = k->neigh;
     *k = (struct tcp_ack_key){ .neigh = hint, .ifc = tp->rt.ifc, .mac = *mac, .laddr = tp->c.laddr,
                                .raddr = tp->c.raddr, .lport = tp->c.lport,
@@ -402,7 +403,7 @@ static void build_ack_tmpl(struct tcb *tp, const struct eth_addr *mac, uint8_t t
                             .ttl = ttl, .tos = tp->tos, .df = true };
     struct tcp_repr th = { .sport = tp->c.lport, .dport = tp->c.rport, .flags = TCP_ACK };
     th.opt.present = tp->ts_ok ? TCP_HAS_TIMESTAMP : 0;
-    tcp_ack_tmpl_init(&tp->ack_tmpl, &e, &ip, &th);
+    tcp_ack_tmpl_init(&tp->ack_cache->tmpl, &e, &ip, &th);
 }
 
 /* Sends xmit(tp, NULL, tp->snd_nxt, TCP_ACK)'s frame from the template; false (nothing done)
@@ -413,11 +414,16 @@ static bool send_ack_from_template(struct tcb *tp)
     if (tp->rt.local || tp->rt.broadcast ||
         (tp->sack_ok && (tp->dsack_pending || tp->sack_recent_n)))
         return false;
+    if (!tp->ack_cache) {
+        /* Only a connection that receives data sends ACKs often enough to be worth it. */
+        if (!tp->bytes_received || !(tp->ack_cache = calloc(1, sizeof(*tp->ack_cache))))
+            return false;
+    }
     struct pkt *p = stack_alloc(s);
     if (!p)
         return false;
     const struct eth_addr *mac = arp_output_mac(tp->rt.ifc, tp->rt.next_hop,
-                                                &tp->ack_key.neigh);
+                                                &tp->ack_cache->key.neigh);
     if (!mac) {
         pkt_free(p);
         return false;
@@ -427,8 +433,9 @@ static bool send_ack_from_template(struct tcb *tp)
         build_ack_tmpl(tp, mac, ttl);
     uint16_t window = tcp_adv_window(tp);
     uint32_t ts_val = tp->ts_ok ? tcp_ts_now(tp) : 0;
-    uint16_t id = (*tp->ack_key.ip_id)++;
-    tcp_ack_tmpl_emit(&tp->ack_tmpl, pkt_push(p, tp->ack_tmpl.len), id, tp->snd_nxt,
+    const struct tcp_ack_tmpl *t = &tp->ack_cache->tmpl;
+    uint16_t id = (*tp->ack_cache->key.ip_id)++;
+    tcp_ack_tmpl_emit(t, pkt_push(p, t->len), id, tp->snd_nxt,
                       tp->rcv_nxt, window, ts_val, tp->ts_recent);
     tcp_counters(s)->out_segs++;
     tp->segs_out++;

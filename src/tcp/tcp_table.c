@@ -168,6 +168,7 @@ void tcb_free(struct tcb *tp)
     s->tcp->tcbs--;
     s->tcp->tcb_frees++;
     assert(!tp->c.in_ehash && s->tcp->ehash_last != &tp->c);   /* removed before it is freed */
+    free(tp->ack_cache);
     free(tp);
 }
 
