@@ -449,7 +449,45 @@ static int poll_iface(struct iface *ifc)
     return n;
 }
 
-/* Checks the links (all, or only those not known to be empty), then loopback and timers. */
+/* Speculative receive (stack.h): should a check before a sleep read ifc, known to be empty?
+ * Yes while speculation is on (credit left), and for a trial read once every spec_gap sleeps
+ * while it is off. A read that is not made is a sleep, which counts down to the next trial. */
+static bool iface_speculates(struct iface *ifc)
+{
+    if (!ifc->stack->cfg.rx_speculate)
+        return false;
+    if (ifc->spec_credit)
+        return true;
+    if (ifc->spec_wait) {
+        ifc->spec_wait--;
+        return false;
+    }
+    return true;
+}
+
+/* What a speculative read of ifc found (n frames): frames restore the credit; nothing uses up
+ * one unit of it, and the last unit (or a trial that finds nothing) schedules the next trial,
+ * twice as far away as the last, up to STACK_SPEC_GAP_MAX sleeps. */
+static void iface_speculated(struct iface *ifc, int n)
+{
+    struct ust_stack *s = ifc->stack;
+    s->ctrs.rx_speculative++;
+    if (n > 0) {
+        ifc->spec_credit = STACK_SPEC_CREDIT;
+        ifc->spec_gap = 0;
+        return;
+    }
+    s->ctrs.rx_speculative_empty++;
+    if (ifc->spec_credit && --ifc->spec_credit)
+        return;
+    ifc->spec_gap = !ifc->spec_gap ? 1
+                    : ifc->spec_gap >= STACK_SPEC_GAP_MAX / 2 ? STACK_SPEC_GAP_MAX
+                                                              : (uint8_t)(ifc->spec_gap * 2);
+    ifc->spec_wait = ifc->spec_gap;
+}
+
+/* Checks the links (all, or only those not known to be empty and those speculative receive
+ * picks), then loopback and timers. */
 static int process(struct ust_stack *s, bool all)
 {
     int frames = 0;
@@ -461,6 +499,11 @@ static int process(struct ust_stack *s, bool all)
             continue;
         if (all || !ifc->rx_drained || link_next_event_ns(ifc->link) <= s->now) {
             frames += poll_iface(ifc);
+            looked = true;
+        } else if (iface_speculates(ifc)) {
+            int n = poll_iface(ifc);
+            iface_speculated(ifc, n);
+            frames += n;
             looked = true;
         } else {
             s->rx_skipped = true;

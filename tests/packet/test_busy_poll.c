@@ -12,6 +12,12 @@
  * link (on TAP that is a failing readv per call); the link is looked at by the next call that
  * could otherwise answer "nothing", or once its last look is STACK_LAZY_RX_NS old on the
  * stack's clock.
+ *
+ * Speculative receive: a poll about to sleep reads a link known to be empty while such reads
+ * have lately found frames, stops after STACK_SPEC_CREDIT empty ones in a row, and then tries
+ * again at growing gaps (net/stack.h). Each poll here first has the stack find the link empty,
+ * so whether it reads the link before sleeping is the heuristic's decision alone, seen in the
+ * stack.rx_speculative counters.
  */
 #include "stacktest.h"
 
@@ -351,6 +357,95 @@ static void test_poll_without_timeout_looks_at_the_link(void **state)
     ust_close(fd);
 }
 
+/* ---- Speculative receive ---- */
+
+/* One ust_poll that may sleep, after a look that found the link empty (so the stack knows it
+ * is) and, with `data`, a datagram put on the wire since, not yet taken. Returns how many
+ * speculative reads the poll made (0 or 1). A poll that finds nothing times out after 1 ms. */
+static unsigned poll_after_empty_look(struct st *t, int fd, const char *data)
+{
+    assert_int_equal(ust_stack_poll(t->s, NULL), 0);
+    if (data)
+        st_inject_frame(t, udp(.dport = 7, .data = data));
+    uint64_t spec = counter(t, "stack.rx_speculative");
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+    assert_int_equal(ust_poll(&p, 1, data ? 2000 : 1), data ? 1 : 0);
+    if (data)
+        expect_datagram(fd, data);
+    return (unsigned)(counter(t, "stack.rx_speculative") - spec);
+}
+
+static void test_poll_reads_a_link_known_empty_while_that_finds_frames(void **state)
+{
+    struct st *t = *state;
+    int fd = st_udp_bound(t, 0, 7);
+    /* The first poll tries; each read that finds the datagram keeps speculation on. */
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(poll_after_empty_look(t, fd, "req"), 1);
+    assert_int_equal(counter(t, "stack.rx_speculative"), 5);
+    assert_int_equal(counter(t, "stack.rx_speculative_empty"), 0);
+    assert_int_equal(counter(t, "udp.in_datagrams"), 5);
+    ust_close(fd);
+}
+
+/* Empty speculative reads: STACK_SPEC_CREDIT of them in a row stop speculation; then a trial
+ * read comes after 1, 2, 4, ... polls that sleep without one, up to STACK_SPEC_GAP_MAX. */
+static void expect_speculation_stops_then_trials(struct st *t, int fd, unsigned trials)
+{
+    uint64_t empty = counter(t, "stack.rx_speculative_empty");
+    for (unsigned i = 0; i < STACK_SPEC_CREDIT; i++)
+        assert_int_equal(poll_after_empty_look(t, fd, NULL), 1);
+    assert_int_equal(counter(t, "stack.rx_speculative_empty"), empty + STACK_SPEC_CREDIT);
+    unsigned gap = 1;
+    for (unsigned k = 0; k < trials; k++) {
+        for (unsigned i = 0; i < gap; i++)
+            assert_int_equal(poll_after_empty_look(t, fd, NULL), 0);
+        assert_int_equal(poll_after_empty_look(t, fd, NULL), 1);
+        gap = gap * 2 > STACK_SPEC_GAP_MAX ? STACK_SPEC_GAP_MAX : gap * 2;
+    }
+    assert_int_equal(counter(t, "stack.rx_speculative_empty"),
+                     empty + STACK_SPEC_CREDIT + trials);
+}
+
+static void test_empty_speculative_reads_stop_it_and_trials_grow_rarer(void **state)
+{
+    struct st *t = *state;
+    int fd = st_udp_bound(t, 0, 7);
+    assert_int_equal(poll_after_empty_look(t, fd, "req"), 1);
+    expect_speculation_stops_then_trials(t, fd, 6);   /* gaps 1, 2, 4, 8, 16, 16 */
+    ust_close(fd);
+}
+
+static void test_a_trial_that_finds_a_frame_restarts_speculation(void **state)
+{
+    struct st *t = *state;
+    int fd = st_udp_bound(t, 0, 7);
+    assert_int_equal(poll_after_empty_look(t, fd, "req"), 1);
+    expect_speculation_stops_then_trials(t, fd, 2);   /* the next trial is 4 polls away */
+    /* A datagram waiting while no read is due is found after the sleep, not before it. */
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(poll_after_empty_look(t, fd, "late"), 0);
+    assert_int_equal(counter(t, "udp.in_datagrams"), 4);
+    assert_int_equal(poll_after_empty_look(t, fd, NULL), 0);
+    assert_int_equal(poll_after_empty_look(t, fd, "found"), 1);   /* the trial */
+    /* Full credit again, and the gap after it starts over at one poll. */
+    expect_speculation_stops_then_trials(t, fd, 1);
+    ust_close(fd);
+}
+
+static void test_rx_speculate_off_never_reads_a_link_known_empty(void **state)
+{
+    struct st *t = *state;
+    st_restart(t, "rx_speculate=0");
+    int fd = st_udp_bound(t, 0, 7);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(poll_after_empty_look(t, fd, "req"), 0);   /* found after the sleep */
+    assert_int_equal(poll_after_empty_look(t, fd, NULL), 0);
+    assert_int_equal(counter(t, "udp.in_datagrams"), 3);
+    assert_int_equal(counter(t, "stack.rx_speculative"), 0);
+    ust_close(fd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -367,6 +462,10 @@ int main(void)
         T(test_recv_returns_queued_data_without_looking_at_the_link),
         T(test_udp_send_looks_at_the_link_only_once_its_last_look_is_old),
         T(test_poll_without_timeout_looks_at_the_link),
+        T(test_poll_reads_a_link_known_empty_while_that_finds_frames),
+        T(test_empty_speculative_reads_stop_it_and_trials_grow_rarer),
+        T(test_a_trial_that_finds_a_frame_restarts_speculation),
+        T(test_rx_speculate_off_never_reads_a_link_known_empty),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
