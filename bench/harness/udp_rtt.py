@@ -186,8 +186,13 @@ class Bench:
         counters = server_counters(server.output())
         extra.update(counters)
         if "stack.polls" in counters:
-            # Each look at the TAP link reads until a readv(2) fails with EAGAIN.
             extra["link_polls"] = counters["stack.polls"] / (COUNT + WARMUP)
+        if "tap.rx_empty" in counters:
+            extra["link_empty_reads"] = counters["tap.rx_empty"] / (COUNT + WARMUP)
+        if "stack.rx_speculative" in counters:
+            # A speculative read that found the request saved the poll(2) of a sleep.
+            hits = counters["stack.rx_speculative"] - counters.get("stack.rx_speculative_empty", 0)
+            extra["speculative_hits"] = hits / (COUNT + WARMUP)
         if c.tcp and "tcp.out_segs" in counters:
             # One connection: the handshake and close add a handful to COUNT + WARMUP replies.
             extra["tcp_out_segs"] = counters["tcp.out_segs"] / (COUNT + WARMUP)
@@ -231,12 +236,16 @@ def server_counters(text: str) -> dict:
     """A few of the counters `ustack echo` prints when it stops (e.g. stack.polls), to see how
     much work each datagram took."""
     wanted = ("stack.polls", "stack.rx_frames", "stack.tx_frames", "udp.rx_datagrams",
-              "udp.tx_datagrams", "tcp.in_segs", "tcp.out_segs")
+              "udp.tx_datagrams", "tcp.in_segs", "tcp.out_segs", "stack.rx_speculative",
+              "stack.rx_speculative_empty")
     found = {}
     for name in wanted:
         m = re.search(r"^\s*" + re.escape(name) + r"\s+(\d+)", text, re.M)
         if m:
             found[name] = int(m.group(1))
+    m = re.search(r"^\s*tap:\S+\.tap\.rx_empty\s+(\d+)", text, re.M)
+    if m:
+        found["tap.rx_empty"] = int(m.group(1))
     return found
 
 
