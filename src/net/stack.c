@@ -449,7 +449,7 @@ static int poll_iface(struct iface *ifc)
     return n;
 }
 
-/* Speculative receive (stack.h): should a check before a sleep read ifc, known to be empty?
+/* Speculative receive (stack.h): should a thread about to sleep read ifc, known to be empty?
  * Yes while speculation is on (credit left), and for a trial read once every spec_gap sleeps
  * while it is off. A read that is not made is a sleep, which counts down to the next trial. */
 static bool iface_speculates(struct iface *ifc)
@@ -465,15 +465,18 @@ static bool iface_speculates(struct iface *ifc)
     return true;
 }
 
-/* What a speculative read of ifc found (n frames): frames restore the credit; nothing uses up
- * one unit of it, and the last unit (or a trial that finds nothing) schedules the next trial,
- * twice as far away as the last, up to STACK_SPEC_GAP_MAX sleeps. */
+/* What a speculative read of ifc found (n frames). A read that finds frames saves a poll(2)
+ * and one that finds nothing costs a readv(2) (on TAP), so the credit counts up and down by one
+ * (up to STACK_SPEC_CREDIT) and lasts while more than half the reads find frames. A read that
+ * takes the last unit, or a trial that finds nothing, schedules the next trial, twice as far
+ * away as the last, up to STACK_SPEC_GAP_MAX sleeps. */
 static void iface_speculated(struct iface *ifc, int n)
 {
     struct ust_stack *s = ifc->stack;
     s->ctrs.rx_speculative++;
     if (n > 0) {
-        ifc->spec_credit = STACK_SPEC_CREDIT;
+        if (ifc->spec_credit < STACK_SPEC_CREDIT)
+            ifc->spec_credit++;
         ifc->spec_gap = 0;
         return;
     }
@@ -486,8 +489,29 @@ static void iface_speculated(struct iface *ifc, int n)
     ifc->spec_wait = ifc->spec_gap;
 }
 
-/* Checks the links (all, or only those not known to be empty and those speculative receive
- * picks), then loopback and timers. */
+int stack_speculate(struct ust_stack *s)
+{
+    pthread_mutex_lock(&s->lock);
+    int frames = 0;
+    bool looked = false;
+    for (unsigned i = 0; i < s->n_ifaces; i++) {
+        struct iface *ifc = &s->ifaces[i];
+        if (ifc->down || !ifc->rx_drained || !iface_speculates(ifc))
+            continue;
+        if (!looked)
+            s->now = clk_now(s->clock);
+        looked = true;
+        int n = poll_iface(ifc);
+        iface_speculated(ifc, n);
+        frames += n;
+    }
+    if (looked)
+        s->ctrs.polls++;
+    stack_leave(s);
+    return frames;
+}
+
+/* Checks the links (all, or only those not known to be empty), then loopback and timers. */
 static int process(struct ust_stack *s, bool all)
 {
     int frames = 0;
@@ -499,11 +523,6 @@ static int process(struct ust_stack *s, bool all)
             continue;
         if (all || !ifc->rx_drained || link_next_event_ns(ifc->link) <= s->now) {
             frames += poll_iface(ifc);
-            looked = true;
-        } else if (iface_speculates(ifc)) {
-            int n = poll_iface(ifc);
-            iface_speculated(ifc, n);
-            frames += n;
             looked = true;
         } else {
             s->rx_skipped = true;
