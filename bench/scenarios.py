@@ -143,8 +143,11 @@ UDP_RTT_ALSO = {
     "server_sys_share": "share of it in the kernel (stime / (utime + stime))",
     "server_sleeps": "server's voluntary context switches (sleeps) per request",
     "server_preempted": "server's involuntary context switches (preempted) per request",
-    "link_polls": "ustack's looks at the TAP link per request (stack.polls: readv(2) until "
-                  "EAGAIN, so one failing call each)",
+    "link_polls": "ustack's looks at the TAP link per request (stack.polls)",
+    "link_empty_reads": "ustack's reads of the TAP link that found it empty per request "
+                        "(tap.rx_empty: a failing readv(2) each)",
+    "speculative_hits": "ustack's reads before a sleep that found the request per request "
+                        "(stack.rx_speculative - rx_speculative_empty: a poll(2) saved each)",
     "client_cpu_us": "client's CPU time per request (us)",
     "client_sleeps": "client's sleeps per request",
 }

@@ -2,14 +2,17 @@
 """System calls per UDP round trip: the udp-rtt scenarios (bench/harness/udp_rtt.py) with each
 echo server under `perf trace -s`, ustack echo over TAP and udp_rtt's kernel server over veth.
 
-    sudo python3 bench/udp_rtt_syscalls.py [--build build] [--only 1core-blocking]
+    sudo python3 bench/udp_rtt_syscalls.py [--build build] [--only 1core-blocking] [--stat]
 
 Prints, per scenario and side, each system call's count per request (calls / requests, the
-warm-up included). strace slows every call down, so the round-trip times it also prints mean
-nothing; the counts are what this is for. In the 1-core blocking scenario they hardly depend on
-timing (one request at a time, each side runs only when the other waits); a spinning server's
-counts depend on how often it finds nothing, i.e. on timing. Runs 5,000 requests after 500 of
-warm-up per side.
+warm-up included). perf trace slows every call down, so the round-trip times it also prints
+mean nothing; the counts are what this is for. But they depend on timing too: a spinning
+server's on how often it finds nothing, and in the 1-core blocking scenario on whether the
+client preempts the server when the reply wakes it (then the next request is already there
+when the server looks for it, and ustack reads it at once: speculative receive), which is the
+scheduler's choice and changes with the machine's load and with the tracing itself. --stat
+counts with perf stat on a few syscall tracepoints (harness.udp_rtt.COUNTED_SYSCALLS) instead,
+which slows the calls much less. Runs 5,000 requests after 500 of warm-up per side.
 """
 
 import argparse
@@ -24,9 +27,15 @@ from harness.model import RunContext              # noqa: E402
 
 
 def parse_summary(text: str) -> dict:
-    """{syscall: calls} from perf trace -s's tables (summed over the threads)."""
+    """{syscall: calls} from perf trace -s's tables (summed over the threads), or from perf
+    stat -x, on the syscalls:sys_enter_* tracepoints."""
     calls = {}
     for line in text.splitlines():
+        f = line.split(",")
+        if len(f) > 2 and f[0].isdigit() and f[2].startswith("syscalls:sys_enter_"):
+            name = f[2][len("syscalls:sys_enter_"):]
+            calls[name] = calls.get(name, 0) + int(f[0])
+            continue
         f = line.split()
         # syscall, calls, errors, total, min, avg, max, stddev
         if len(f) == 8 and re.fullmatch(r"\d+", f[1]) and re.fullmatch(r"\d+", f[2]):
@@ -39,6 +48,10 @@ def main() -> int:
     ap.add_argument("--build", default="build")
     ap.add_argument("--keep", help="write the strace files to this directory")
     ap.add_argument("--only", help="scenario key: 1core-blocking or 2core-spinning")
+    ap.add_argument("--stat", action="store_true",
+                    help="count with perf stat on the syscall tracepoints instead of perf trace: "
+                         "the calls keep their speed (perf trace slows each, which changes when "
+                         "the scheduler lets the client preempt the server, and so the mix)")
     args = ap.parse_args()
     udp_rtt.COUNT, udp_rtt.WARMUP = 5000, 500
     requests = udp_rtt.COUNT + udp_rtt.WARMUP
@@ -49,7 +62,7 @@ def main() -> int:
             tmp = args.keep or tmp
             work = Path(tmp)
             ctx = RunContext(build=Path(args.build).resolve(), ms=50, quick=True, work_dir=work)
-            bench = udp_rtt.Bench(config, ctx, strace_dir=work)
+            bench = udp_rtt.Bench(config, ctx, strace_dir=work, count_only=args.stat)
             try:
                 for side, run in (("ustack", bench.ustack_run), ("kernel", bench.kernel_run)):
                     value, _ = run(ctx)

@@ -43,6 +43,11 @@ SPIN_US = 10_000_000     # ustack's largest spin_us: "never sleep" for a spinnin
 # TCP loses nothing (a lost segment comes back after an RTO of 200 ms or more), so the client's
 # receive timeout only guards against a hang; on a loaded machine a stall of 200 ms happens.
 TCP_TIMEOUT_MS = 5000
+# What Bench(count_only=True) counts: every call the servers make per request (each counted
+# tracepoint slows every system call a little, so not all of them).
+COUNTED_SYSCALLS = ("read", "readv", "write", "writev", "ppoll", "poll", "epoll_wait",
+                    "epoll_pwait", "recvfrom", "sendto", "recvmsg", "sendmsg", "rt_sigprocmask",
+                    "rt_sigpending", "sched_yield", "futex")
 
 
 @dataclass(frozen=True)
@@ -84,13 +89,17 @@ def _netns():
 class Bench:
     """The namespaces of one scenario and how to run one figure on either side."""
 
-    def __init__(self, config: Config, ctx: RunContext, strace_dir: Path = None):
+    def __init__(self, config: Config, ctx: RunContext, strace_dir: Path = None,
+                 count_only: bool = False):
         netns = _netns()
         self.config = config
         self.ctx = ctx
         # When set, each server runs under `perf trace -s -o DIR/SIDE.strace` (slower, for
         # system call counts only: bench/udp_rtt_syscalls.py).
         self.strace_dir = strace_dir
+        # With count_only, perf stat counts the syscall tracepoints in the kernel instead: the
+        # calls keep their speed, so the scheduler's choices stay those of the benchmark.
+        self.count_only = count_only
         self.udp_rtt = str(ctx.build / "bench" / "udp_rtt")
         self.ustack = str(ctx.build / "tools" / "ustack")
         for path in (self.udp_rtt, self.ustack):
@@ -124,7 +133,11 @@ class Bench:
         """argv, under perf trace -s if system calls are being counted."""
         if self.strace_dir is None:
             return argv
-        return ["perf", "trace", "-s", "-o", str(self.strace_dir / f"{side}.strace"), "--"] + argv
+        out = str(self.strace_dir / f"{side}.strace")
+        if self.count_only:
+            events = ",".join("syscalls:sys_enter_" + c for c in COUNTED_SYSCALLS)
+            return ["perf", "stat", "-x", ",", "-e", events, "-o", out, "--"] + argv
+        return ["perf", "trace", "-s", "-o", out, "--"] + argv
 
     def stop_server(self, side: str, server) -> None:
         """Stops a server; a traced one first gets SIGINT in its whole process group (the
@@ -137,7 +150,7 @@ class Bench:
                 pass
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline and \
-                    not (out.exists() and "syscall" in out.read_text()):
+                    not (out.exists() and "sys" in out.read_text()):
                 time.sleep(0.05)
         server.stop()
 
@@ -186,8 +199,13 @@ class Bench:
         counters = server_counters(server.output())
         extra.update(counters)
         if "stack.polls" in counters:
-            # Each look at the TAP link reads until a readv(2) fails with EAGAIN.
             extra["link_polls"] = counters["stack.polls"] / (COUNT + WARMUP)
+        if "tap.rx_empty" in counters:
+            extra["link_empty_reads"] = counters["tap.rx_empty"] / (COUNT + WARMUP)
+        if "stack.rx_speculative" in counters:
+            # A speculative read that found the request saved the poll(2) of a sleep.
+            hits = counters["stack.rx_speculative"] - counters.get("stack.rx_speculative_empty", 0)
+            extra["speculative_hits"] = hits / (COUNT + WARMUP)
         if c.tcp and "tcp.out_segs" in counters:
             # One connection: the handshake and close add a handful to COUNT + WARMUP replies.
             extra["tcp_out_segs"] = counters["tcp.out_segs"] / (COUNT + WARMUP)
@@ -231,12 +249,16 @@ def server_counters(text: str) -> dict:
     """A few of the counters `ustack echo` prints when it stops (e.g. stack.polls), to see how
     much work each datagram took."""
     wanted = ("stack.polls", "stack.rx_frames", "stack.tx_frames", "udp.rx_datagrams",
-              "udp.tx_datagrams", "tcp.in_segs", "tcp.out_segs")
+              "udp.tx_datagrams", "tcp.in_segs", "tcp.out_segs", "stack.rx_speculative",
+              "stack.rx_speculative_empty")
     found = {}
     for name in wanted:
         m = re.search(r"^\s*" + re.escape(name) + r"\s+(\d+)", text, re.M)
         if m:
             found[name] = int(m.group(1))
+    m = re.search(r"^\s*tap:\S+\.tap\.rx_empty\s+(\d+)", text, re.M)
+    if m:
+        found["tap.rx_empty"] = int(m.group(1))
     return found
 
 

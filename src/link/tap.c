@@ -30,8 +30,12 @@
  * frame, so that read would be one call in four (wait, read, the empty read, write). When
  * bursts have been single frames, rx_burst stops after one frame; the device's readiness is
  * level-triggered (LINK_RX_LEVEL), so a sleeper waiting on it wakes at once for any frame
- * left. Every TAP_SPARSE_PROBE-th sparse burst reads on to the end, and a burst that finds
- * more than one frame ends sparse mode.
+ * left, and a frame left behind is only delayed, never lost (the stack also reads such a link
+ * again before sleeping when that has lately found frames: speculative receive, net/stack.h).
+ * A probe, a sparse burst that reads on to the end, comes TAP_SPARSE_PROBE bursts after sparse
+ * mode begins and then at gaps that double up to TAP_SPARSE_PROBE_MAX bursts (the empty read
+ * it makes is the cost of noticing a stream); a probe that finds more than one frame ends
+ * sparse mode.
  */
 #include "link/tap.h"
 
@@ -52,7 +56,10 @@
 CTR_DESCRIBE(tap_ctrs, TAP_COUNTERS)
 
 #define TAP_IOV_MAX 72   /* virtio header + up to 71 buffers: a TSO frame of 64 segments fits */
+/* Sparse mode's probes: the first comes TAP_SPARSE_PROBE bursts in; each that finds one frame
+ * at most doubles the gap to the next, up to TAP_SPARSE_PROBE_MAX bursts. */
 #define TAP_SPARSE_PROBE 8
+#define TAP_SPARSE_PROBE_MAX 64
 
 struct tap_link {
     struct link link;
@@ -64,6 +71,7 @@ struct tap_link {
     struct pkt *spare;           /* big buffer behind each read (rx_gso), or NULL */
     bool sparse;                 /* bursts are single frames: stop after one (see above) */
     uint8_t sparse_bursts;       /* sparse bursts since the last one read on to the end */
+    uint8_t sparse_gap;          /* bursts from one probe to the next (sparse mode) */
     struct tap_ctrs ctrs;
     char ctr_name[48];
 };
@@ -163,7 +171,7 @@ static int tap_rx_burst(struct link *l, struct pkt **pkts, unsigned n)
 {
     struct tap_link *t = tap_of(l);
     unsigned got = 0;
-    if (t->sparse && ++t->sparse_bursts < TAP_SPARSE_PROBE)
+    if (t->sparse && ++t->sparse_bursts < t->sparse_gap)
         n = n < 1 ? n : 1;
     else
         t->sparse_bursts = 0;
@@ -178,6 +186,8 @@ static int tap_rx_burst(struct link *l, struct pkt **pkts, unsigned n)
         if (r == 0)
             continue;
         if (r < 0) {
+            if (r == -EAGAIN)
+                t->ctrs.rx_empty++;
             if (r == -EAGAIN || r == -EINTR)
                 break;
             return got ? (int)got : (int)r;
@@ -187,9 +197,15 @@ static int tap_rx_burst(struct link *l, struct pkt **pkts, unsigned n)
         l->ctrs.rx_bytes += (uint64_t)r;
         pkts[got++] = f;
     }
-    /* Sparse while bursts that read to the end find one frame at most. */
-    if (n > 1)
+    /* Sparse while bursts that read to the end find one frame at most; the longer it lasts,
+     * the rarer the probes (a thickening stream is still noticed within 64 frames). */
+    if (n > 1) {
+        if (got > 1 || !t->sparse)
+            t->sparse_gap = TAP_SPARSE_PROBE;
+        else if (t->sparse_gap < TAP_SPARSE_PROBE_MAX)
+            t->sparse_gap *= 2;
         t->sparse = got <= 1;
+    }
     return (int)got;
 }
 

@@ -8,6 +8,7 @@
 #include "link/open.h"
 
 #define TAP_COUNTERS(X)                                                             \
+    X(rx_empty, "reads that found the device empty (EAGAIN): what sparse mode saves")   \
     X(rx_csum_partial, "frames received with a checksum the kernel left unfinished")  \
     X(rx_gso, "TCP super-frames received (the kernel's segmentation left to us)")     \
     X(rx_gso_dropped, "dropped: super-frames of a kind we did not offer to take")     \

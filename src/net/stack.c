@@ -450,6 +450,68 @@ static int poll_iface(struct iface *ifc)
     return n;
 }
 
+/* Speculative receive (stack.h): should a thread about to sleep read ifc, known to be empty?
+ * Yes while speculation is on (credit left), and for a trial read once every spec_gap sleeps
+ * while it is off. A read that is not made is a sleep, which counts down to the next trial. */
+static bool iface_speculates(struct iface *ifc)
+{
+    if (!ifc->stack->cfg.rx_speculate)
+        return false;
+    if (ifc->spec_credit)
+        return true;
+    if (ifc->spec_wait) {
+        ifc->spec_wait--;
+        return false;
+    }
+    return true;
+}
+
+/* What a speculative read of ifc found (n frames). A read that finds frames saves a poll(2)
+ * and one that finds nothing costs a readv(2) (on TAP), so the credit counts up and down by one
+ * (up to STACK_SPEC_CREDIT) and lasts while more than half the reads find frames. A read that
+ * takes the last unit, or a trial that finds nothing, schedules the next trial, twice as far
+ * away as the last, up to STACK_SPEC_GAP_MAX sleeps. */
+static void iface_speculated(struct iface *ifc, int n)
+{
+    struct ust_stack *s = ifc->stack;
+    s->ctrs.rx_speculative++;
+    if (n > 0) {
+        if (ifc->spec_credit < STACK_SPEC_CREDIT)
+            ifc->spec_credit++;
+        ifc->spec_gap = 0;
+        return;
+    }
+    s->ctrs.rx_speculative_empty++;
+    if (ifc->spec_credit && --ifc->spec_credit)
+        return;
+    ifc->spec_gap = !ifc->spec_gap ? 1
+                    : ifc->spec_gap >= STACK_SPEC_GAP_MAX / 2 ? STACK_SPEC_GAP_MAX
+                                                              : (uint8_t)(ifc->spec_gap * 2);
+    ifc->spec_wait = ifc->spec_gap;
+}
+
+int stack_speculate(struct ust_stack *s)
+{
+    pthread_mutex_lock(&s->lock);
+    int frames = 0;
+    bool looked = false;
+    for (unsigned i = 0; i < s->n_ifaces; i++) {
+        struct iface *ifc = &s->ifaces[i];
+        if (ifc->down || !ifc->rx_drained || !iface_speculates(ifc))
+            continue;
+        if (!looked)
+            s->now = clk_now(s->clock);
+        looked = true;
+        int n = poll_iface(ifc);
+        iface_speculated(ifc, n);
+        frames += n;
+    }
+    if (looked)
+        s->ctrs.polls++;
+    stack_leave(s);
+    return frames;
+}
+
 /* Checks the links (all, or only those not known to be empty), then loopback and timers. */
 static int process(struct ust_stack *s, bool all)
 {

@@ -15,6 +15,18 @@
  * are still handled soon. A call that would report "nothing" (EAGAIN, an empty poll) or go to
  * sleep checks first (stack_process).
  *
+ * Speculative receive: ust_poll's first round checks only the links not known to be empty
+ * (stack_enter_before_sleep), since its sleep watches the others. But in request/response
+ * traffic on one core the answer to our reply is often already waiting when we get there (the
+ * peer ran while our reply was sent), and the sleep, poll(2), then returns at once: a system
+ * call for nothing. So when nothing is ready and it is about to sleep, it first reads the links
+ * known to be empty whose such reads lately found frames (stack_speculate), and sleeps only if
+ * they find nothing. Each such read that finds frames adds one to the link's credit (at most
+ * STACK_SPEC_CREDIT), each that finds nothing takes one, and with none left it stops (so it
+ * lasts while more than half find frames); then a trial read every spec_gap sleeps (doubling
+ * up to STACK_SPEC_GAP_MAX while they find nothing) notices when the pattern comes back.
+ * cfg.rx_speculate = 0 turns it off. Decided in one place: iface_speculates (stack.c).
+ *
  * Busy polling: a thread about to sleep (stack_wait, and sock_sleep's callers ust_poll and
  * ust_epoll_wait) first polls for up to cfg.spin_us microseconds of real time, checking every
  * link in each round. What a round costs depends on the link: a loop or AF_PACKET ring is a
@@ -50,6 +62,10 @@
 #define STACK_TX_BATCH 32
 /* A lazy entry checks the links anyway once the last check is this old (stack clock). */
 #define STACK_LAZY_RX_NS (50 * NS_PER_US)
+/* Speculative receive (above): the most credit a link can have (empty reads in a row that
+ * stop speculation then), and the largest number of sleeps between trial reads once stopped. */
+#define STACK_SPEC_CREDIT 8
+#define STACK_SPEC_GAP_MAX 16
 
 struct udp_table;
 struct tcp_table;
@@ -70,12 +86,19 @@ struct iface {
     bool down_notified;          /* TCP has ended the connections routed over it */
     bool rx_drained;             /* the last check found the link empty: its wait_fd will
                                   * wake a sleeper for anything that arrives after it */
+    /* Speculative receive (stack.c, iface_speculates): */
+    uint8_t spec_credit;         /* speculative reads that found frames minus those that
+                                  * found none, 0..STACK_SPEC_CREDIT (0: not speculating) */
+    uint8_t spec_wait;           /* not speculating: sleeps left before the next trial read */
+    uint8_t spec_gap;            /* the gap before that trial, doubled by each empty trial */
     unsigned txq_len;
     struct pkt *txq[STACK_TX_BATCH];
 };
 
 #define STACK_COUNTERS(X)                                                           \
     X(polls, "times the links were looked at for received frames")                  \
+    X(rx_speculative, "looks before a sleep at a link known to be empty (speculative)")  \
+    X(rx_speculative_empty, "speculative looks that found nothing (a wasted read)")     \
     X(rx_frames, "frames taken from links")                                         \
     X(eth_drop_short, "dropped: frame shorter than an Ethernet header")             \
     X(eth_drop_not_for_us, "dropped: destination MAC neither ours nor broadcast")  \
@@ -140,6 +163,10 @@ void stack_enter_lazy(struct ust_stack *s);
  * fire for any frame that arrives after a link was found empty): checks only the links whose
  * last check did not find them empty. */
 void stack_enter_before_sleep(struct ust_stack *s);
+/* Speculative receive (above), for a caller that found nothing ready and is about to sleep:
+ * takes the lock, reads the links known to be empty that the heuristic picks, and leaves.
+ * Returns the frames processed (if any, the caller looks again instead of sleeping). */
+int stack_speculate(struct ust_stack *s);
 /* True if this entry skipped links (so "nothing there" needs a stack_process). */
 bool stack_rx_is_stale(const struct ust_stack *s);
 /* Flushes transmissions and releases the lock. */

@@ -270,9 +270,21 @@ static uint64_t poll_spin_until(const struct poll_ctx *c, uint64_t now_mono)
     return until;
 }
 
+/* Speculative receive (net/stack.h): reads the links each stack expects to hold frames already
+ * though they were found empty. True if any frame came, so the caller looks again instead of
+ * sleeping. */
+static bool poll_speculate(struct poll_ctx *c)
+{
+    bool found = false;
+    for (unsigned k = 0; k < c->n_stacks; k++)
+        if (stack_speculate(c->stacks[k]) > 0)
+            found = true;
+    return found;
+}
+
 /* With timeout 0 one round, checking every link. Otherwise the first round checks only the links
- * not known to be empty (the sleep watches the rest); spinning rounds and rounds after a sleep
- * check every link. */
+ * not known to be empty (the sleep watches the rest), and before the first sleep, speculative
+ * receive may read some of those; spinning rounds and rounds after a sleep check every link. */
 static int poll_loop(struct poll_ctx *c, int timeout_ms)
 {
     if (timeout_ms == 0)
@@ -280,7 +292,7 @@ static int poll_loop(struct poll_ctx *c, int timeout_ms)
     uint64_t start = clk_mono_ns();
     uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : start + (uint64_t)timeout_ms * NS_PER_MS;
     uint64_t spin_until = poll_spin_until(c, start);
-    bool all = false;
+    bool all = false, speculated = false;
     struct spin sp;
     sp.blocked = false;   /* spin_begin fills in the rest */
     int rc;
@@ -293,6 +305,7 @@ static int poll_loop(struct poll_ctx *c, int timeout_ms)
             break;
         all = true;
         if (now < spin_until) {
+            speculated = true;   /* spinning rounds read every link anyway */
             if (!sp.blocked)
                 spin_begin(&sp, NULL);
             else if (spin_signalled(&sp))
@@ -304,6 +317,13 @@ static int poll_loop(struct poll_ctx *c, int timeout_ms)
         if (spin_end(&sp)) {
             rc = -EINTR;
             break;
+        }
+        if (!speculated) {
+            speculated = true;
+            if (poll_speculate(c)) {
+                all = false;     /* the links were just read: the next round need not */
+                continue;
+            }
         }
         rc = poll_sleep(c, deadline);
         if (rc)

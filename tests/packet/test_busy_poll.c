@@ -12,6 +12,12 @@
  * link (on TAP that is a failing readv per call); the link is looked at by the next call that
  * could otherwise answer "nothing", or once its last look is STACK_LAZY_RX_NS old on the
  * stack's clock.
+ *
+ * Speculative receive: a poll about to sleep (nothing ready) reads a link known to be empty
+ * while more than half of such reads find frames (a credit counted up and down), and once
+ * stopped tries again at growing gaps (net/stack.h). Each poll here first has the stack find
+ * the link empty, so whether it reads the link before sleeping is the heuristic's decision
+ * alone, seen in the stack.rx_speculative counters.
  */
 #include "stacktest.h"
 
@@ -351,6 +357,137 @@ static void test_poll_without_timeout_looks_at_the_link(void **state)
     ust_close(fd);
 }
 
+/* ---- Speculative receive ---- */
+
+/* One ust_poll that may sleep, after a look that found the link empty (so the stack knows it
+ * is) and, with `data`, a datagram put on the wire since, not yet taken. Returns how many
+ * speculative reads the poll made (0 or 1). A poll that finds nothing times out after 1 ms. */
+static unsigned poll_after_empty_look(struct st *t, int fd, const char *data)
+{
+    assert_int_equal(ust_stack_poll(t->s, NULL), 0);
+    if (data)
+        st_inject_frame(t, udp(.dport = 7, .data = data));
+    uint64_t spec = counter(t, "stack.rx_speculative");
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+    assert_int_equal(ust_poll(&p, 1, data ? 2000 : 1), data ? 1 : 0);
+    if (data)
+        expect_datagram(fd, data);
+    return (unsigned)(counter(t, "stack.rx_speculative") - spec);
+}
+
+static void test_poll_reads_a_link_known_empty_while_that_finds_frames(void **state)
+{
+    struct st *t = *state;
+    int fd = st_udp_bound(t, 0, 7);
+    /* The first poll tries; each read that finds the datagram keeps speculation on. */
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(poll_after_empty_look(t, fd, "req"), 1);
+    assert_int_equal(counter(t, "stack.rx_speculative"), 5);
+    assert_int_equal(counter(t, "stack.rx_speculative_empty"), 0);
+    assert_int_equal(counter(t, "udp.in_datagrams"), 5);
+    ust_close(fd);
+}
+
+/* Polls that each find a datagram by speculation, enough to fill the credit. */
+static void fill_credit(struct st *t, int fd)
+{
+    for (unsigned i = 0; i < STACK_SPEC_CREDIT; i++)
+        assert_int_equal(poll_after_empty_look(t, fd, "req"), 1);
+}
+
+/* Empty speculative reads: with full credit, STACK_SPEC_CREDIT of them in a row stop
+ * speculation; then a trial read comes after 1, 2, 4, ... polls that sleep without one, up to
+ * STACK_SPEC_GAP_MAX. */
+static void expect_speculation_stops_then_trials(struct st *t, int fd, unsigned misses,
+                                                 unsigned trials)
+{
+    uint64_t empty = counter(t, "stack.rx_speculative_empty");
+    for (unsigned i = 0; i < misses; i++)
+        assert_int_equal(poll_after_empty_look(t, fd, NULL), 1);
+    assert_int_equal(counter(t, "stack.rx_speculative_empty"), empty + misses);
+    unsigned gap = 1;
+    for (unsigned k = 0; k < trials; k++) {
+        for (unsigned i = 0; i < gap; i++)
+            assert_int_equal(poll_after_empty_look(t, fd, NULL), 0);
+        assert_int_equal(poll_after_empty_look(t, fd, NULL), 1);
+        gap = gap * 2 > STACK_SPEC_GAP_MAX ? STACK_SPEC_GAP_MAX : gap * 2;
+    }
+    assert_int_equal(counter(t, "stack.rx_speculative_empty"), empty + misses + trials);
+}
+
+static void test_empty_speculative_reads_stop_it_and_trials_grow_rarer(void **state)
+{
+    struct st *t = *state;
+    int fd = st_udp_bound(t, 0, 7);
+    fill_credit(t, fd);
+    expect_speculation_stops_then_trials(t, fd, STACK_SPEC_CREDIT, 6);   /* 1, 2, 4, 8, 16, 16 */
+    ust_close(fd);
+}
+
+static void test_speculation_lasts_while_half_the_reads_find_frames(void **state)
+{
+    struct st *t = *state;
+    int fd = st_udp_bound(t, 0, 7);
+    assert_int_equal(poll_after_empty_look(t, fd, "req"), 1);   /* credit 1 */
+    for (int i = 0; i < 3 * STACK_SPEC_CREDIT; i++) {
+        assert_int_equal(poll_after_empty_look(t, fd, "req"), 1);
+        assert_int_equal(poll_after_empty_look(t, fd, NULL), 1);
+    }
+    /* Credit 1 again: one read that finds nothing stops it. */
+    expect_speculation_stops_then_trials(t, fd, 1, 1);
+    ust_close(fd);
+}
+
+static void test_a_trial_that_finds_a_frame_restarts_speculation(void **state)
+{
+    struct st *t = *state;
+    int fd = st_udp_bound(t, 0, 7);
+    fill_credit(t, fd);
+    expect_speculation_stops_then_trials(t, fd, STACK_SPEC_CREDIT, 2);   /* next: 4 polls on */
+    /* A datagram waiting while no read is due is found after the sleep, not before it. */
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(poll_after_empty_look(t, fd, "late"), 0);
+    assert_int_equal(counter(t, "udp.in_datagrams"), STACK_SPEC_CREDIT + 3);
+    assert_int_equal(poll_after_empty_look(t, fd, NULL), 0);
+    assert_int_equal(poll_after_empty_look(t, fd, "found"), 1);   /* the trial */
+    /* On again with one unit of credit, and the gap after it starts over at one poll. */
+    expect_speculation_stops_then_trials(t, fd, 1, 1);
+    ust_close(fd);
+}
+
+static void test_a_poll_that_finds_a_socket_ready_reads_nothing_speculatively(void **state)
+{
+    struct st *t = *state;
+    int fd = st_udp_bound(t, 0, 7);
+    assert_int_equal(poll_after_empty_look(t, fd, "req"), 1);   /* speculation is on */
+    feed(t, udp(.dport = 7, .data = "one"));
+    feed(t, udp(.dport = 7, .data = "two"));
+    assert_int_equal(ust_stack_poll(t->s, NULL), 0);           /* the link is known empty */
+    uint64_t polls = counter(t, "stack.polls");
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+    for (int i = 0; i < 2; i++) {
+        /* Queued data: no sleep is coming, so no read of the link either. */
+        assert_int_equal(ust_poll(&p, 1, 2000), 1);
+        expect_datagram(fd, i ? "two" : "one");
+    }
+    assert_int_equal(counter(t, "stack.polls"), polls);
+    assert_int_equal(counter(t, "stack.rx_speculative"), 1);
+    ust_close(fd);
+}
+
+static void test_rx_speculate_off_never_reads_a_link_known_empty(void **state)
+{
+    struct st *t = *state;
+    st_restart(t, "rx_speculate=0");
+    int fd = st_udp_bound(t, 0, 7);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(poll_after_empty_look(t, fd, "req"), 0);   /* found after the sleep */
+    assert_int_equal(poll_after_empty_look(t, fd, NULL), 0);
+    assert_int_equal(counter(t, "udp.in_datagrams"), 3);
+    assert_int_equal(counter(t, "stack.rx_speculative"), 0);
+    ust_close(fd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -367,6 +504,12 @@ int main(void)
         T(test_recv_returns_queued_data_without_looking_at_the_link),
         T(test_udp_send_looks_at_the_link_only_once_its_last_look_is_old),
         T(test_poll_without_timeout_looks_at_the_link),
+        T(test_poll_reads_a_link_known_empty_while_that_finds_frames),
+        T(test_empty_speculative_reads_stop_it_and_trials_grow_rarer),
+        T(test_speculation_lasts_while_half_the_reads_find_frames),
+        T(test_a_trial_that_finds_a_frame_restarts_speculation),
+        T(test_a_poll_that_finds_a_socket_ready_reads_nothing_speculatively),
+        T(test_rx_speculate_off_never_reads_a_link_known_empty),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -3,8 +3,9 @@
  * namespace of the test's own (unshare; nothing is visible outside it): frames the kernel
  * transmits on the device (sent through an AF_PACKET socket bound to it) are what rx_burst
  * reads. Checks sparse mode: after single-frame bursts, a burst stops after one frame, the
- * device stays readable for what is left (LINK_RX_LEVEL), and a probing burst that finds
- * several frames goes back to reading until the device is empty.
+ * device stays readable for what is left (LINK_RX_LEVEL), a probing burst that finds
+ * several frames goes back to reading until the device is empty, and probes grow rarer while
+ * bursts stay single (seen in tap.rx_empty, the reads that find the device empty).
  */
 #include "testutil.h"
 
@@ -23,6 +24,7 @@
 
 #include "link/link.h"
 #include "link/open.h"
+#include "link/tap.h"
 
 #define TAP_NAME "ustsparse0"
 #define ETHERTYPE_TEST 0x88b5    /* IEEE 802 local experimental */
@@ -183,12 +185,57 @@ static void test_a_probe_that_finds_several_frames_ends_sparse_mode(void **state
     assert_int_equal(burst(f), 5);
 }
 
+static void test_probes_grow_rarer_while_bursts_stay_single(void **state)
+{
+    struct tap_fixture *f = *state;
+    if (!f) {
+        print_message("skipped: needs root to make a network namespace\n");
+        skip();
+    }
+    const struct tap_ctrs *c = link_tap_counters(f->link);
+    kernel_sends(f, 1);
+    assert_true(readable(f, 1000));
+    assert_int_equal(burst(f), 1);   /* read to the end: sparse from now on */
+    assert_int_equal(c->rx_empty, 1);
+    /* One frame per burst: only the probes read on to the empty device, 8 bursts in, then at
+     * gaps of 16, 32, 64, 64 bursts. */
+    static const unsigned probes[] = { 8, 24, 56, 120, 184 };
+    unsigned next = 0;
+    for (unsigned i = 1; i <= 184; i++) {
+        kernel_sends(f, 1);
+        assert_true(readable(f, 1000));
+        assert_int_equal(burst(f), 1);
+        if (i == probes[next])
+            next++;
+        assert_int_equal(c->rx_empty, 1 + next);
+    }
+    assert_int_equal(next, 5);
+    /* A probe that finds two frames ends sparse mode, and the next time it begins, the first
+     * probe is 8 bursts in again. */
+    for (unsigned i = 1; i < 64; i++) {
+        kernel_sends(f, 1);
+        assert_int_equal(burst(f), 1);
+    }
+    kernel_sends(f, 2);
+    assert_int_equal(burst(f), 2);   /* the probe, 64 bursts after the last */
+    kernel_sends(f, 1);
+    assert_int_equal(burst(f), 1);   /* read to the end: sparse again */
+    uint64_t empty = c->rx_empty;
+    for (unsigned i = 1; i <= 8; i++) {
+        kernel_sends(f, 1);
+        assert_int_equal(burst(f), 1);
+        assert_int_equal(c->rx_empty, empty + (i == 8));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_sparse_bursts_stop_after_one_frame_and_stay_readable,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_probe_that_finds_several_frames_ends_sparse_mode,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_probes_grow_rarer_while_bursts_stay_single,
                                         setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
