@@ -35,6 +35,7 @@ extern "C" {
     X(prefault, BOOL, 0, 0, 1, "make all buffer memory resident at start (no page faults later)") \
     X(rx_burst, U32, 32, 1, 256, "frames taken from a link per receive call")                    \
     X(spin_us, U32, 0, 0, 10000000, "busy polling: microseconds a blocking call (recv, send, accept, connect, ust_poll, ust_epoll_wait) polls the links before it sleeps") \
+    X(spin_signals, BOOL, 1, 0, 1, "a spinning call blocks signals and ends with EINTR when one comes (3 system calls per spin); 0: no system call, a signal's handler runs and the spin goes on (EINTR only from the sleep after it)") \
     X(rx_speculate, BOOL, 1, 0, 1, "before sleeping in poll, read a link known to be empty if such reads lately found frames (one system call instead of two)") \
     X(ttl, U32, 64, 1, 255, "IPv4 time to live of packets we originate")                         \
     X(arp_cache, U32, 256, 8, 65536, "neighbour entries in the ARP cache")                        \

@@ -638,12 +638,16 @@ uint64_t stack_spin_until(const struct ust_stack *s, uint64_t now_mono)
     return now_mono + (uint64_t)s->cfg.spin_us * NS_PER_US;
 }
 
-void spin_begin(struct spin *sp, const sigset_t *sigmask)
+void spin_begin(struct spin *sp, const sigset_t *sigmask, bool exact)
 {
-    sigset_t all;
-    sigfillset(&all);
+    sp->begun = true;
     sp->rounds = 0;
     sp->allowed = sigmask;
+    sp->blocked = false;
+    if (!exact && !sigmask)
+        return;
+    sigset_t all;
+    sigfillset(&all);
     sp->blocked = pthread_sigmask(SIG_BLOCK, &all, &sp->old) == 0;
 }
 
@@ -677,6 +681,7 @@ bool spin_signalled(struct spin *sp)
 
 bool spin_end(struct spin *sp)
 {
+    sp->begun = false;
     if (!sp->blocked)
         return false;
     /* A signal that came after the last look is delivered when the mask is restored: the
@@ -718,7 +723,7 @@ static int spin_for_work(struct ust_stack *s, uint64_t deadline_ns, bool *awake)
         return 0;
     uint64_t until = stack_spin_until(s, clk_mono_ns());
     struct spin sp;
-    spin_begin(&sp, NULL);
+    spin_begin(&sp, NULL, s->cfg.spin_signals);
     int rc = 0;
     while (s->now < deadline_ns && clk_mono_ns() < until) {
         /* What earlier rounds produced (an ARP reply, an ACK, a retransmission a timer made)

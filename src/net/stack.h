@@ -192,14 +192,20 @@ uint64_t stack_spin_until(const struct ust_stack *s, uint64_t now_mono);
  * would, yet it makes no system call that a signal could interrupt (or, on TAP, none that
  * reports one). So while it spins, signals are blocked and looked for every few rounds; a
  * signal the caller's own mask (or `sigmask`, ppoll's) lets through ends the spin, and is
- * handled when spin_end restores the mask. Blocking costs two system calls per spin. */
+ * handled when spin_end restores the mask. Blocking costs three system calls per spin
+ * (block, sigpending, restore). With the option spin_signals=0 (and no `sigmask`) the spin
+ * blocks nothing and makes no system call: a signal's handler runs at once and the call goes
+ * on, as a program's own loop of non-blocking calls does; EINTR comes only from the sleep that
+ * may follow. Callers zero the struct before the first spin_begin. */
 struct spin {
     sigset_t old;                /* the thread's mask before the spin */
     const sigset_t *allowed;     /* NULL: the old mask decides what interrupts */
     unsigned rounds;
+    bool begun;
     bool blocked;
 };
-void spin_begin(struct spin *sp, const sigset_t *sigmask);
+/* exact: block signals as above (cfg.spin_signals of the stacks involved; forced by sigmask). */
+void spin_begin(struct spin *sp, const sigset_t *sigmask, bool exact);
 /* True if a signal that should interrupt the caller is waiting (checked every few rounds). */
 bool spin_signalled(struct spin *sp);
 /* Restores the mask (pending signals are delivered now); true if one of them should interrupt

@@ -1067,13 +1067,16 @@ static int ep_sleep(struct ep *ep, uint64_t deadline, const sigset_t *sigmask)
     return err;
 }
 
-/* Busy polling: the largest spin time of the stacks behind the instance. */
+/* Busy polling: the largest spin time of the stacks behind the instance, and whether any of
+ * them wants signals blocked while spinning (spin[2]). */
 static int spin_add(void *ctx, struct ust_stack *s)
 {
-    uint64_t *until = ctx;
-    uint64_t t = stack_spin_until(s, until[0]);
-    if (t > until[1])
-        until[1] = t;
+    uint64_t *spin = ctx;
+    uint64_t t = stack_spin_until(s, spin[0]);
+    if (t > spin[1])
+        spin[1] = t;
+    if (s->cfg.spin_signals)
+        spin[2] = 1;
     return 0;
 }
 
@@ -1082,11 +1085,10 @@ static int ep_wait(struct ep *ep, struct epoll_event *events, int maxevents, int
 {
     uint64_t start = clk_mono_ns();
     uint64_t deadline = timeout < 0 ? UINT64_MAX : start + (uint64_t)timeout * NS_PER_MS;
-    uint64_t spin[2] = { start, start };    /* from, until */
+    uint64_t spin[3] = { start, start, 0 };    /* from, until, signals blocked */
     if (timeout != 0)
         epoll_for_each_stack(ep, spin_add, spin);
-    struct spin sp;
-    sp.blocked = false;   /* spin_begin fills in the rest */
+    struct spin sp = { .begun = false };
     int n;
     for (;;) {
         n = collect(ep, events, maxevents);
@@ -1095,8 +1097,8 @@ static int ep_wait(struct ep *ep, struct epoll_event *events, int maxevents, int
             break;
         if (now < spin[1]) {
             /* Spinning: every round runs the stacks (collect checks their links). */
-            if (!sp.blocked)
-                spin_begin(&sp, sigmask);
+            if (!sp.begun)
+                spin_begin(&sp, sigmask, spin[2] != 0);
             else if (spin_signalled(&sp))
                 n = -EINTR;
             if (n)

@@ -270,6 +270,15 @@ static uint64_t poll_spin_until(const struct poll_ctx *c, uint64_t now_mono)
     return until;
 }
 
+/* Whether the spin blocks signals (net/stack.h struct spin): if any stack involved asks. */
+static bool poll_spin_signals(const struct poll_ctx *c)
+{
+    for (unsigned k = 0; k < c->n_stacks; k++)
+        if (c->stacks[k]->cfg.spin_signals)
+            return true;
+    return false;
+}
+
 /* Speculative receive (net/stack.h): reads the links each stack expects to hold frames already
  * though they were found empty. True if any frame came, so the caller looks again instead of
  * sleeping. */
@@ -293,8 +302,7 @@ static int poll_loop(struct poll_ctx *c, int timeout_ms)
     uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : start + (uint64_t)timeout_ms * NS_PER_MS;
     uint64_t spin_until = poll_spin_until(c, start);
     bool all = false, speculated = false;
-    struct spin sp;
-    sp.blocked = false;   /* spin_begin fills in the rest */
+    struct spin sp = { .begun = false };
     int rc;
     for (;;) {
         rc = poll_round(c, all);
@@ -306,8 +314,8 @@ static int poll_loop(struct poll_ctx *c, int timeout_ms)
         all = true;
         if (now < spin_until) {
             speculated = true;   /* spinning rounds read every link anyway */
-            if (!sp.blocked)
-                spin_begin(&sp, NULL);
+            if (!sp.begun)
+                spin_begin(&sp, NULL, poll_spin_signals(c));
             else if (spin_signalled(&sp))
                 rc = -EINTR;
             if (rc)

@@ -211,6 +211,29 @@ static void test_spinning_poll_is_interrupted_by_a_signal(void **state)
     ust_close(fd);
 }
 
+static void test_spinning_without_blocking_signals_runs_the_handler_and_goes_on(void **state)
+{
+    struct st *t = *state;
+    st_restart(t, "spin_us=1000000", "spin_signals=0");
+    int fd = st_udp_bound(t, 0, 7);
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+    /* The alarm comes 20 ms into a 1 s spin: its handler runs there and then (nothing is
+     * blocked), and the call goes on to its timeout, as a loop of non-blocking calls would. */
+    struct sigaction old = alarm_in(20);
+    sigset_t before, after;
+    sigemptyset(&before);
+    sigemptyset(&after);
+    assert_int_equal(pthread_sigmask(SIG_BLOCK, NULL, &before), 0);
+    int n = ust_poll(&p, 1, 1100);
+    assert_int_equal(pthread_sigmask(SIG_BLOCK, NULL, &after), 0);
+    alarm_off(&old);
+    assert_int_equal(n, 0);
+    assert_int_equal(alarms, 1);
+    for (int sig = 1; sig < NSIG; sig++)
+        assert_int_equal(sigismember(&after, sig), sigismember(&before, sig));
+    ust_close(fd);
+}
+
 /* ---- ust_epoll_wait ---- */
 
 static void test_spinning_epoll_wait_returns_the_event(void **state)
@@ -497,6 +520,7 @@ int main(void)
         T(test_spinning_poll_sees_a_kernel_descriptor),
         T(test_spinning_poll_times_out),
         T(test_spinning_poll_is_interrupted_by_a_signal),
+        T(test_spinning_without_blocking_signals_runs_the_handler_and_goes_on),
         T(test_spinning_epoll_wait_returns_the_event),
         T(test_spinning_epoll_wait_times_out),
         T(test_spinning_blocking_recv_gets_the_datagram),
