@@ -12,11 +12,12 @@
  *
  * Buffers. Data to send lives in packets on the send queue, one segment per packet, payload at
  * cb->off in the buffer with headroom for our headers, already summed (cb->csum) when it was
- * copied from the user. Segments from snd_una up to send_head are in flight; from send_head on
- * they are unsent. A segment is (re)transmitted by prepending headers in place and handing the
- * link a reference (pkt_ref) when the link copies synchronously, or a copy otherwise; a shared
- * packet is never modified. Received data lives in packets on the receive queue, payload at
- * p->data; out-of-order segments wait on the reassembly queue.
+ * copied from the user unless the link completes checksums (SEG_NOSUM). Segments from snd_una
+ * up to send_head are in flight; from send_head on they are unsent. A segment is
+ * (re)transmitted by prepending headers in place and handing the link a reference (pkt_ref)
+ * when the link copies synchronously, or a copy otherwise; a shared packet is never modified.
+ * Received data lives in packets on the receive queue, payload at p->data; out-of-order
+ * segments wait on the reassembly queue.
  *
  * All sequence comparisons go through seq_lt() and friends (RFC 9293 3.4: modulo 2^32).
  */
@@ -59,13 +60,15 @@ enum tcp_seg_flag {
     SEG_LOST = 1u << 1,          /* deemed lost (RFC 6675 IsLost, or RTO) and not yet resent */
     SEG_RETRANS = 1u << 2,       /* retransmitted and not yet acknowledged or deemed lost again */
     SEG_EVER_RETRANS = 1u << 3,  /* retransmitted at least once (Karn: no RTT sample from it) */
+    SEG_NOSUM = 1u << 4,         /* payload not summed (cb->csum unused): the route's link
+                                  * completes TCP checksums (LINK_OFF_TX_CSUM) */
 };
 
 struct tcp_seg_cb {
     uint32_t seq;                /* first sequence number (a SYN counts one) */
     uint32_t end_seq;            /* seq + payload + SYN + FIN */
     uint64_t xmit_ns;            /* time of the last (re)transmission */
-    uint32_t csum;               /* one's complement sum of the payload */
+    uint32_t csum;               /* one's complement sum of the payload, unless SEG_NOSUM */
     uint16_t off;                /* payload offset from p->buf */
     uint16_t len;                /* payload bytes */
     uint8_t flags;               /* enum tcp_seg_flag */

@@ -26,6 +26,13 @@
 
 /* ---- Queueing data ---- */
 
+/* The route's link completes our TCP checksums (LINK_OFF_TX_CSUM), so queued payload need not
+ * be summed: a segment then leaves with a partial checksum, whole or cut from a super-frame. */
+static bool csum_offloaded(const struct tcb *tp)
+{
+    return !tp->rt.local && tp->rt.ifc && (tp->rt.ifc->link->caps.offloads & LINK_OFF_TX_CSUM);
+}
+
 static struct pkt *new_segment(struct tcb *tp)
 {
     struct pkt *p = stack_alloc(tp->stack);
@@ -33,7 +40,8 @@ static struct pkt *new_segment(struct tcb *tp)
         return NULL;
     struct tcp_seg_cb *cb = seg_cb(p);
     *cb = (struct tcp_seg_cb){ .seq = tp->write_seq, .end_seq = tp->write_seq,
-                               .off = (uint16_t)pkt_headroom(p) };
+                               .off = (uint16_t)pkt_headroom(p),
+                               .flags = csum_offloaded(tp) ? SEG_NOSUM : 0 };
     p->next = NULL;
     if (tp->snd_tail)
         tp->snd_tail->next = p;
@@ -57,7 +65,7 @@ static bool mem_allows_segment(const struct tcb *tp)
 }
 
 /* Copies up to `n` bytes from the iovec (starting `skip` bytes in) into the segment's payload,
- * summing them on the way. Returns the bytes copied. */
+ * summing them on the way unless the link will (SEG_NOSUM). Returns the bytes copied. */
 static size_t fill_segment(struct pkt *p, const struct iovec *iov, size_t iovcnt, size_t skip,
                            size_t n)
 {
@@ -72,8 +80,11 @@ static size_t fill_segment(struct pkt *p, const struct iovec *iov, size_t iovcnt
         size_t take = iov[i].iov_len - skip;
         if (take > n - done)
             take = n - done;
-        uint32_t sum = csum_copy(dst + done, (const uint8_t *)iov[i].iov_base + skip, take, 0);
-        cb->csum = csum_add_at(cb->csum, sum, cb->len + done);
+        const uint8_t *src = (const uint8_t *)iov[i].iov_base + skip;
+        if (cb->flags & SEG_NOSUM)
+            memcpy(dst + done, src, take);
+        else
+            cb->csum = csum_add_at(cb->csum, csum_copy(dst + done, src, take, 0), cb->len + done);
         done += take;
         skip = 0;
     }
@@ -138,13 +149,15 @@ static bool split_segment(struct tcb *tp, struct pkt *p, uint16_t len)
     uint16_t rest = (uint16_t)(cb->len - len);
     *qc = (struct tcp_seg_cb){ .seq = cb->seq + len, .end_seq = cb->end_seq,
                                .off = (uint16_t)pkt_headroom(q), .len = rest,
-                               .tcp_flags = cb->tcp_flags };
+                               .flags = cb->flags & SEG_NOSUM, .tcp_flags = cb->tcp_flags };
     memcpy(q->buf + qc->off, p->buf + cb->off + len, rest);
-    qc->csum = csum_partial(q->buf + qc->off, rest, 0);
     cb->len = len;
     cb->end_seq = cb->seq + len;
     cb->tcp_flags &= (uint8_t)~TCP_FIN;
-    cb->csum = csum_partial(p->buf + cb->off, len, 0);
+    if (!(cb->flags & SEG_NOSUM)) {
+        qc->csum = csum_partial(q->buf + qc->off, rest, 0);
+        cb->csum = csum_partial(p->buf + cb->off, len, 0);
+    }
     q->next = p->next;
     p->next = q;
     if (tp->snd_tail == p)
@@ -296,6 +309,16 @@ static uint32_t gather_segments(struct pkt *p, struct pkt *seg, unsigned n)
     return added;
 }
 
+/* The sum of the segment's payload (0 for none): kept from the copy, or taken now for a segment
+ * queued unsummed that must leave with a full checksum after all. */
+static uint32_t payload_sum(struct pkt *seg)
+{
+    if (!seg)
+        return 0;
+    struct tcp_seg_cb *cb = seg_cb(seg);
+    return (cb->flags & SEG_NOSUM) ? csum_partial(seg->buf + cb->off, cb->len, 0) : cb->csum;
+}
+
 /* Builds and sends one segment: `seg`'s payload (NULL for none) at sequence `seq`; with
  * `more` > 0, also the payloads of the `more` segments queued after it, as one super-frame of
  * MSS-sized segments that the link cuts (TSO: every segment gets the same header and options,
@@ -322,7 +345,7 @@ static int xmit_frame(struct tcb *tp, struct pkt *seg, uint32_t seq, uint16_t fl
         tcp_counters(s)->nobufs++;
         return -ENOBUFS;
     }
-    uint32_t paysum = seg ? seg_cb(seg)->csum : 0;
+    bool partial = more || (seg && (seg_cb(seg)->flags & SEG_NOSUM) && csum_offloaded(tp));
     uint32_t paylen = p->len;
     if (more)
         paylen += gather_segments(p, seg, more);
@@ -330,18 +353,20 @@ static int xmit_frame(struct tcb *tp, struct pkt *seg, uint32_t seq, uint16_t fl
     tcp_emit(&th, hdr, hlen);
     uint32_t pseudo = csum_ipv4_pseudo(tp->c.laddr, tp->c.raddr, IPPROTO_TCP,
                                        (uint16_t)(hlen + paylen));
-    if (more) {
-        /* The link completes each segment's checksum: the field holds the pseudo-header sum
-         * over the whole frame's length, which the segmenter adjusts per segment. */
+    if (partial) {
+        /* The link completes the checksum (each segment's, for a super-frame): the field holds
+         * the pseudo-header sum over the frame's length, which a segmenter adjusts. */
         tcp_store_checksum(hdr, (uint16_t)~csum_fold(pseudo));
         p->flags |= PKT_F_CSUM_PARTIAL;
         p->csum_start = ETH_HDR_LEN + IPV4_HDR_LEN;
         p->csum_offset = 16;
+    } else {
+        tcp_store_checksum(hdr, csum_fold(csum_add(csum_partial(hdr, hlen, payload_sum(seg)),
+                                                   pseudo)));
+    }
+    if (more) {
         p->gso_size = seg_cb(seg)->len;
         p->gso_hdr_len = (uint16_t)(ETH_HDR_LEN + IPV4_HDR_LEN + hlen);
-    } else {
-        uint32_t sum = csum_partial(hdr, hlen, paysum);
-        tcp_store_checksum(hdr, csum_fold(csum_add(sum, pseudo)));
     }
     struct ipv4_tx h = { .src = tp->c.laddr, .dst = tp->c.raddr, .protocol = IPPROTO_TCP,
                          .ttl = tp->ttl, .tos = tp->tos, .df = true };

@@ -73,6 +73,7 @@ static void test_a_partial_tail_goes_in_a_frame_of_its_own(void **state)
     expect_no_tx(t);
     assert_int_equal(gso(t)->superframes, 1);
     assert_int_equal(gso(t)->segments, 2);
+    assert_int_equal(gso(t)->csum_completed, 1);   /* the tail's checksum was left partial */
 }
 
 static void test_super_frames_respect_the_peer_window(void **state)
@@ -104,6 +105,44 @@ static void test_tcp_tso_off_sends_segments_one_by_one(void **state)
     assert_int_equal(gso(t)->superframes, 0);
 }
 
+static void test_segments_leave_for_the_link_to_checksum(void **state)
+{
+    struct st *t = *state;
+    /* The link completes checksums (LINK_OFF_TX_CSUM), so the payload is not summed when it is
+     * queued: every segment, first transmission or retransmission, leaves with a partial
+     * checksum that the link completes (the harness verifies each one). */
+    t->gso = true;
+    st_restart(t, "tcp_tso=0", "tcp_tlp=0");
+    st_pattern(data, sizeof(data), 0);
+    struct conn c = conn_in_state(t, ESTABLISHED, .nodelay = true, .rtt_ms = 100);
+    uint32_t L = c.iss + 1, R = c.irs + 1;
+    conn_send(&c, data, 1460 + 700);
+    expect_tcp(t, .flags = ACK, .seq = L, .ack = R, .data = data, .len = 1460);
+    expect_tcp(t, .flags = ACK | PSH, .seq = L + 1460, .ack = R, .data = data + 1460,
+               .len = 700);
+    expect_no_tx(t);
+    assert_int_equal(gso(t)->csum_completed, 2);
+    /* RFC 6298 5.4: the first unacknowledged segment again after the RTO (300 ms). */
+    expect_tcp_after(t, 300, .flags = ACK, .seq = L, .ack = R, .data = data, .len = 1460);
+    expect_no_tx(t);
+    assert_int_equal(gso(t)->csum_completed, 3);
+}
+
+static void test_segments_are_summed_where_the_link_does_not_checksum(void **state)
+{
+    struct st *t = *state;
+    /* The plain loop link offers no checksum offload: full checksums (the harness verifies
+     * them), none left for a link to complete. */
+    struct conn c = conn_in_state(t, ESTABLISHED, .nodelay = true);
+    uint32_t L = c.iss + 1, R = c.irs + 1;
+    st_pattern(data, sizeof(data), 0);
+    conn_send(&c, data, 1460 + 700);
+    expect_tcp(t, .flags = ACK, .seq = L, .ack = R, .data = data, .len = 1460);
+    expect_tcp(t, .flags = ACK | PSH, .seq = L + 1460, .ack = R, .data = data + 1460,
+               .len = 700);
+    expect_no_tx(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -113,6 +152,8 @@ int main(void)
         T(test_a_partial_tail_goes_in_a_frame_of_its_own),
         T(test_super_frames_respect_the_peer_window),
         T(test_tcp_tso_off_sends_segments_one_by_one),
+        T(test_segments_leave_for_the_link_to_checksum),
+        T(test_segments_are_summed_where_the_link_does_not_checksum),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
