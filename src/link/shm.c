@@ -629,7 +629,13 @@ static int attach_views(struct shm_link *s)
     c = (struct shm_ring_ctl *)(void *)(s->base + rx->free_off);
     shm_ring_attach(&s->rx_free, c, mask, 1);
     s->rx_bufs = (uint32_t *)(void *)(c + 1);
-    s->free_lag = s->rx_free.theirs - s->rx_used.theirs;
+    /* The free ring's consumer index first: the peer publishes it after the used ring's
+     * producer index, so reading them in this order can only underestimate the lag (safe: a
+     * lower bound) if the peer is sending meanwhile. */
+    uint32_t free_cons = atomic_load_explicit(&c->cons, memory_order_acquire);
+    uint32_t used_prod = atomic_load_explicit(&((struct shm_ring_ctl *)(void *)(s->base +
+                                                rx->used_off))->prod, memory_order_acquire);
+    s->free_lag = free_cons - used_prod;
     s->me = &h->side[s->side];
     s->peer = &h->side[1 - s->side];
 
