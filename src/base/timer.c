@@ -174,14 +174,10 @@ static unsigned fire_slot(struct timer_wheel *w, uint64_t tick, uint64_t now_ns)
     return fired;
 }
 
-unsigned timer_wheel_advance(struct timer_wheel *w, uint64_t now_ns)
+/* The part of timer_wheel_advance (timer.h) that runs when the hint says work may be due. */
+unsigned timer_wheel_advance_slow(struct timer_wheel *w, uint64_t now_ns)
 {
     uint64_t now_tick = now_ns >> w->shift;
-    if (now_tick < w->next_hint) {
-        if (now_tick >= w->cur)
-            w->cur = now_tick + 1;
-        return 0;
-    }
     unsigned fired = 0;
     uint64_t t;
     while ((t = next_event_tick(w)) <= now_tick) {

@@ -145,6 +145,8 @@ struct shm_link {
     /* Receive (direction 1 - side): the peer fills ours. */
     struct shm_ring_end rx_used;   /* consumer */
     struct shm_ring_end rx_free;   /* producer */
+    uint32_t free_lag;             /* the peer's free-ring consumer index minus its used-ring
+                                    * producer index: constant, as it takes one buffer per frame */
     struct shm_desc *rx_desc;
     uint32_t *rx_bufs;
     struct pkt_pool *pool;         /* over our receive slab */
@@ -236,12 +238,27 @@ static int idle_check(struct shm_link *s)
     return maybe_check_peer(s);
 }
 
+/* The free ring's consumer index as the frames we took prove it: an honest sender takes one
+ * posted buffer per frame and had read its entry before it published the frame, so entries up to
+ * here may be written again without reading the shared index, a line the peer writes on every
+ * burst (with every buffer posted, the ring always looks full: each refill reread it, a cache
+ * miss per frame). Only moves the private copy forward and never past our own index, so a lying
+ * peer can only lose buffers of its own wire. */
+static void free_ring_catch_up(struct shm_link *s)
+{
+    uint32_t taken = s->rx_used.mine + s->free_lag;
+    uint32_t gain = taken - s->rx_free.theirs;
+    if (gain <= s->rx_free.mine - s->rx_free.theirs)
+        s->rx_free.theirs = taken;
+}
+
 /* Posts every buffer our pool has back (the stack freed them) to the peer. */
 static int refill(struct shm_link *s)
 {
     uint32_t n = pkt_pool_count(s->pool) - pkt_pool_in_use(s->pool);
     if (!n)
         return 0;
+    free_ring_catch_up(s);
     int64_t space = shm_ring_space(&s->rx_free, n);
     if (space < 0)
         return go_down(s, "the peer corrupted a free ring index");
@@ -612,6 +629,13 @@ static int attach_views(struct shm_link *s)
     c = (struct shm_ring_ctl *)(void *)(s->base + rx->free_off);
     shm_ring_attach(&s->rx_free, c, mask, 1);
     s->rx_bufs = (uint32_t *)(void *)(c + 1);
+    /* The free ring's consumer index first: the peer publishes it after the used ring's
+     * producer index, so reading them in this order can only underestimate the lag (safe: a
+     * lower bound) if the peer is sending meanwhile. */
+    uint32_t free_cons = atomic_load_explicit(&c->cons, memory_order_acquire);
+    uint32_t used_prod = atomic_load_explicit(&((struct shm_ring_ctl *)(void *)(s->base +
+                                                rx->used_off))->prod, memory_order_acquire);
+    s->free_lag = free_cons - used_prod;
     s->me = &h->side[s->side];
     s->peer = &h->side[1 - s->side];
 

@@ -57,6 +57,15 @@ int stream_accept(struct sock *so, struct sock **child, bool nonblock, bool cloe
     stack_enter(s);
     uint64_t deadline = sock_deadline(so, false, so->rcvtimeo_ns);
     struct tcb *tp;
+    /* Nothing to accept and no waiting: EAGAIN at once. Reserving the descriptor first would
+     * cost a dup and a close (two system calls) for nothing, and a non-blocking accept loop
+     * mostly finds nothing. Differs from Linux only when the process is out of descriptors
+     * (Linux says EMFILE even then; the stack's own max_sockets still does). */
+    if (tcp_accept_would_block(so->tcp) && s->now >= deadline &&
+        s->n_socks < s->cfg.max_sockets) {
+        err = -EAGAIN;
+        goto out;
+    }
     /* The descriptor first (Linux's do_accept): EMFILE leaves the connection queued. */
     if ((err = sock_reserve(s, nonblock, cloexec, child)) != 0)
         goto out;

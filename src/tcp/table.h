@@ -41,6 +41,10 @@ struct tcp_table {
     uint32_t challenge_count;    /* challenge ACKs left in it (a random budget) */
     bool isn_override;           /* tests only: tcp_isn_override_for_tests() armed */
     uint32_t isn_override_value;
+    /* tcp_ts_offset's last answer: a pair of hosts keeps its offset, so connections between the
+     * same two addresses (the usual case) skip the SipHash. */
+    bool ts_off_valid;
+    uint32_t ts_off_laddr, ts_off_raddr, ts_off;
     struct tcp_ctrs ctrs;
 };
 

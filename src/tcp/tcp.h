@@ -112,6 +112,8 @@ int tcp_listen(struct tcb *tp, int backlog);
 int tcp_connect(struct tcb *tp, uint32_t addr, uint16_t port);
 /* The next established connection, or NULL (-EAGAIN in *err) / an error. */
 struct tcb *tcp_accept(struct tcb *lp, tcp_notify_fn *notify, void *owner, int *err);
+/* A listener with nothing to accept: tcp_accept would say -EAGAIN. */
+bool tcp_accept_would_block(const struct tcb *lp);
 void tcp_set_owner(struct tcb *tp, tcp_notify_fn *notify, void *owner);
 /* SO_LINGER's timeout in seconds, or -1 when lingering is off. */
 int tcp_linger_seconds(const struct tcb *tp);

@@ -52,6 +52,13 @@ uint32_t tcp_ts_now(const struct tcb *tp)
 
 uint32_t tcp_ts_offset(struct ust_stack *s, uint32_t laddr, uint32_t raddr)
 {
+    struct tcp_table *t = s->tcp;
+    if (t->ts_off_valid && t->ts_off_laddr == laddr && t->ts_off_raddr == raddr)
+        return t->ts_off;
     struct isn_key k = { laddr, raddr, 0, 0, 0x75 };
-    return (uint32_t)siphash24(&s->secret, &k, sizeof(k));
+    t->ts_off = (uint32_t)siphash24(&s->secret, &k, sizeof(k));
+    t->ts_off_laddr = laddr;
+    t->ts_off_raddr = raddr;
+    t->ts_off_valid = true;
+    return t->ts_off;
 }

@@ -337,6 +337,11 @@ struct tcb *tcp_accept(struct tcb *lp, tcp_notify_fn *notify, void *owner, int *
     return tp;
 }
 
+bool tcp_accept_would_block(const struct tcb *lp)
+{
+    return lp->c.state == TCPS_LISTEN && !lp->accept_head;
+}
+
 /* The listener closes: every connection it has not handed out is reset and freed. */
 void tcp_listen_close(struct tcb *lp)
 {

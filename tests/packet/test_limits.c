@@ -81,6 +81,39 @@ static void test_accept_beyond_max_sockets_is_emfile_and_the_connection_stays_qu
     st_drain_tx(t);
 }
 
+/* An accept that finds nothing queued and may not wait says EAGAIN before it reserves a
+ * descriptor: a non-blocking accept loop mostly finds nothing, and the reservation costs a dup
+ * and a close. So with the process out of descriptors it says EAGAIN, where Linux (which takes
+ * the descriptor first) says EMFILE; once a connection is queued it says EMFILE as Linux, and
+ * the connection stays queued. */
+static void test_accept_with_nothing_queued_needs_no_descriptor(void **state)
+{
+    struct st *t = *state;
+    st_resolve_peer(t);
+    int lfd = st_tcp_listener(t, ST_LPORT, 8);
+    struct rlimit saved, rl;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
+    int lowest = dup(0);
+    assert_true(lowest >= 0);
+    close(lowest);
+    rl = saved;
+    rl.rlim_cur = (rlim_t)lowest;   /* every new descriptor would be past the limit */
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    expect_errno(ust_accept4(lfd, NULL, NULL, SOCK_NONBLOCK), EAGAIN);
+    feed(t, tcp(.flags = SYN, .seq = CONN_IRS, .mss = 1460));
+    uint32_t iss = expect_tcp(t, .flags = SYN | ACK, .ack = CONN_IRS + 1)->tcp.seq;
+    feed(t, tcp(.flags = ACK, .seq = CONN_IRS + 1, .ack = iss + 1));
+    expect_errno(ust_accept4(lfd, NULL, NULL, SOCK_NONBLOCK), EMFILE);
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0);
+    int fd = ust_accept4(lfd, NULL, NULL, SOCK_NONBLOCK);
+    assert_true(fd >= 0);
+    expect_errno(ust_accept4(lfd, NULL, NULL, SOCK_NONBLOCK), EAGAIN);
+    expect_no_tx(t);
+    ust_close(fd);
+    ust_close(lfd);
+    st_drain_tx(t);
+}
+
 static void test_poll_with_more_entries_than_the_descriptor_limit_is_einval(void **state)
 {
     (void)state;
@@ -410,6 +443,7 @@ int main(void)
 #define T(name) cmocka_unit_test_setup_teardown(name, st_setup, st_teardown)
         T(test_socket_beyond_max_sockets_is_emfile_and_counted),
         T(test_accept_beyond_max_sockets_is_emfile_and_the_connection_stays_queued),
+        T(test_accept_with_nothing_queued_needs_no_descriptor),
         T(test_poll_with_more_entries_than_the_descriptor_limit_is_einval),
         T(test_close_beyond_max_orphans_resets),
         T(test_time_wait_beyond_max_tw_buckets_is_skipped),

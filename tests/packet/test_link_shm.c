@@ -166,6 +166,29 @@ static void test_shm_receiver_holding_every_buffer_is_back_pressure(void **state
     assert_int_equal(link_shm_counters(w->a)->tx_too_long, 1);
 }
 
+/* A receiver posting back each buffer it frees never reads the sender's free-ring index: the
+ * frames it took prove the sender has consumed those entries (with every buffer posted, the ring
+ * always looks full, and each refill used to reread that index, a cache line the sender writes
+ * on every burst). Its only shared-index reads are one of the used ring's producer index per
+ * receive that found its private copy empty. */
+static void test_shm_refill_does_not_reread_the_free_ring(void **state)
+{
+    struct wire *w = *state;
+    struct pkt *none[1];
+    assert_int_equal(link_rx_burst(w->b, none, 1), 0);
+    uint64_t before = link_shm_counters(w->b)->ring_rereads;
+    for (uint32_t i = 0; i < 100; i++) {
+        lt_tx_seqs(w->a, w->pool, i, 1, 100, 1);
+        struct pkt *got[1];
+        assert_int_equal(link_rx_burst(w->b, got, 1), 1);   /* also posts the last one back */
+        assert_int_equal(lt_frame_seq(got[0]), i);
+        pkt_free(got[0]);
+    }
+    assert_int_equal(link_shm_counters(w->b)->ring_rereads - before, 100);
+    /* 100 frames through 16 buffers: the sender found every one posted back in time. */
+    assert_int_equal(w->a->ctrs.tx_frames, 100);
+}
+
 static bool readable(int fd)
 {
     struct pollfd p = { .fd = fd, .events = POLLIN };
@@ -681,6 +704,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_shm_frames_cross_in_order_both_ways_in_place,
                                         wire_setup, wire_teardown),
         cmocka_unit_test_setup_teardown(test_shm_receiver_holding_every_buffer_is_back_pressure,
+                                        wire_setup, wire_teardown),
+        cmocka_unit_test_setup_teardown(test_shm_refill_does_not_reread_the_free_ring,
                                         wire_setup, wire_teardown),
         cmocka_unit_test_setup_teardown(test_shm_wakes_only_a_side_that_armed, wire_setup,
                                         wire_teardown),
