@@ -131,7 +131,10 @@ UDP_RTT_COMMON = ("64-byte UDP payload, one request at a time, every reply check
 UDP_RTT_SPIN_NOTE = (
     "`ustack echo` waits in ust_poll(), which spins for spin_us before it would sleep: with "
     "spin_us=10000000 the server never sleeps between requests, and each spinning round is one "
-    "readv(2) on the TAP descriptor that fails with EAGAIN (TAP has no shared ring to look at)")
+    "readv(2) on the TAP descriptor that fails with EAGAIN (TAP has no shared ring to look at); "
+    "spin_signals=0: the spin blocks no signals, so it makes no other system call (the kernel "
+    "server's recv(MSG_DONTWAIT) loop has the same semantics: a signal runs its handler and the "
+    "loop goes on)")
 
 
 UDP_ECHO_TOOL = "UDP echo as ustack echo does it, 64 B"
@@ -212,7 +215,10 @@ SHM_TCP_ALSO = {"p99_us": "p99 round trip (us)"}
 SHM_TCP_COMMON = ("one program (bench/shm_tcp.c) for both sides, the socket calls switched "
                   "between ust_* and the kernel's; it forks the server and pins both processes "
                   "itself; ustack: a stack per process on a fresh shm wire "
-                  "(/dev/shm/ust-bench-tcp-PID, 1024 slots), default options otherwise "
+                  "(/dev/shm/ust-bench-tcp-PID, 1024 slots), private socket numbers "
+                  "(private_fds=1: no kernel descriptor per socket, the program using only "
+                  "ust_* calls), spin_signals=0 when spinning (no system call per spin, as the "
+                  "kernel side's MSG_DONTWAIT loops), default options otherwise "
                   "(tcp_rmem = tcp_wmem = 1 MiB, cubic, timestamps, SACK); kernel: the host's "
                   "defaults")
 

@@ -30,7 +30,9 @@
  *
  * api=ustack: each process makes its own stack on shm:/dev/shm/ust-bench-tcp-PID,side=N (client
  * side 0 at 198.18.0.1/24, server side 1 at .2, `mtu` default 1500; the wire's names are removed
- * afterwards whatever happens). api=kernel: 127.0.0.1 by default; with netns=SERVER_NS,CLIENT_NS
+ * afterwards whatever happens), with private socket numbers (private_fds=1: the program uses
+ * only ust_* calls, so its sockets need no kernel descriptor) and, when spinning,
+ * spin_signals=0 (a spin makes no system call, as the kernel side's MSG_DONTWAIT loops). api=kernel: 127.0.0.1 by default; with netns=SERVER_NS,CLIENT_NS
  * (names under /run/netns, made by the harness) each process first joins its namespace and the
  * server listens on `addr`.
  *
@@ -210,6 +212,8 @@ static struct ust_stack *make_stack(const struct opts *o, int server)
     if (ust_config_set(&cfg, "link", link) || ust_config_set(&cfg, "mtu", num) ||
         ust_config_set(&cfg, "addr", server ? "198.18.0.2/24" : "198.18.0.1/24") ||
         ust_config_set(&cfg, "spin_us", o->spin ? "10000000" : "0") ||
+        ust_config_set(&cfg, "spin_signals", o->spin ? "0" : "1") ||
+        ust_config_set(&cfg, "private_fds", "1") ||
         ust_config_set(&cfg, "log", getenv("SHM_TCP_LOG") ? getenv("SHM_TCP_LOG") : "error"))
         die("bad configuration");
     if (mtu > 9000 && ust_config_set(&cfg, "pool_buffers", "2048"))

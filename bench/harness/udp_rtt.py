@@ -185,12 +185,18 @@ class Bench:
             })
         return value, extra
 
+    def spin_signals_args(self) -> list:
+        """A spinning echo spins without blocking signals (spin_signals=0): no system call
+        per spin, the semantics of the kernel server's own recv(MSG_DONTWAIT) loop."""
+        return ["--spin_signals=0"] if self.config.spin else []
+
     def ustack_run(self, ctx: RunContext) -> tuple:
         """One figure: the client against `ustack echo` on the TAP device."""
         c, t = self.config, self.tap
         t.forget_neighbours()       # each ustack process picks a new MAC
         argv = ["taskset", "-c", c.server_cpu] + self.traced("ustack", t.ustack_argv(
-            "echo", "--port", PORT, f"--spin_us={c.spin_us}", pcap=False))
+            "echo", "--port", PORT, f"--spin_us={c.spin_us}", *self.spin_signals_args(),
+            pcap=False))
         server = t.ustack_ns.spawn(argv, name="ustack-echo", ready=r"^ustack echo: ready")
         try:
             value, extra = self.run_client(t.kernel, t.ustack_ip, server, "ustack")
@@ -314,7 +320,8 @@ class Scenario(NetScenario):
         client = (f"taskset -c {c.client_cpu} udp_rtt client --to IP --port {PORT} --size {SIZE} "
                   f"--count {COUNT} --warmup {WARMUP}{spin}")
         ustack.how = (f"namespace A: taskset -c {c.server_cpu} ustack echo --link tap:ust0 "
-                      f"--addr .2 --port {PORT} --spin_us={c.spin_us}; {client} (to .2, "
+                      f"--addr .2 --port {PORT} --spin_us={c.spin_us}"
+                      f"{' --spin_signals=0' if c.spin else ''}; {client} (to .2, "
                       f"through ust0)")
         kernel.how = (f"namespace KS: taskset -c {c.server_cpu} udp_rtt server --addr .4 "
                       f"--port {PORT}{spin}; namespace KC: {client} (to .4, through veth)")
