@@ -32,7 +32,7 @@ void ipv4_destroy(struct ust_stack *s)
 
 static bool is_directed_broadcast(const struct iface *ifc, uint32_t addr)
 {
-    return ifc->prefix_len < 31 && addr == (ifc->addr | ~ifc->netmask);
+    return ifc->prefix_len < 31 && addr == ifc->bcast;
 }
 
 bool ipv4_addr_is_broadcast(struct ust_stack *s, uint32_t addr)

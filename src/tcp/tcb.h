@@ -331,6 +331,15 @@ void tcp_bhash_insert(struct ust_stack *s, struct tcp_conn *c);
 void tcp_bhash_remove(struct ust_stack *s, struct tcp_conn *c);
 struct tcp_conn *tcp_ehash_lookup(struct ust_stack *s, uint32_t laddr, uint16_t lport,
                                   uint32_t raddr, uint16_t rport);
+/* c if it is the connection of this 4-tuple, else NULL (NULL-safe): the test of
+ * tcp_ehash_lookup's walk and of its one-entry cache, which tcp_input checks before the call. */
+static inline struct tcp_conn *tcp_conn_is(struct tcp_conn *c, uint32_t laddr, uint16_t lport,
+                                           uint32_t raddr, uint16_t rport)
+{
+    return c && c->lport == lport && c->rport == rport && c->laddr == laddr && c->raddr == raddr
+               ? c
+               : NULL;
+}
 struct tcb *tcp_listener_lookup(struct ust_stack *s, uint32_t laddr, uint16_t lport);
 /* The first listener on lport (then ->listen_next), NULL if none. */
 struct tcb *tcp_listeners(struct ust_stack *s, uint16_t lport);

@@ -1030,11 +1030,9 @@ void tcp_input(struct iface *ifc, const struct ipv4_repr *ip, struct pkt *p)
     struct segment sg = { .ip = ip, .th = &th, .p = p,
                           .len = (uint32_t)th.payload_len + ((th.flags & TCP_SYN) ? 1 : 0) +
                                  ((th.flags & TCP_FIN) ? 1 : 0) };
-    /* The table's one-entry cache (tcp_ehash_lookup) checked here, saving the call in a burst
-     * for one connection. */
-    struct tcp_conn *conn = s->tcp->ehash_last;
-    if (!conn || conn->lport != th.dport || conn->rport != th.sport || conn->laddr != ip->dst ||
-        conn->raddr != ip->src)
+    /* The table's one-entry cache checked here saves the call in a burst for one connection. */
+    struct tcp_conn *conn = tcp_conn_is(s->tcp->ehash_last, ip->dst, th.dport, ip->src, th.sport);
+    if (!conn)
         conn = tcp_ehash_lookup(s, ip->dst, th.dport, ip->src, th.sport);
     if (conn && conn->compact) {
         tcp_tw_input(s, conn, ifc, ip, &th, p);

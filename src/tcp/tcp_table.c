@@ -208,11 +208,11 @@ void tcp_ehash_remove(struct ust_stack *s, struct tcp_conn *c)
 struct tcp_conn *tcp_ehash_lookup(struct ust_stack *s, uint32_t laddr, uint16_t lport,
                                   uint32_t raddr, uint16_t rport)
 {
-    struct tcp_conn *c = s->tcp->ehash_last;
-    if (c && c->lport == lport && c->rport == rport && c->laddr == laddr && c->raddr == raddr)
+    struct tcp_conn *c = tcp_conn_is(s->tcp->ehash_last, laddr, lport, raddr, rport);
+    if (c)
         return c;
     for (c = s->tcp->ehash[ehash_index(s, laddr, lport, raddr, rport)]; c; c = c->hash_next)
-        if (c->lport == lport && c->rport == rport && c->laddr == laddr && c->raddr == raddr)
+        if (tcp_conn_is(c, laddr, lport, raddr, rport))
             break;
     if (c)
         s->tcp->ehash_last = c;
