@@ -7,7 +7,8 @@
 #   make bench    benchmarks side by side with their baselines; writes docs/benchmarks.md
 #   make soak     long runs: connection churn with flat memory, 1 GiB interop transfers
 #   make fuzz     long fuzz runs: FUZZ_SECONDS and/or FUZZ_RUNS per target (default 600 s),
-#                 FUZZ_JOBS at a time (default nproc), FUZZ_TARGETS (default all); corpus grows
+#                 FUZZ_JOBS at a time (default nproc), each as FUZZ_PROCS processes sharing the
+#                 runs (default 1), FUZZ_TARGETS (default all); corpus grows
 #                 in place; prints a table of executions, exec/s, corpus and coverage per target
 #   make install  headers, static and shared library, ustack.pc (PREFIX, default /usr/local)
 #
@@ -19,6 +20,7 @@ PREFIX       ?= /usr/local
 FUZZ_SECONDS ?=
 FUZZ_RUNS    ?=
 FUZZ_JOBS    ?=
+FUZZ_PROCS   ?=
 FUZZ_TARGETS ?=
 JOBS         ?= $(shell nproc)
 CTEST_FLAGS  ?= --output-on-failure -j$(JOBS)
@@ -60,7 +62,8 @@ soak: build
 fuzz: deps $(ASAN_BUILD)/CMakeCache.txt
 	cmake --build $(ASAN_BUILD) -j$(JOBS)
 	scripts/fuzz.sh $(if $(FUZZ_SECONDS),-s $(FUZZ_SECONDS)) $(if $(FUZZ_RUNS),-r $(FUZZ_RUNS)) \
-	    $(if $(FUZZ_JOBS),-j $(FUZZ_JOBS)) $(ASAN_BUILD) $(FUZZ_TARGETS)
+	    $(if $(FUZZ_JOBS),-j $(FUZZ_JOBS)) $(if $(FUZZ_PROCS),-p $(FUZZ_PROCS)) \
+	    $(ASAN_BUILD) $(FUZZ_TARGETS)
 
 install: build
 	cmake --install $(BUILD)

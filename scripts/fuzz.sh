@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Long fuzz runs, for `make fuzz`:
-#   scripts/fuzz.sh [-s SECONDS] [-r RUNS] [-j JOBS] BUILD_DIR [TARGET...]
+#   scripts/fuzz.sh [-s SECONDS] [-r RUNS] [-j JOBS] [-p PROCS] BUILD_DIR [TARGET...]
 #
 # BUILD_DIR is a UST_FUZZ=ON build (make's build-asan). Each fuzz target built there (or only the
 # TARGETs named) runs on a scratch copy of its corpus (BUILD_DIR/tests/fuzz/long/<target>/) until
 # it has made RUNS executions or SECONDS have passed, whichever comes first (600 s when neither is
-# given), JOBS targets at a time (default: one per CPU). Afterwards the inputs that add coverage
+# given), JOBS targets at a time (default: one per CPU). With -p, each target runs as PROCS
+# libFuzzer processes side by side (-jobs=PROCS -workers=PROCS), which share the scratch corpus
+# and split RUNS between them (SECONDS is each one's limit). Afterwards the inputs that add coverage
 # are merged (-merge=1) into tests/fuzz/corpus/<target>/, crash inputs are kept in
 # tests/fuzz/crashes/ (gitignored), and a table gives per target its executions, seconds,
 # executions per second, corpus size before and after the merge, libFuzzer's final coverage
@@ -14,18 +16,20 @@
 set -euo pipefail
 
 usage() {
-    echo "usage: $0 [-s SECONDS] [-r RUNS] [-j JOBS] BUILD_DIR [TARGET...]" >&2
+    echo "usage: $0 [-s SECONDS] [-r RUNS] [-j JOBS] [-p PROCS] BUILD_DIR [TARGET...]" >&2
     exit 2
 }
 
 seconds=
 runs=
 jobs_max=$(nproc 2>/dev/null || echo 1)
-while getopts s:r:j: opt; do
+procs=1
+while getopts s:r:j:p: opt; do
     case $opt in
     s) seconds=$OPTARG ;;
     r) runs=$OPTARG ;;
     j) jobs_max=$OPTARG ;;
+    p) procs=$OPTARG ;;
     *) usage ;;
     esac
 done
@@ -57,7 +61,15 @@ done
 mkdir -p "$crashes" "$scratch_root"
 
 # libFuzzer's limits: -runs=-1 and -max_total_time=0 mean "no limit".
-limits=(-runs="${runs:--1}" -max_total_time="${seconds:-0}")
+[[ "$procs" =~ ^[1-9][0-9]*$ ]] || usage
+per_proc_runs=-1
+if [ -n "$runs" ]; then
+    per_proc_runs=$(( (runs + procs - 1) / procs ))
+fi
+limits=(-runs="$per_proc_runs" -max_total_time="${seconds:-0}")
+if [ "$procs" -gt 1 ]; then
+    limits+=(-jobs="$procs" -workers="$procs")
+fi
 
 # Runs one target in its scratch directory; its exit status, start and end times go to files.
 run_target() {
@@ -69,8 +81,10 @@ run_target() {
     fi
     date -u +%s >"$dir/start"
     local rc=0
-    "$build/tests/fuzz/$t" "${limits[@]}" -timeout=25 -print_final_stats=1 \
-        -artifact_prefix="$crashes/$t-" "$dir/corpus" >"$dir/log" 2>&1 || rc=$?
+    # In the scratch directory: with -jobs, libFuzzer writes each process's log there
+    # (fuzz-N.log).
+    (cd "$dir" && "$build/tests/fuzz/$t" "${limits[@]}" -timeout=25 -print_final_stats=1 \
+        -artifact_prefix="$crashes/$t-" "$dir/corpus" >"$dir/log" 2>&1) || rc=$?
     date -u +%s >"$dir/end"
     echo "$rc" >"$dir/rc"
 }
@@ -99,11 +113,22 @@ printf "$fmt" target executions seconds exec/s corpus merged cov ft date result
 for t in "${targets[@]}"; do
     dir=$scratch_root/$t
     rc=$(cat "$dir/rc" 2>/dev/null || echo 1)
-    execs=$(awk '/stat::number_of_executed_(runs|units):/ { print $2 }' "$dir/log" | tail -n 1)
-    # The last status line (DONE, or the last pulse before a crash): "#N ... cov: C ft: F ...".
-    status=$(grep -E '^#[0-9]+' "$dir/log" | tail -n 1 || true)
-    cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$status")
-    ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$status")
+    logs=("$dir/log")
+    if [ "$procs" -gt 1 ] && compgen -G "$dir/fuzz-*.log" >/dev/null; then
+        logs=("$dir"/fuzz-*.log)
+    fi
+    # Executions: the sum over the processes. Coverage: the last status line of each (DONE, or
+    # the last pulse before a crash: "#N ... cov: C ft: F ..."), the largest.
+    execs=$(awk '/stat::number_of_executed_(runs|units):/ { n += $2; seen = 1 }
+                 END { if (seen) print n }' "${logs[@]}")
+    cov= ft=
+    for log in "${logs[@]}"; do
+        status=$(grep -E '^#[0-9]+' "$log" | tail -n 1 || true)
+        c=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$status")
+        f=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$status")
+        if [ -n "$c" ] && [ "${cov:-0}" -lt "$c" ]; then cov=$c; fi
+        if [ -n "$f" ] && [ "${ft:-0}" -lt "$f" ]; then ft=$f; fi
+    done
     secs=$(( $(cat "$dir/end") - $(cat "$dir/start") ))
     rate=?
     if [ -n "$execs" ] && [ "$secs" -gt 0 ]; then
@@ -120,7 +145,7 @@ for t in "${targets[@]}"; do
         result="interrupted: $dir/log"
         failed=1
     elif [ "$rc" != 0 ]; then
-        result="CRASH (exit $rc): $dir/log, inputs in $crashes/$t-*"
+        result="CRASH (exit $rc): ${logs[*]}, inputs in $crashes/$t-*"
         failed=1
     fi
     printf "$fmt" "$t" "${execs:-?}" "$secs" "$rate" "$before" "+$((after - before))" \

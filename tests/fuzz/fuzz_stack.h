@@ -101,6 +101,7 @@ struct world {
     struct pkt_pool *pool;       /* the peer's frames */
     int fd[N_SOCKS];
     uint64_t ctrs[MAX_CTRS];
+    bool gauge[MAX_CTRS];        /* may go down (set when the counters are snapshot) */
     unsigned n_ctrs;
     uint8_t last_frame[FRAME_CAP];   /* the last template frame fed, for OP_REPEAT */
     size_t last_frame_len;

@@ -348,7 +348,11 @@ static void learn(struct pconn *c, const struct tcp_repr *t)
             ctp = (const struct tcb *)k;
             c->s_edge_ok = false;
         }
-        uint8_t shift = ctp ? ctp->rcv_wscale : c->s_shift;
+        /* The shift the stack really applies, while its control block is there to ask; the
+         * handshake model's guess (s_shift) cannot know the options of a fuzzed SYN. */
+        if (ctp)
+            c->s_shift = ctp->rcv_wscale;
+        uint8_t shift = c->s_shift;
         uint32_t edge = t->ack + ((uint32_t)t->window << shift);
         if (c->s_edge_ok && seq_lt(edge + ((1u << shift) - 1), c->s_edge)) {
             const struct tcb *tp = ctp;
