@@ -75,7 +75,11 @@ static void serve(int ufd, struct tcp_server *tcp)
     while (!stop_requested) {
         fds[0] = (struct pollfd){ .fd = ufd, .events = POLLIN };
         unsigned n = 1 + tcp_server_pollfds(tcp, fds + 1, 4097);
-        if (ust_poll(fds, n, -1) < 0) {
+        /* At most a second at a time: a stop signal that comes after the check above but
+         * before ust_poll sleeps does not interrupt the sleep (ust_poll has no signal mask to
+         * take, as ppoll does), and would otherwise go unnoticed until traffic came. A descriptor
+         * for the signal in the set would cost a system call in every round. */
+        if (ust_poll(fds, n, 1000) < 0) {
             if (errno == EINTR)
                 continue;
             perror("ustack echo: poll");

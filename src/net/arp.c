@@ -118,6 +118,15 @@ static void neigh_release(struct neigh *n)
     s->arp.used--;
 }
 
+int arp_delete(struct iface *ifc, uint32_t ip)
+{
+    struct neigh *n = neigh_find(ifc->stack, ifc, ip);
+    if (!n)
+        return -ENOENT;
+    neigh_release(n);   /* drops what waits on it */
+    return 0;
+}
+
 /* A free entry, or the least recently updated one that holds nothing and is not static. */
 static struct neigh *neigh_slot(struct ust_stack *s)
 {
@@ -277,14 +286,35 @@ static bool queues_full(const struct ust_stack *s)
     return s->arp.queued >= s->cfg.pool_buffers / 4;
 }
 
+/* The frame as a queue may keep it: one buffer that is ours alone. The queue links frames through
+ * ->next, and a frame sent without a copy to a link that copies synchronously (LINK_TX_SYNC) is
+ * not ours alone: a TCP segment is then a reference to the buffer on its connection's send
+ * queue, which is linked through ->next as well, and a TSO super-frame chains more such buffers
+ * (->frag). The one is copied; the other, larger than a buffer, is dropped and counted (TCP
+ * sends it again, as after any loss). Consumes p; returns the frame to queue, or NULL. */
+static struct pkt *frame_to_queue(struct ust_stack *s, struct pkt *p)
+{
+    if (!p->frag && !pkt_is_shared(p))
+        return p;
+    struct pkt *q = p->frag ? NULL : pkt_copy(s->pool, p);
+    pkt_free_frame(p);
+    if (!q)
+        s->arp.ctrs.queue_copy_drops++;
+    return q;
+}
+
+/* Consumes p. */
 static void neigh_enqueue(struct neigh *n, struct pkt *p)
 {
     struct ust_stack *s = n->stack;
     if (n->queue_len < s->cfg.arp_queue && queues_full(s)) {
         s->arp.ctrs.queue_total_drops++;
-        pkt_free(p);
+        pkt_free_frame(p);
         return;
     }
+    p = frame_to_queue(s, p);
+    if (!p)
+        return;
     if (n->queue_len >= s->cfg.arp_queue) {
         /* Keep the newest (RFC 1122 2.3.2.2): drop the oldest. */
         struct pkt *old = n->queue_head;
@@ -332,7 +362,7 @@ void arp_output(struct iface *ifc, uint32_t next_hop, struct pkt *p)
         n = neigh_create(s, ifc, next_hop);
         if (!n) {
             s->arp.ctrs.table_full++;
-            pkt_free(p);
+            pkt_free_frame(p);
             return;
         }
         n->state = NEIGH_INCOMPLETE;

@@ -74,6 +74,7 @@ struct neigh {
     X(unresolved_drops, "queued packets dropped: address never resolved")           \
     X(queue_total_drops, "packets dropped: a quarter of the packet pool already waits for resolution") \
     X(table_full, "packets dropped: no free cache entry")                           \
+    X(queue_copy_drops, "packets dropped: a TSO super-frame, or a frame sent without a copy that no buffer was left to copy into, for an address being resolved") \
     X(evicted, "stale entries reused for new addresses")
 
 CTR_DEFINE(arp_ctrs, ARP_COUNTERS)
@@ -119,6 +120,10 @@ int arp_add_static(struct iface *ifc, uint32_t ip, const struct eth_addr *mac);
  * -EINVAL (logged: which entry, and why) for an entry that does not parse, an IP that is not
  * another host on ifc's network, or a MAC that is multicast or zero. */
 int arp_config_static(struct iface *ifc, const char *spec);
+
+/* Removes ip's entry on ifc, static or learned, and drops what waits on it (as `ip neigh del`).
+ * Returns 0 or -ENOENT. */
+int arp_delete(struct iface *ifc, uint32_t ip);
 
 /* The entry for ip on ifc, or NULL (for tests and tools). */
 const struct neigh *arp_lookup(struct ust_stack *s, const struct iface *ifc, uint32_t ip);

@@ -331,9 +331,15 @@ static int xmit_frame(struct tcb *tp, struct pkt *seg, uint32_t seq, uint16_t fl
                            .ack = (flags & TCP_ACK) ? tp->rcv_nxt : 0, .flags = flags };
     build_options(tp, flags, seg ? seg_cb(seg)->len : 0, &th.opt);
     if (flags & TCP_SYN) {
+        /* RFC 7323 2.2: unscaled. A SYN-ACK sent again offers at least what was offered
+         * before (2.4: the right edge never moves left), by it or by an ACK sent in
+         * SYN_RECEIVED; Linux repeats the first SYN-ACK's window (req->rsk_rcv_wnd). */
         uint32_t space = receive_space(tp);
-        th.window = (uint16_t)(space > 0xffff ? 0xffff : space);   /* RFC 7323 2.2: unscaled */
-        tp->rcv_adv = tp->rcv_nxt + th.window;
+        if (tp->c.state == TCPS_SYN_RECEIVED && seq_gt(tp->rcv_adv, tp->rcv_nxt + space))
+            space = tp->rcv_adv - tp->rcv_nxt;
+        th.window = (uint16_t)(space > 0xffff ? 0xffff : space);
+        if (tp->c.state != TCPS_SYN_RECEIVED || seq_gt(tp->rcv_nxt + th.window, tp->rcv_adv))
+            tp->rcv_adv = tp->rcv_nxt + th.window;
         tp->rcv_wnd = th.window;   /* what tcp_info reports until the first scaled window */
     } else {
         th.window = tcp_adv_window(tp);

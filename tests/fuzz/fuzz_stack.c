@@ -2,9 +2,12 @@
  * The whole input path: a stack with a fake clock on one end of a loop link, its sockets, and a
  * peer on the other end that plays whatever each input says.
  *
- * The world is made once, in LLVMFuzzerInitialize, and kept across inputs: it is rebuilt every
- * RESET_EVERY inputs, or every UST_FUZZ_STACK_RESET inputs from the environment (1 makes every
- * input stand alone). UST_FUZZ_STACK_TRACE prints each operation, socket call and frame sent and,
+ * The world is made by the first input and kept across inputs: it is rebuilt every RESET_EVERY
+ * inputs, or every UST_FUZZ_STACK_RESET inputs from the environment (1 makes every input stand
+ * alone). The top bit of the first byte of the input that makes a world chooses its link: the
+ * loop link as it is, or wrapped in the software segmentation link (link/gso.c), which offers
+ * TSO and checksum offload as TAP does, so the stack sends TCP super-frames and partial
+ * checksums and the peer gets them cut and summed. UST_FUZZ_STACK_TRACE prints each operation, socket call and frame sent and,
  * at the end of each input, the nonzero counters. The limits are small so that the edges are
  * reachable: 128 frame buffers, 2 big ones, a 64-frame link ring, 8 ARP entries with 4 queued
  * packets each, 4 datagrams and 64 KiB under reassembly, an ICMP burst of 4, 16 KiB receive
@@ -97,6 +100,7 @@
 
 #include "base/clock.h"
 #include "base/pkt.h"
+#include "link/gso.h"
 #include "link/loop.h"
 #include "net/stack.h"
 #include "sock/sock.h"
@@ -652,7 +656,11 @@ static void prime_arp(void)
     CHECK(n && n->state == NEIGH_INCOMPLETE && n->queue_len == 2);
 }
 
-static void world_make(void)
+/* With `offload`, the stack's end of the loop is wrapped in the software segmentation link
+ * (link/gso.c), which offers TSO, gather and checksum offload as TAP with the virtio-net header
+ * does: the stack then queues unsummed payload, leaves checksums partial and sends TCP
+ * super-frames, and the peer receives them cut and summed (from its own pool). */
+static void world_make(bool offload)
 {
     struct ust_config cfg;
     make_config(&cfg);
@@ -664,6 +672,10 @@ static void world_make(void)
                                   .headroom = PKT_DEFAULT_HEADROOM };
     CHECK(pkt_pool_create(&pc, &w.pool) == 0);
     w.peer = b;
+    w.offload = offload;
+    if (offload)
+        CHECK(link_gso_create(a, w.pool, &a) == 0);
+    TRACE("world: %s\n", offload ? "offloads (TSO, checksums)" : "no offloads");
     clk_init_fake(&w.clock, (1ull << 44) + 12345);
     int err;
     w.s = stack_create_on(&cfg, &w.clock, a, &err);
@@ -1461,18 +1473,19 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 #ifdef HAVE_ASAN_CALLBACK
     __asan_set_error_report_callback(on_asan_report);
 #endif
-    history_clear();
-    world_make();
-    return 0;
+    return 0;   /* the world is made by the first input (see LLVMFuzzerTestOneInput) */
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    /* The world is made in LLVMFuzzerInitialize and remade here, every reset_every inputs
-     * (each runs exactly once: see no_leak_reruns). */
-    if (w.inputs >= reset_every) {
-        world_unmake();
-        world_make();
+    /* The world is made by the first input and remade every reset_every inputs (each runs
+     * exactly once: see no_leak_reruns). The top bit of the first byte of the input that makes
+     * it picks the link's offloads: a history, which starts with that input, replays in the
+     * same kind of world. */
+    if (!w.s || w.inputs >= reset_every) {
+        if (w.s)
+            world_unmake();
+        world_make(size > 0 && (data[0] & 0x80));
         history_clear();
     }
     w.inputs++;

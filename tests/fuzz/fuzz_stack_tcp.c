@@ -332,6 +332,11 @@ static void learn(struct pconn *c, const struct tcp_repr *t)
         c->s_fin = true;
         c->s_fin_seq = t->seq + (uint32_t)t->payload_len;
     }
+    /* A reset ends the connection (or, from SYN_RECEIVED, refuses an ACK): what the 4-tuple
+     * carries next may be a new incarnation's (a SYN cookie's ACK makes one), with windows of
+     * its own. */
+    if (fl & TCP_RST)
+        c->s_edge_ok = false;
     if ((fl & TCP_ACK) && !(fl & (TCP_RST | TCP_SYN)) && c->have_iss) {
         /* RFC 9293 3.8.6 (shrinking is strongly discouraged; ustack never shrinks) and RFC
          * 7323 2.4: the window's right edge must not move left (a scaled window may round

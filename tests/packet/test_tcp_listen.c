@@ -114,6 +114,38 @@ static void test_full_accept_queue_forgets_the_ack_and_repeats_the_syn_ack(void 
     expect_tcp(t, .dport = 41002, .flags = ACK, .ack = IRS + 2);
 }
 
+static void test_a_repeated_syn_ack_keeps_the_window_an_ack_offered(void **state)
+{
+    struct st *t = *state;
+    st_resolve_peer(t);
+    st_tcp_listener(t, ST_LPORT, 8);
+    const struct st_rx *rx = syn(t, 41000, IRS);
+    uint32_t iss = rx->tcp.seq;
+    uint8_t shift = rx->tcp.opt.wscale;
+    /* A segment outside the window, in SYN_RECEIVED: answered with an ACK (RFC 9293
+     * 3.10.7.4), whose window is scaled (RFC 7323 2.2), so it may offer more than the SYN-ACK's
+     * 16 bits could. */
+    feed(t, tcp(.sport = 41000, .flags = ACK, .seq = IRS + 1 + (1u << 30), .ack = iss + 1));
+    rx = expect_tcp(t, .dport = 41000, .flags = ACK, .seq = iss + 1, .ack = IRS + 1);
+    uint32_t edge = IRS + 1 + ((uint32_t)rx->tcp.window << shift);
+    assert_true(edge - (IRS + 1) > 0xffff);
+    /* The SYN-ACK again, on its timer (RFC 6298 2.1: 1 s with no RTT sample): it offers all
+     * that 16 bits say, and the edge stays where the ACK put it (RFC 7323 2.4). */
+    expect_tcp_after(t, 1000, .dport = 41000, .flags = SYN | ACK, .seq = iss, .ack = IRS + 1,
+                     .window = 0xffff);
+    complete(t, 41000, IRS, iss);
+    expect_no_tx(t);
+    /* The peer may send anywhere in what the ACK offered: a byte past the SYN-ACK's 64 KiB is
+     * in the window, held out of order and SACKed (RFC 2018). */
+    uint32_t far = IRS + 1 + 0x10000 + 100;
+    feed(t, tcp(.sport = 41000, .flags = ACK | PSH, .seq = far, .ack = iss + 1, .data = "y"));
+    rx = expect_tcp(t, .dport = 41000, .flags = ACK, .ack = IRS + 1, .nsack = 1,
+                    .sack = { { far, far + 1 } });
+    /* (A scaled window may round down, by less than one unit of it.) */
+    assert_true(seq_geq(IRS + 1 + ((uint32_t)(rx->tcp.window + 1) << shift) - 1, edge));
+    expect_no_tx(t);
+}
+
 static void test_closing_a_listener_resets_what_it_never_handed_out(void **state)
 {
     struct st *t = *state;
@@ -476,6 +508,7 @@ int main(void)
         T(test_backlog_n_queues_n_plus_1_then_drops_syns),
         T(test_accept_returns_connections_in_order_then_eagain),
         T(test_full_accept_queue_forgets_the_ack_and_repeats_the_syn_ack),
+        T(test_a_repeated_syn_ack_keeps_the_window_an_ack_offered),
         T(test_closing_a_listener_resets_what_it_never_handed_out),
         T(test_accept_on_a_socket_that_is_not_listening_is_einval),
         T(test_listen_twice_only_changes_the_backlog),

@@ -7,6 +7,7 @@
 #include "tcptest.h"
 
 #include "link/gso.h"
+#include "net/arp.h"
 
 static uint8_t data[64 * 1460];
 
@@ -143,6 +144,76 @@ static void test_segments_are_summed_where_the_link_does_not_checksum(void **sta
     expect_no_tx(t);
 }
 
+/* ---- Segments for a neighbour being resolved ---- */
+
+/* The peer's neighbour entry gone, as after arp_stale_ms without traffic: the next segments
+ * wait for ARP. */
+static void forget_peer(struct st *t)
+{
+    stack_enter(t->s);
+    assert_int_equal(arp_delete(t->ifc, ST_PEER), 0);
+    stack_leave(t->s);
+}
+
+static void test_segments_wait_for_arp_as_copies(void **state)
+{
+    struct st *t = *state;
+    /* A link that copies frames as it sends them (LINK_TX_SYNC) is handed the segments' own
+     * buffers, which stay on the send queue, linked through ->next. The ARP queue links what
+     * waits through ->next too: it must hold copies, and the send queue stay whole. */
+    start_with_gso(t, "tcp_tso=0");
+    struct conn c = conn_in_state(t, ESTABLISHED, .nodelay = true);
+    uint32_t L = c.iss + 1, R = c.irs + 1;
+    forget_peer(t);
+    conn_send(&c, data, 3 * 1460);
+    st_answer_arp(t);
+    for (uint32_t i = 0; i < 3; i++)
+        expect_tcp(t, .flags = ACK | (i == 2 ? PSH : 0), .seq = L + i * 1460, .ack = R,
+                   .data = data + i * 1460, .len = 1460);
+    expect_no_tx(t);
+    assert_int_equal(counter(t, "arp.queued"), 3);
+    assert_int_equal(counter(t, "arp.queue_copy_drops"), 0);
+    /* The send queue is whole: the next write goes out behind them, and the ACK of all four
+     * frees them (the teardown checks that every buffer came back). */
+    conn_send(&c, data + 3 * 1460, 1460);
+    expect_tcp(t, .flags = ACK | PSH, .seq = L + 3 * 1460, .ack = R, .data = data + 3 * 1460,
+               .len = 1460);
+    feed(t, tcp(.flags = ACK, .seq = R, .ack = L + 4 * 1460, .window = ST_WIN));
+    expect_no_tx(t);
+    assert_int_equal(st_tcp_info(c.fd).unacked, 0);
+}
+
+static void test_no_super_frame_waits_for_arp(void **state)
+{
+    struct st *t = *state;
+    /* A super-frame chains the send queue's buffers, too many to copy into one: segments for a
+     * neighbour being resolved leave one by one (and wait as copies); once it is known, the
+     * next write leaves as a super-frame again. */
+    start_with_gso(t, "tcp_tso=1");
+    struct conn c = conn_in_state(t, ESTABLISHED, .nodelay = true);
+    uint32_t L = c.iss + 1, R = c.irs + 1;
+    forget_peer(t);
+    conn_send(&c, data, 3 * 1460);
+    st_answer_arp(t);
+    for (uint32_t i = 0; i < 3; i++)
+        expect_tcp(t, .flags = ACK | (i == 2 ? PSH : 0), .seq = L + i * 1460, .ack = R,
+                   .data = data + i * 1460, .len = 1460);
+    expect_no_tx(t);
+    assert_int_equal(gso(t)->superframes, 0);
+    assert_int_equal(counter(t, "arp.queued"), 3);
+    conn_send(&c, data + 3 * 1460, 3 * 1460);
+    for (uint32_t i = 3; i < 6; i++)
+        expect_tcp(t, .flags = ACK | (i == 5 ? PSH : 0), .seq = L + i * 1460, .ack = R,
+                   .data = data + i * 1460, .len = 1460);
+    expect_no_tx(t);
+    assert_int_equal(gso(t)->superframes, 1);
+    assert_int_equal(gso(t)->segments, 3);
+    feed(t, tcp(.flags = ACK, .seq = R, .ack = L + 6 * 1460, .window = ST_WIN));
+    expect_no_tx(t);
+    assert_int_equal(st_tcp_info(c.fd).unacked, 0);
+    assert_int_equal(counter(t, "arp.queue_copy_drops"), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -154,6 +225,8 @@ int main(void)
         T(test_tcp_tso_off_sends_segments_one_by_one),
         T(test_segments_leave_for_the_link_to_checksum),
         T(test_segments_are_summed_where_the_link_does_not_checksum),
+        T(test_segments_wait_for_arp_as_copies),
+        T(test_no_super_frame_waits_for_arp),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
