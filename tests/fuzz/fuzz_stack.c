@@ -4,7 +4,7 @@
  *
  * The world is made by the first input and kept across inputs: it is rebuilt every RESET_EVERY
  * inputs, or every UST_FUZZ_STACK_RESET inputs from the environment (1 makes every input stand
- * alone). The top bit of the first byte of the input that makes a world chooses its link: the
+ * alone). The parity of the length of the input that makes a world chooses its link: the
  * loop link as it is, or wrapped in the software segmentation link (link/gso.c), which offers
  * TSO and checksum offload as TAP does, so the stack sends TCP super-frames and partial
  * checksums and the peer gets them cut and summed. UST_FUZZ_STACK_TRACE prints each operation, socket call and frame sent and,
@@ -1479,13 +1479,13 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     /* The world is made by the first input and remade every reset_every inputs (each runs
-     * exactly once: see no_leak_reruns). The top bit of the first byte of the input that makes
-     * it picks the link's offloads: a history, which starts with that input, replays in the
-     * same kind of world. */
+     * exactly once: see no_leak_reruns). Whether the length of the input that makes it is odd
+     * picks the link's offloads: a history, which starts with that input, replays in the same
+     * kind of world, and half the corpus's worlds have them. */
     if (!w.s || w.inputs >= reset_every) {
         if (w.s)
             world_unmake();
-        world_make(size > 0 && (data[0] & 0x80));
+        world_make(size & 1);
         history_clear();
     }
     w.inputs++;
