@@ -83,6 +83,7 @@ enum tcp_shut { TCP_SHUT_RD = 1, TCP_SHUT_WR = 2 };
     X(keepalive_timeouts, "connections dropped by keepalive")                       \
     X(timeout_aborts, "connections ended by retransmission or zero-window probe timeouts, TCP_USER_TIMEOUT included (TCPAbortOnTimeout)") \
     X(syn_queue_drops, "SYNs dropped: SYN queue full and no cookies")               \
+    X(syn_fin_drops, "SYNs with FIN dropped at a listener (as Linux)")              \
     X(listen_overflows, "handshakes completed but the accept queue was full")       \
     X(syncookies_sent, "SYN-ACKs with a SYN cookie")                                \
     X(syncookies_recv, "connections established from a valid cookie")              \

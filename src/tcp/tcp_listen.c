@@ -267,7 +267,7 @@ struct tcb *tcp_listen_input(struct tcb *lp, struct iface *ifc, const struct ipv
     uint32_t seg_len = (uint32_t)th->payload_len + ((th->flags & TCP_SYN) ? 1 : 0) +
                        ((th->flags & TCP_FIN) ? 1 : 0);
     /* RFC 9293 3.10.7.2: an RST is ignored; an ACK gets an RST (unless it is a cookie); a
-     * SYN starts a connection; anything else is dropped. */
+     * SYN starts a connection (not one with FIN, below); anything else is dropped. */
     if (th->flags & TCP_RST)
         goto out;
     if (th->flags & TCP_ACK) {
@@ -279,8 +279,15 @@ struct tcb *tcp_listen_input(struct tcb *lp, struct iface *ifc, const struct ipv
         tcp_send_reset(s, ifc, ip, th, seg_len);
         goto out;
     }
-    if (th->flags & TCP_SYN)
+    if (th->flags & TCP_SYN) {
+        /* A SYN with FIN opens nothing (a scan, or a way past filters that look at one flag):
+         * Linux drops it at a listener (tcp_rcv_state_process), and so do we. */
+        if (th->flags & TCP_FIN) {
+            tcp_counters(s)->syn_fin_drops++;
+            goto out;
+        }
         syn_arrives(lp, ip, th);
+    }
 out:
     pkt_free(p);
     return NULL;

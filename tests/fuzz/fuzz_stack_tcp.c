@@ -121,6 +121,8 @@ struct pconn {
     uint32_t s_fin_seq;
     bool s_edge_ok;
     uint32_t s_edge;             /* right edge of the window the stack offered: never moves left */
+    const struct tcb *s_edge_tcb;   /* the control block (and its IRS) that offered it */
+    uint32_t s_edge_irs;
     uint32_t rd_end;             /* end of the stream queued when we shut reading down: the
                                   * stack discards what comes after (tcp_close.c's test) */
 };
@@ -351,6 +353,13 @@ static void learn(struct pconn *c, const struct tcp_repr *t)
         const struct tcp_conn *k = lookup(c);
         if (ctp && k && !k->compact && k != &ctp->c) {
             ctp = (const struct tcb *)k;
+            c->s_edge_ok = false;
+        }
+        /* Likewise a new control block on the 4-tuple, or the same memory made again for
+         * another SYN (its ISN differs): an embryo that gave up and the peer's next SYN. */
+        if (ctp && (ctp != c->s_edge_tcb || ctp->irs != c->s_edge_irs)) {
+            c->s_edge_tcb = ctp;
+            c->s_edge_irs = ctp->irs;
             c->s_edge_ok = false;
         }
         /* The shift the stack really applies, while its control block is there to ask; the

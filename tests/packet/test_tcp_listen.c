@@ -146,6 +146,21 @@ static void test_a_repeated_syn_ack_keeps_the_window_an_ack_offered(void **state
     expect_no_tx(t);
 }
 
+static void test_a_syn_with_fin_opens_nothing(void **state)
+{
+    struct st *t = *state;
+    st_resolve_peer(t);
+    st_tcp_listener(t, ST_LPORT, 8);
+    /* Dropped, as Linux does at a listener: no SYN-ACK, no embryo. */
+    feed(t, tcp(.sport = 41000, .flags = SYN | FIN, .seq = IRS, .mss = 1460));
+    expect_no_tx(t);
+    assert_int_equal(counter(t, "tcp.syn_fin_drops"), 1);
+    assert_int_equal(tcp_connection_count(t->s), 0);
+    /* The same SYN without FIN opens as usual. */
+    syn(t, 41000, IRS);
+    assert_int_equal(tcp_connection_count(t->s), 1);
+}
+
 static void test_closing_a_listener_resets_what_it_never_handed_out(void **state)
 {
     struct st *t = *state;
@@ -509,6 +524,7 @@ int main(void)
         T(test_accept_returns_connections_in_order_then_eagain),
         T(test_full_accept_queue_forgets_the_ack_and_repeats_the_syn_ack),
         T(test_a_repeated_syn_ack_keeps_the_window_an_ack_offered),
+        T(test_a_syn_with_fin_opens_nothing),
         T(test_closing_a_listener_resets_what_it_never_handed_out),
         T(test_accept_on_a_socket_that_is_not_listening_is_einval),
         T(test_listen_twice_only_changes_the_backlog),
