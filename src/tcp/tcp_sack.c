@@ -104,7 +104,10 @@ static void mark_sacked(struct tcb *tp, struct pkt *p)
         tp->lost_bytes -= span;
     if (cb->flags & SEG_RETRANS)
         tp->retrans_bytes -= span;
-    cb->flags = (uint8_t)((cb->flags & SEG_EVER_RETRANS) | SEG_SACKED);
+    /* Its loss state gives way to SACKED; what the segment is (ever resent, payload unsummed)
+     * stays: a SACKed segment may be sent again (the peer reneged, RFC 2018 8) and must then
+     * still leave for the link to checksum. */
+    cb->flags = (uint8_t)((cb->flags & (SEG_EVER_RETRANS | SEG_NOSUM)) | SEG_SACKED);
     tp->sacked_bytes += span;
     if (seq_gt(cb->end_seq, tp->high_sacked))
         tp->high_sacked = cb->end_seq;

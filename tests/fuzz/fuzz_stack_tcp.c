@@ -399,8 +399,12 @@ void fz_tcp_sent(const struct ipv4_repr *ip)
 {
     struct tcp_repr t;
     CHECK(tcp_parse(ip->payload, ip->payload_len, &t) == WIRE_OK);
-    CHECK(tcp_checksum_ok(ip->payload, ip->payload_len,
-                          csum_ipv4_pseudo(ADDR, ip->dst, IPPROTO_TCP, ip->payload_len)));
+    bool sum_ok = tcp_checksum_ok(ip->payload, ip->payload_len,
+                                  csum_ipv4_pseudo(ADDR, ip->dst, IPPROTO_TCP, ip->payload_len));
+    if (!sum_ok)
+        fprintf(stderr, "bad TCP checksum: %u -> %08x:%u flags %03x seq %08x ack %08x len %zu\n",
+                t.sport, ip->dst, t.dport, t.flags, t.seq, t.ack, t.payload_len);
+    CHECK(sum_ok);
     TRACE("  sent: TCP %u -> %08x:%u flags %03x seq %08x ack %08x win %u len %zu\n", t.sport,
           ip->dst, t.dport, t.flags, t.seq, t.ack, t.window, t.payload_len);
     /* Port 0 only in a reset answering a segment from or to port 0 (Linux does the same). */
