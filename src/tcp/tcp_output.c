@@ -280,9 +280,12 @@ static struct pkt *payload_for_xmit(struct tcb *tp, struct pkt *seg)
     bool zero_copy = !tp->rt.local && (tp->rt.ifc->link->caps.offloads & LINK_TX_SYNC) &&
                      !pkt_is_shared(seg);
     if (zero_copy) {
+        /* What the buffer last carried as a frame goes: a super-frame's first segment keeps its
+         * gso_size otherwise, and sent alone would go to the link as a super-frame. */
         seg->data = seg->buf + cb->off;
         seg->len = cb->len;
         seg->flags = 0;
+        seg->gso_size = 0;
         return pkt_ref(seg);
     }
     struct pkt *p = stack_alloc(tp->stack);

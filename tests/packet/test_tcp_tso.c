@@ -47,6 +47,27 @@ static void test_initial_window_leaves_as_one_super_frame(void **state)
     assert_int_equal(gso(t)->superframes, 1);
 }
 
+static void test_a_super_frame_s_first_segment_sent_again_alone_is_no_super_frame(void **state)
+{
+    struct st *t = *state;
+    /* The first segment is the super-frame's own buffer (sent by reference): sent again alone,
+     * on the RTO, it must not still say it is a super-frame (gso_size). */
+    t->gso = true;
+    st_restart(t, "tcp_tso=1", "tcp_tlp=0");
+    st_pattern(data, sizeof(data), 0);
+    struct conn c = conn_in_state(t, ESTABLISHED, .nodelay = true, .rtt_ms = 100);
+    uint32_t L = c.iss + 1, R = c.irs + 1;
+    conn_send(&c, data, 3 * 1460);
+    for (uint32_t i = 0; i < 3; i++)
+        expect_tcp(t, .flags = ACK | (i == 2 ? PSH : 0), .seq = L + i * 1460, .ack = R,
+                   .data = data + i * 1460, .len = 1460);
+    assert_int_equal(gso(t)->superframes, 1);
+    expect_tcp_after(t, 300, .flags = ACK, .seq = L, .ack = R, .data = data, .len = 1460);
+    expect_no_tx(t);
+    assert_int_equal(gso(t)->superframes, 1);
+    assert_int_equal(gso(t)->segments, 3);
+}
+
 static void test_psh_only_on_the_last_segment_of_a_super_frame(void **state)
 {
     struct st *t = *state;
@@ -249,6 +270,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
 #define T(name) cmocka_unit_test_setup_teardown(name, st_setup, st_teardown)
         T(test_initial_window_leaves_as_one_super_frame),
+        T(test_a_super_frame_s_first_segment_sent_again_alone_is_no_super_frame),
         T(test_psh_only_on_the_last_segment_of_a_super_frame),
         T(test_a_partial_tail_goes_in_a_frame_of_its_own),
         T(test_super_frames_respect_the_peer_window),
