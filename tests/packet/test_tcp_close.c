@@ -10,6 +10,9 @@
 
 #include <poll.h>
 
+#include "net/stack.h"
+#include "tcp/tcp.h"
+
 #define TW_MS 60000              /* tcp_time_wait_ms */
 
 /* ---- Active close ---- */
@@ -46,6 +49,38 @@ static void test_fin_is_retransmitted_until_acknowledged(void **state)
     assert_int_equal(st_tcp_state(c.fd), FIN_WAIT_2);
     advance(t, 10000);
     expect_no_tx(t);
+}
+
+static void test_an_orphan_with_no_buffer_for_its_fin_gives_up(void **state)
+{
+    struct st *t = *state;
+    /* Every buffer of the pool held elsewhere (here by the test; in life by other sockets'
+     * receive queues, say): a closed connection's FIN is queued, but no buffer is left to send
+     * it in (the loop link takes copies). The timer tries again, each try counting as an
+     * unanswered probe, and after tcp_retries2 of them the orphan ends instead of holding its
+     * buffers for ever (fuzz_stack found one that never did). */
+    st_restart(t, "pool_buffers=64", "tcp_retries2=3");
+    struct conn c = conn_in_state(t, ESTABLISHED);
+    static struct pkt *held[64];
+    unsigned n = 0;
+    stack_enter(t->s);
+    while (n < 64 && (held[n] = pkt_alloc(t->s->pool)))
+        n++;
+    pkt_free(held[--n]);   /* one left: for the FIN's own segment */
+    stack_leave(t->s);
+    assert_int_equal(ust_close(c.fd), 0);
+    expect_no_tx(t);
+    assert_true(counter(t, "tcp.nobufs") >= 1);
+    assert_int_equal(tcp_connection_count(t->s), 1);
+    for (unsigned i = 0; i < 600 && tcp_connection_count(t->s); i++)
+        advance(t, 100);
+    assert_int_equal(tcp_connection_count(t->s), 0);
+    assert_int_equal(counter(t, "tcp.timeout_aborts"), 1);
+    expect_no_tx(t);
+    stack_enter(t->s);
+    while (n)
+        pkt_free(held[--n]);
+    stack_leave(t->s);
 }
 
 static void test_fin_follows_the_data_queued_before_close(void **state)
@@ -440,6 +475,7 @@ int main(void)
 #define T(name) cmocka_unit_test_setup_teardown(name, st_setup, st_teardown)
         T(test_active_close_walks_fin_wait_1_fin_wait_2_time_wait),
         T(test_fin_is_retransmitted_until_acknowledged),
+        T(test_an_orphan_with_no_buffer_for_its_fin_gives_up),
         T(test_fin_follows_the_data_queued_before_close),
         T(test_fin_rides_on_unsent_data_after_close),
         T(test_passive_close_walks_close_wait_last_ack_closed),
