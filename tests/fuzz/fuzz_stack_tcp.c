@@ -308,6 +308,53 @@ static struct pconn *find(uint32_t dst, uint16_t sport, uint16_t dport)
     return NULL;
 }
 
+/* The window check of an ACK the stack sent (not a SYN or RST): RFC 9293 3.8.6 (shrinking is
+ * strongly discouraged; ustack never shrinks) and RFC 7323 2.4: the window's right edge must not
+ * move left (a scaled window may round down by less than one unit). */
+static void check_window_edge(struct pconn *c, const struct tcp_repr *t)
+{
+    /* The shift the connection applies: a peer can make a cookie connection disagree with
+     * the SYNs by echoing a TSecr that is not the cookie's (its low bits carry the
+     * options, as Linux's), so the SYNs' agreement is not always the truth. */
+    const struct tcb *ctp = conn_tcb(c);
+    /* A socket's connection that lost its 4-tuple (reset, say) while another now holds it:
+     * the segment is the new incarnation's (a SYN cookie's ACK makes one without a SYN-ACK
+     * that would have told us), and the old right edge says nothing about it. */
+    const struct tcp_conn *k = lookup(c);
+    if (ctp && k && !k->compact && k != &ctp->c) {
+        ctp = (const struct tcb *)k;
+        c->s_edge_ok = false;
+    }
+    /* Likewise a new control block on the 4-tuple, or the same memory made again for
+     * another SYN (its ISN differs): an embryo that gave up and the peer's next SYN. */
+    if (ctp && (ctp != c->s_edge_tcb || ctp->irs != c->s_edge_irs)) {
+        c->s_edge_tcb = ctp;
+        c->s_edge_irs = ctp->irs;
+        c->s_edge_ok = false;
+    }
+    /* The shift the stack really applies, while its control block is there to ask; the
+     * handshake model's guess (s_shift) cannot know the options of a fuzzed SYN. */
+    if (ctp)
+        c->s_shift = ctp->rcv_wscale;
+    uint8_t shift = c->s_shift;
+    uint32_t edge = t->ack + ((uint32_t)t->window << shift);
+    if (c->s_edge_ok && seq_lt(edge + ((1u << shift) - 1), c->s_edge)) {
+        const struct tcb *tp = ctp;
+        fprintf(stderr, "window edge %u -> %u moved left: %08x -> %08x (ack %08x win %u "
+                "shift %u flags %03x)\n", c->lport, c->rport, c->s_edge, edge, t->ack,
+                t->window, shift, t->flags);
+        if (tp)
+            fprintf(stderr, "  tcb state %u rcv_nxt %08x rcv_adv %08x rcv_wnd %u rcv_wscale "
+                    "%u rcvbuf %u queued %u ooo %u irs %08x fd %d\n", tp->c.state,
+                    tp->rcv_nxt, tp->rcv_adv, tp->rcv_wnd, tp->rcv_wscale, tp->rcvbuf,
+                    tp->rcv_queued, tp->ooo_bytes, tp->irs, c->fd);
+    }
+    CHECK(!c->s_edge_ok || seq_geq(edge + ((1u << shift) - 1), c->s_edge));
+    if (!c->s_edge_ok || seq_gt(edge, c->s_edge))
+        c->s_edge = edge;
+    c->s_edge_ok = true;
+}
+
 static void learn(struct pconn *c, const struct tcp_repr *t)
 {
     uint16_t fl = t->flags;
@@ -339,51 +386,8 @@ static void learn(struct pconn *c, const struct tcp_repr *t)
      * its own. */
     if (fl & TCP_RST)
         c->s_edge_ok = false;
-    if ((fl & TCP_ACK) && !(fl & (TCP_RST | TCP_SYN)) && c->have_iss) {
-        /* RFC 9293 3.8.6 (shrinking is strongly discouraged; ustack never shrinks) and RFC
-         * 7323 2.4: the window's right edge must not move left (a scaled window may round
-         * down by less than one unit). */
-        /* The shift the connection applies: a peer can make a cookie connection disagree with
-         * the SYNs by echoing a TSecr that is not the cookie's (its low bits carry the
-         * options, as Linux's), so the SYNs' agreement is not always the truth. */
-        const struct tcb *ctp = conn_tcb(c);
-        /* A socket's connection that lost its 4-tuple (reset, say) while another now holds it:
-         * the segment is the new incarnation's (a SYN cookie's ACK makes one without a SYN-ACK
-         * that would have told us), and the old right edge says nothing about it. */
-        const struct tcp_conn *k = lookup(c);
-        if (ctp && k && !k->compact && k != &ctp->c) {
-            ctp = (const struct tcb *)k;
-            c->s_edge_ok = false;
-        }
-        /* Likewise a new control block on the 4-tuple, or the same memory made again for
-         * another SYN (its ISN differs): an embryo that gave up and the peer's next SYN. */
-        if (ctp && (ctp != c->s_edge_tcb || ctp->irs != c->s_edge_irs)) {
-            c->s_edge_tcb = ctp;
-            c->s_edge_irs = ctp->irs;
-            c->s_edge_ok = false;
-        }
-        /* The shift the stack really applies, while its control block is there to ask; the
-         * handshake model's guess (s_shift) cannot know the options of a fuzzed SYN. */
-        if (ctp)
-            c->s_shift = ctp->rcv_wscale;
-        uint8_t shift = c->s_shift;
-        uint32_t edge = t->ack + ((uint32_t)t->window << shift);
-        if (c->s_edge_ok && seq_lt(edge + ((1u << shift) - 1), c->s_edge)) {
-            const struct tcb *tp = ctp;
-            fprintf(stderr, "window edge %u -> %u moved left: %08x -> %08x (ack %08x win %u "
-                    "shift %u flags %03x)\n", c->lport, c->rport, c->s_edge, edge, t->ack,
-                    t->window, shift, t->flags);
-            if (tp)
-                fprintf(stderr, "  tcb state %u rcv_nxt %08x rcv_adv %08x rcv_wnd %u rcv_wscale "
-                        "%u rcvbuf %u queued %u ooo %u irs %08x fd %d\n", tp->c.state,
-                        tp->rcv_nxt, tp->rcv_adv, tp->rcv_wnd, tp->rcv_wscale, tp->rcvbuf,
-                        tp->rcv_queued, tp->ooo_bytes, tp->irs, c->fd);
-        }
-        CHECK(!c->s_edge_ok || seq_geq(edge + ((1u << shift) - 1), c->s_edge));
-        if (!c->s_edge_ok || seq_gt(edge, c->s_edge))
-            c->s_edge = edge;
-        c->s_edge_ok = true;
-    }
+    if ((fl & TCP_ACK) && !(fl & (TCP_RST | TCP_SYN)) && c->have_iss)
+        check_window_edge(c, t);
     if ((fl & TCP_ACK) && !(fl & TCP_RST)) {
         c->s_ack = t->ack;
         c->s_acked = true;

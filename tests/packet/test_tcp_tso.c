@@ -206,13 +206,10 @@ static void forget_peer(struct st *t)
     stack_leave(t->s);
 }
 
-static void test_segments_wait_for_arp_as_copies(void **state)
+/* An established connection whose peer's neighbour entry is then gone: three segments written,
+ * the ARP request answered, the three sent in order (they waited). */
+static struct conn three_segments_through_arp(struct st *t)
 {
-    struct st *t = *state;
-    /* A link that copies frames as it sends them (LINK_TX_SYNC) is handed the segments' own
-     * buffers, which stay on the send queue, linked through ->next. The ARP queue links what
-     * waits through ->next too: it must hold copies, and the send queue stay whole. */
-    start_with_gso(t, "tcp_tso=0");
     struct conn c = conn_in_state(t, ESTABLISHED, .nodelay = true);
     uint32_t L = c.iss + 1, R = c.irs + 1;
     forget_peer(t);
@@ -223,6 +220,18 @@ static void test_segments_wait_for_arp_as_copies(void **state)
                    .data = data + i * 1460, .len = 1460);
     expect_no_tx(t);
     assert_int_equal(counter(t, "arp.queued"), 3);
+    return c;
+}
+
+static void test_segments_wait_for_arp_as_copies(void **state)
+{
+    struct st *t = *state;
+    /* A link that copies frames as it sends them (LINK_TX_SYNC) is handed the segments' own
+     * buffers, which stay on the send queue, linked through ->next. The ARP queue links what
+     * waits through ->next too: it must hold copies, and the send queue stay whole. */
+    start_with_gso(t, "tcp_tso=0");
+    struct conn c = three_segments_through_arp(t);
+    uint32_t L = c.iss + 1, R = c.irs + 1;
     assert_int_equal(counter(t, "arp.queue_copy_drops"), 0);
     /* The send queue is whole: the next write goes out behind them, and the ACK of all four
      * frees them (the teardown checks that every buffer came back). */
@@ -241,17 +250,9 @@ static void test_no_super_frame_waits_for_arp(void **state)
      * neighbour being resolved leave one by one (and wait as copies); once it is known, the
      * next write leaves as a super-frame again. */
     start_with_gso(t, "tcp_tso=1");
-    struct conn c = conn_in_state(t, ESTABLISHED, .nodelay = true);
+    struct conn c = three_segments_through_arp(t);
     uint32_t L = c.iss + 1, R = c.irs + 1;
-    forget_peer(t);
-    conn_send(&c, data, 3 * 1460);
-    st_answer_arp(t);
-    for (uint32_t i = 0; i < 3; i++)
-        expect_tcp(t, .flags = ACK | (i == 2 ? PSH : 0), .seq = L + i * 1460, .ack = R,
-                   .data = data + i * 1460, .len = 1460);
-    expect_no_tx(t);
     assert_int_equal(gso(t)->superframes, 0);
-    assert_int_equal(counter(t, "arp.queued"), 3);
     conn_send(&c, data + 3 * 1460, 3 * 1460);
     for (uint32_t i = 3; i < 6; i++)
         expect_tcp(t, .flags = ACK | (i == 5 ? PSH : 0), .seq = L + i * 1460, .ack = R,
