@@ -193,7 +193,8 @@ static bool persist_gives_up(struct tcb *tp)
 
 static void persist_timeout(struct tcb *tp)
 {
-    if (tp->snd_wnd != 0 || !tp->send_head || tp->snd_una != tp->snd_nxt) {
+    bool zero_window = tp->snd_wnd == 0 && tp->send_head && tp->snd_una == tp->snd_nxt;
+    if (!zero_window) {
         struct tcp_ctrs *c = tcp_counters(tp->stack);
         uint64_t nobufs = c->nobufs;
         tp->rtx_mode = RTX_NONE;
@@ -203,35 +204,27 @@ static void persist_timeout(struct tcb *tp)
         tp->sws_override = tp->snd_wnd != 0;
         tcp_output(tp);
         tp->sws_override = false;
-        /* The window is open but no buffer was left to send in (the pool exhausted, by other
-         * sockets' receive queues, say): the timer tries again, and the tries count as
-         * unanswered probes, so a connection that can never send (an orphan's FIN) ends
+        /* Unless the window is open but no buffer was left to send in (the pool exhausted, by
+         * other sockets' receive queues, say): then the timer tries again, and the tries count
+         * as unanswered probes, so a connection that can never send (an orphan's FIN) ends
          * after tcp_retries2 of them instead of holding its buffers for ever. */
-        if (c->nobufs != nobufs && tp->rtx_mode == RTX_PERSIST && tp->snd_una == tp->snd_nxt) {
-            if (persist_gives_up(tp)) {
-                ust_log(UST_LOG_INFO, "tcp: connection to port %u: no buffer to send, gave up",
-                        tp->c.rport);
-                c->timeout_aborts++;
-                tcp_abort(tp, ETIMEDOUT);
-                return;
-            }
-            tp->probes++;
-            tp->backoff++;
-            tcp_arm_persist(tp);   /* again, after the backed-off interval */
-        }
-        return;
+        if (c->nobufs == nobufs || tp->rtx_mode != RTX_PERSIST || tp->snd_una != tp->snd_nxt)
+            return;
     }
     if (persist_gives_up(tp)) {
-        ust_log(UST_LOG_INFO, "tcp: connection to port %u: zero window timed out", tp->c.rport);
+        ust_log(UST_LOG_INFO, "tcp: connection to port %u: %s", tp->c.rport,
+                zero_window ? "zero window timed out" : "no buffer to send, gave up");
         tcp_counters(tp->stack)->timeout_aborts++;
         tcp_abort(tp, ETIMEDOUT);
         return;
     }
     tp->probes++;
     tp->backoff++;
-    tcp_counters(tp->stack)->zero_window_probes++;
-    tcp_send_probe(tp);
-    tcp_arm_persist(tp);
+    if (zero_window) {
+        tcp_counters(tp->stack)->zero_window_probes++;
+        tcp_send_probe(tp);
+    }
+    tcp_arm_persist(tp);   /* again, after the backed-off interval */
 }
 
 static void rtx_timer_fn(struct timer *t, uint64_t now)

@@ -672,7 +672,6 @@ static void world_make(bool offload)
                                   .headroom = PKT_DEFAULT_HEADROOM };
     CHECK(pkt_pool_create(&pc, &w.pool) == 0);
     w.peer = b;
-    w.offload = offload;
     if (offload)
         CHECK(link_gso_create(a, w.pool, &a) == 0);
     TRACE("world: %s\n", offload ? "offloads (TSO, checksums)" : "no offloads");

@@ -109,7 +109,6 @@ struct world {
     uint8_t last_sent[576];      /* the start of the last datagram the stack sent */
     size_t last_sent_len;
     unsigned inputs;             /* since the world was made */
-    bool offload;                /* the stack's link offers TSO and checksum offload */
 };
 
 extern struct world w;

@@ -18,10 +18,13 @@ static const struct gso_ctrs *gso(struct st *t)
     return link_gso_counters(t->ifc->link);
 }
 
-static void start_with_gso(struct st *t, const char *tso)
+/* A restart on the loop link wrapped in the software segmenter, with the options given (as
+ * st_restart), and the pattern written. */
+#define start_with_gso(t, ...) start_with_gso_((t), (const char *const[]){ __VA_ARGS__, NULL })
+static void start_with_gso_(struct st *t, const char *const *options)
 {
     t->gso = true;
-    st_restart(t, tso);
+    st_restart_(t, options);
     st_pattern(data, sizeof(data), 0);
 }
 
@@ -52,9 +55,7 @@ static void test_a_super_frame_s_first_segment_sent_again_alone_is_no_super_fram
     struct st *t = *state;
     /* The first segment is the super-frame's own buffer (sent by reference): sent again alone,
      * on the RTO, it must not still say it is a super-frame (gso_size). */
-    t->gso = true;
-    st_restart(t, "tcp_tso=1", "tcp_tlp=0");
-    st_pattern(data, sizeof(data), 0);
+    start_with_gso(t, "tcp_tso=1", "tcp_tlp=0");
     struct conn c = conn_in_state(t, ESTABLISHED, .nodelay = true, .rtt_ms = 100);
     uint32_t L = c.iss + 1, R = c.irs + 1;
     conn_send(&c, data, 3 * 1460);
@@ -135,9 +136,7 @@ static void test_segments_leave_for_the_link_to_checksum(void **state)
     /* The link completes checksums (LINK_OFF_TX_CSUM), so the payload is not summed when it is
      * queued: every segment, first transmission or retransmission, leaves with a partial
      * checksum that the link completes (the harness verifies each one). */
-    t->gso = true;
-    st_restart(t, "tcp_tso=0", "tcp_tlp=0");
-    st_pattern(data, sizeof(data), 0);
+    start_with_gso(t, "tcp_tso=0", "tcp_tlp=0");
     struct conn c = conn_in_state(t, ESTABLISHED, .nodelay = true, .rtt_ms = 100);
     uint32_t L = c.iss + 1, R = c.irs + 1;
     conn_send(&c, data, 1460 + 700);
